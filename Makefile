@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck pytest demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve the engine on http://127.0.0.1:8000 with an embedded store and the demo data loaded.
+run: $(STAMP)
+	$(BIN)/nbo serve --demo
+
+## Lint, type-check and run the whole test suite against a real embedded Valkey.
+test: $(STAMP) lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine api experiments tests
+	$(BIN)/ruff format --check engine api experiments tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+demo: $(STAMP)
+	$(BIN)/nbo demo
+
+clean:
+	rm -rf $(VENV) .nbo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""Dependencies: the per-app services and role checks every route declares."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from engine.auth import ApiKey, KeyRing, require_role
+from engine.catalog_cache import CatalogCache
+from engine.config import Settings
+from engine.store import Store
+
+__all__ = ["Services", "ServicesDep", "allow"]
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    store: Store
+    catalog: CatalogCache
+    keys: KeyRing
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
+
+
+def allow(*roles: str) -> Callable[..., Awaitable[ApiKey]]:
+    """A dependency admitting keys of ``roles`` (admin always)."""
+    allowed = frozenset(roles)
+
+    async def check(
+        services: ServicesDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiKey:
+        key = await services.keys.verify(credentials.credentials if credentials else None)
+        require_role(key, allowed)
+        return key
+
+    return check

@@ -1,0 +1,106 @@
+"""The one place engine errors become HTTP responses, all in the contract's error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.errors import (
+    Conflict,
+    Forbidden,
+    NboError,
+    NotFound,
+    StoreUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
+
+__all__ = ["error_response", "install_error_handlers"]
+
+STATUS: dict[type[NboError], int] = {
+    ValidationFailed: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+    StoreUnavailable: 503,
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    if details:
+        body["details"] = details
+    return Response(
+        orjson.dumps({"error": body}),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not out:
+            out = str(part)
+        else:
+            out += f".{part}"
+    return out or str(loc[0]) if loc else "body"
+
+
+def _clean_message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> Response:
+    errors = list(exc.errors())
+    details = [
+        {"field": _field_path(tuple(e.get("loc", ()))), "message": _clean_message(e)}
+        for e in errors[:20]
+    ]
+    first = details[0] if details else {"field": "body", "message": "invalid request"}
+    return error_response(
+        422, "validation_error", f"{first['field']}: {first['message']}", first["field"], details
+    )
+
+
+async def _nbo_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NboError)
+    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return error_response(status, exc.code, exc.message, exc.field, headers=headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    return error_response(
+        exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(NboError, _nbo_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,139 @@
+"""Customer profiles: attribute upserts, activities, the full view, and erasure."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from engine.catalog import Catalog
+from engine.contacts import ContactHistory, parse_contact_history
+from engine.errors import ValidationFailed
+from engine.profiles import (
+    FEATURE_TYPES,
+    Activity,
+    ActivityRow,
+    FeatureValue,
+    compute_features,
+    day_number,
+)
+from engine.profiles import encode_activity as _encode
+from engine.segments import memberships
+from engine.store import CustomerRecord, Store
+
+__all__ = [
+    "ATTRIBUTE_NAME",
+    "CUSTOMER_ID_PATTERN",
+    "CustomerView",
+    "attribute_type",
+    "customer_view",
+    "record_activities",
+    "upsert_attributes",
+]
+
+CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
+ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTE_STRING = 256
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    customer_id: str
+    known: bool
+    attributes: dict[str, Any]
+    features: dict[str, FeatureValue]
+    segments: list[str]
+    contacts: ContactHistory
+
+
+def attribute_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "string"
+
+
+def decode_attributes(raw: Mapping[str, str]) -> dict[str, Any]:
+    return {name: orjson.loads(value) for name, value in raw.items()}
+
+
+def profile_values(record: CustomerRecord, now: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(attributes, features) of one customer; rules see both in one namespace."""
+    return decode_attributes(record.attributes), compute_features(record.activity, now)
+
+
+async def upsert_attributes(
+    store: Store, catalog: Catalog, customer_id: str, attributes: Mapping[str, Any], now: float
+) -> None:
+    """Merge attributes into the profile; ``None`` removes one. Types are fixed on first use."""
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise ValidationFailed(f"at most {MAX_ATTRIBUTES} attributes", field="attributes")
+    values: dict[str, str] = {}
+    remove: list[str] = []
+    new_types: dict[str, str] = {}
+    for name, value in attributes.items():
+        path = f"attributes.{name}"
+        if not ATTRIBUTE_NAME.match(name):
+            raise ValidationFailed(
+                "attribute names are lower_snake_case, 1-64 characters", field=path
+            )
+        if name in FEATURE_TYPES:
+            raise ValidationFailed(f"'{name}' is a behavioural feature name", field=path)
+        if value is None:
+            remove.append(name)
+            continue
+        if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_STRING:
+            raise ValidationFailed(
+                f"strings are at most {MAX_ATTRIBUTE_STRING} characters", field=path
+            )
+        kind = attribute_type(value)
+        known = catalog.attribute_types.get(name)
+        if known is not None and known != kind:
+            raise ValidationFailed(f"'{name}' holds {known} values, got {kind}", field=path)
+        if known is None:
+            new_types[name] = kind
+        values[name] = orjson.dumps(value).decode()
+    if new_types:
+        await store.register_attribute_types(new_types)
+    await store.upsert_attributes(customer_id, values, remove, int(now))
+
+
+def encode_activities(
+    activities: Sequence[Activity], now: float, path: str = "activities"
+) -> list[ActivityRow]:
+    rows = []
+    for i, activity in enumerate(activities):
+        try:
+            rows.append(_encode(activity, now))
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), field=f"{path}[{i}].timestamp") from exc
+    return rows
+
+
+async def record_activities(
+    store: Store, customer_id: str, activities: Sequence[Activity], now: float
+) -> int:
+    """Count activities into the customer's features; all or nothing."""
+    rows = encode_activities(activities, now)
+    await store.record_activities(customer_id, rows, day_number(now))
+    return len(rows)
+
+
+def customer_view(
+    catalog: Catalog, record: CustomerRecord, customer_id: str, now: float
+) -> CustomerView:
+    attributes, features = profile_values(record, now)
+    values = {**attributes, **features}
+    return CustomerView(
+        customer_id=customer_id,
+        known=record.known,
+        attributes=attributes,
+        features=features,
+        segments=memberships(values, list(catalog.segments.values()), catalog.models),
+        contacts=parse_contact_history(record.contacts),
+    )

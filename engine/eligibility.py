@@ -1,0 +1,119 @@
+"""Which offers one customer may be shown on one channel now, and why not the others."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.catalog import Catalog, ParsedOffer
+from engine.contacts import ContactHistory, check_contact_policy
+from engine.rules import failing_conditions
+
+__all__ = ["OfferVerdict", "Reason", "evaluate_offer", "evaluate_offers"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferVerdict:
+    offer_id: str
+    eligible: bool
+    reasons: list[Reason] = field(default_factory=list)
+    matched_segments: list[str] = field(default_factory=list)
+
+
+def _budget_reason(parsed: ParsedOffer, budget_spent: Mapping[str, str]) -> Reason | None:
+    budget = parsed.offer.budget
+    for kind, code, limit in (
+        ("conversions", "c", budget.conversions),
+        ("impressions", "i", budget.impressions),
+    ):
+        if limit is not None and int(budget_spent.get(f"{parsed.offer_id}|{code}", 0)) >= limit:
+            return Reason("budget_spent", f"{kind} budget of {limit} is spent")
+    return None
+
+
+def evaluate_offer(
+    parsed: ParsedOffer,
+    channel: str,
+    placement: str | None,
+    values: Mapping[str, Any],
+    segments: set[str],
+    contacts: ContactHistory,
+    budget_spent: Mapping[str, str],
+    now: float,
+) -> OfferVerdict:
+    """Every reason this offer cannot be shown; eligible when there is none."""
+    offer = parsed.offer
+    reasons: list[Reason] = []
+    if offer.status != "active":
+        reasons.append(Reason(offer.status, f"offer is {offer.status}"))
+    if parsed.start_ts is not None and now < parsed.start_ts:
+        reasons.append(Reason("out_of_schedule", "offer has not started"))
+    if parsed.end_ts is not None and now >= parsed.end_ts:
+        reasons.append(Reason("out_of_schedule", "offer has ended"))
+    if channel not in offer.channels:
+        reasons.append(Reason("no_creative_for_channel", f"no creative for channel {channel}"))
+    if placement is not None and offer.placements and placement not in offer.placements:
+        reasons.append(Reason("placement", f"not offered on placement {placement}"))
+    rules = offer.eligibility
+    matched = [s for s in rules.segments_any if s in segments]
+    if rules.segments_any and not matched:
+        reasons.append(
+            Reason("segment_rule", f"not in any of segments {', '.join(rules.segments_any)}")
+        )
+    excluded = [s for s in rules.segments_none if s in segments]
+    if excluded:
+        reasons.append(Reason("segment_rule", f"in excluded segment {', '.join(excluded)}"))
+    for condition in failing_conditions(parsed.rules, values):
+        reasons.append(
+            Reason(
+                "attribute_rule",
+                f"rule failed: {condition.field} {condition.op} {_show(condition.value)}",
+            )
+        )
+    policy = check_contact_policy(offer.caps, contacts.get(parsed.offer_id), now)
+    if policy is not None:
+        reasons.append(Reason(policy, _POLICY_MESSAGES[policy]))
+    budget = _budget_reason(parsed, budget_spent)
+    if budget is not None:
+        reasons.append(budget)
+    return OfferVerdict(parsed.offer_id, not reasons, reasons, matched)
+
+
+def evaluate_offers(
+    catalog: Catalog,
+    channel: str,
+    placement: str | None,
+    values: Mapping[str, Any],
+    segments: set[str],
+    contacts: ContactHistory,
+    budget_spent: Mapping[str, str],
+    now: float,
+) -> list[OfferVerdict]:
+    return [
+        evaluate_offer(parsed, channel, placement, values, segments, contacts, budget_spent, now)
+        for parsed in catalog.offers.values()
+    ]
+
+
+_POLICY_MESSAGES = {
+    "already_converted": "customer already converted on this offer",
+    "cooling_down": "customer dismissed this offer recently",
+    "lifetime_cap_reached": "lifetime cap reached",
+    "weekly_cap_reached": "weekly cap reached",
+    "daily_cap_reached": "daily cap reached",
+}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, frozenset):
+        return "[" + ", ".join(sorted(map(str, value))) + "]"
+    if isinstance(value, tuple):
+        return f"[{value[0]}, {value[1]}]"
+    return str(value)

@@ -1,0 +1,52 @@
+"""One exception tree for the engine; the API maps each class to an HTTP status once."""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "NboError",
+    "NotFound",
+    "StoreUnavailable",
+    "Unauthorized",
+    "ValidationFailed",
+]
+
+
+class NboError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationFailed(NboError):
+    """Input that is well formed JSON but cannot be accepted; ``field`` names the culprit."""
+
+    code = "validation_error"
+
+
+class NotFound(NboError):
+    code = "not_found"
+
+
+class Conflict(NboError):
+    code = "conflict"
+
+
+class Unauthorized(NboError):
+    code = "unauthorized"
+
+
+class Forbidden(NboError):
+    code = "forbidden"
+
+
+class StoreUnavailable(NboError):
+    """The store did not answer in time; callers degrade or answer 503, never guess."""
+
+    code = "store_unavailable"

@@ -1,0 +1,69 @@
+"""Every store key is built here, so the layout is documented and changed in one place.
+
+Keys of one customer share the hash tag ``{c:<id>}``: Redis Cluster puts them in one slot,
+so the pipelined read and the Lua scripts that touch several of them stay legal there.
+Catalog-wide keys share ``{nbo:cfg}`` for the same reason.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "API_KEYS",
+    "BUDGET",
+    "CHANNEL_CODES",
+    "CONFIG_VERSION",
+    "DEMO_MARKER",
+    "OFFERS",
+    "OFFER_VERSIONS",
+    "SCHEMA",
+    "SEGMENTS",
+    "SEGMENT_MODELS",
+    "customer_activity",
+    "customer_attributes",
+    "customer_contacts",
+    "customer_keys",
+]
+
+CONFIG_TAG = "{nbo:cfg}"
+OFFERS = f"{CONFIG_TAG}:offers"
+OFFER_VERSIONS = f"{CONFIG_TAG}:offer_versions"
+SEGMENTS = f"{CONFIG_TAG}:segments"
+SEGMENT_MODELS = f"{CONFIG_TAG}:segment_models"
+SCHEMA = f"{CONFIG_TAG}:attributes"
+CONFIG_VERSION = f"{CONFIG_TAG}:version"
+DEMO_MARKER = f"{CONFIG_TAG}:demo"
+BUDGET = "{nbo:budget}:spent"
+API_KEYS = "{nbo:keys}:by_hash"
+
+# One letter per channel keeps per-customer hash fields short (memory per customer matters).
+CHANNEL_CODES: dict[str, str] = {
+    "web": "w",
+    "mobile_app": "m",
+    "email": "e",
+    "push": "p",
+    "sms": "s",
+    "call_center": "c",
+    "in_store": "i",
+    "social": "o",
+}
+
+
+def customer_attributes(customer_id: str) -> str:
+    return f"{{c:{customer_id}}}:a"
+
+
+def customer_activity(customer_id: str) -> str:
+    return f"{{c:{customer_id}}}:f"
+
+
+def customer_contacts(customer_id: str) -> str:
+    return f"{{c:{customer_id}}}:h"
+
+
+def customer_keys(customer_id: str) -> tuple[str, str, str]:
+    """All keys that hold data about one customer (erasure deletes exactly these)."""
+    return (
+        customer_attributes(customer_id),
+        customer_activity(customer_id),
+        customer_contacts(customer_id),
+    )

@@ -1,0 +1,59 @@
+-- Record a batch of activities for one customer, atomically.
+-- KEYS[1]: the customer's activity hash.
+-- ARGV[1]: today's day number (UTC days since epoch), ARGV[2]: window in days, ARGV[3]: n rows,
+-- then per row 7 values: ts, day, visit(0/1), purchase(0/1), support(0/1), channel code, cents.
+-- Day buckets "<day>:<metric>" make rolling windows exact whatever order timestamps arrive in.
+local h = KEYS[1]
+local now_day = tonumber(ARGV[1])
+local floor_day = now_day - tonumber(ARGV[2]) + 1
+local n = tonumber(ARGV[3])
+local i = 4
+local cur = redis.call('HMGET', h, 'la', 'lv', 'lp', 'fs')
+local la = tonumber(cur[1] or '-1')
+local lv = tonumber(cur[2] or '-1')
+local lp = tonumber(cur[3] or '-1')
+local fs = tonumber(cur[4] or '-1')
+local lc = nil
+for _ = 1, n do
+  local ts = tonumber(ARGV[i])
+  local day = tonumber(ARGV[i + 1])
+  local visit = ARGV[i + 2] == '1'
+  local purchase = ARGV[i + 3] == '1'
+  local support = ARGV[i + 4] == '1'
+  local ch = ARGV[i + 5]
+  local cents = tonumber(ARGV[i + 6])
+  i = i + 7
+  if day >= floor_day then
+    local p = day .. ':'
+    redis.call('HINCRBY', h, p .. ch, 1)
+    if visit then redis.call('HINCRBY', h, p .. 'v', 1) end
+    if purchase then
+      redis.call('HINCRBY', h, p .. 'p', 1)
+      if cents > 0 then redis.call('HINCRBY', h, p .. 'r', cents) end
+    end
+    if support then redis.call('HINCRBY', h, p .. 's', 1) end
+  end
+  if ts >= la then la = ts; lc = ch end
+  if visit and ts > lv then lv = ts end
+  if purchase then
+    if ts > lp then lp = ts end
+    redis.call('HINCRBY', h, 'tp', 1)
+    if cents > 0 then redis.call('HINCRBY', h, 'tr', cents) end
+  end
+  if fs < 0 or ts < fs then fs = ts end
+end
+redis.call('HSET', h, 'la', la, 'fs', fs)
+if lc then redis.call('HSET', h, 'lc', lc) end
+if lv >= 0 then redis.call('HSET', h, 'lv', lv) end
+if lp >= 0 then redis.call('HSET', h, 'lp', lp) end
+-- Drop buckets that left the longest window, at most once a day per customer.
+local pd = tonumber(redis.call('HGET', h, 'pd') or '-1')
+if pd < now_day then
+  local fields = redis.call('HKEYS', h)
+  for _, f in ipairs(fields) do
+    local d = string.match(f, '^(%d+):')
+    if d and tonumber(d) < floor_day then redis.call('HDEL', h, f) end
+  end
+  redis.call('HSET', h, 'pd', now_day)
+end
+return n

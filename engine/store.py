@@ -1,0 +1,383 @@
+"""The store: a narrow Protocol the engine depends on, and its Redis implementation.
+
+The Redis implementation owns the key layout (see :mod:`engine.keys`), pipelining and Lua.
+Every method translates redis-py errors into :class:`StoreUnavailable`, so callers never
+see a third-party exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from engine import keys
+from engine.config import Settings
+from engine.errors import StoreUnavailable
+from engine.metrics import STORE_ERRORS
+from engine.profiles import HISTORY_DAYS, ActivityRow
+
+__all__ = ["CustomerRecord", "RawCatalog", "RedisStore", "Store"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    """Everything stored about one customer plus what a decision needs beside it."""
+
+    attributes: dict[str, str]
+    activity: dict[str, str]
+    contacts: dict[str, str]
+    catalog_version: int
+    budget_spent: dict[str, str]
+
+    @property
+    def known(self) -> bool:
+        return bool(self.attributes or self.activity or self.contacts)
+
+
+@dataclass(frozen=True, slots=True)
+class RawCatalog:
+    version: int
+    offers: dict[str, str]
+    offer_versions: dict[str, str]
+    segments: dict[str, str]
+    models: dict[str, str]
+    attribute_types: dict[str, str]
+
+
+class Store(Protocol):
+    """What the engine needs from storage. One implementation per backend."""
+
+    async def ping(self) -> None: ...
+
+    async def read_customer(self, customer_id: str) -> CustomerRecord:
+        """Attributes, activity, contact history, catalog version and budgets: one round trip."""
+        ...
+
+    async def upsert_attributes(
+        self, customer_id: str, values: Mapping[str, str], remove: Sequence[str], now: int
+    ) -> None: ...
+
+    async def record_activities(
+        self, customer_id: str, rows: Sequence[ActivityRow], now_day: int
+    ) -> None: ...
+
+    async def erase_customer(self, customer_id: str) -> bool: ...
+
+    async def reserve_contacts(
+        self,
+        customer_id: str,
+        requests: Sequence[tuple[str, tuple[int, int, int, int, int]]],
+        channel_code: str,
+        now: int,
+    ) -> list[str | None]:
+        """Atomically check caps and count a contact per offer; ``None`` where granted."""
+        ...
+
+    async def record_outcome(
+        self, customer_id: str, offer_id: str, kind: str, now: int
+    ) -> None: ...
+
+    async def catalog_version(self) -> int: ...
+
+    async def read_catalog(self) -> RawCatalog: ...
+
+    async def put_offer(self, offer_id: str, doc: bytes) -> int: ...
+
+    async def delete_offer(self, offer_id: str) -> bool: ...
+
+    async def put_segment(self, segment_id: str, doc: bytes) -> None: ...
+
+    async def delete_segment(self, segment_id: str) -> bool: ...
+
+    async def replace_segment_model(
+        self, model_id: str, doc: bytes, segments: Mapping[str, bytes]
+    ) -> None: ...
+
+    async def register_attribute_types(self, types: Mapping[str, str]) -> None: ...
+
+    async def put_api_key(self, key_hash: str, doc: bytes) -> None: ...
+
+    async def get_api_key(self, key_hash: str) -> str | None: ...
+
+    async def list_api_keys(self) -> list[str]: ...
+
+    async def delete_api_key(self, key_hash: str) -> bool: ...
+
+    def scan_customer_ids(self, batch: int = 1000) -> AsyncIterator[list[str]]: ...
+
+    async def read_activity_many(self, customer_ids: Sequence[str]) -> list[dict[str, str]]: ...
+
+    async def mark_demo(self, value: str) -> bool: ...
+
+
+def _load_script(name: str) -> str:
+    return resources.files("engine").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+def _translate(
+    operation: str,
+) -> Callable[[Callable[P, Coroutine[Any, Any, T]]], Callable[P, Coroutine[Any, Any, T]]]:
+    def wrap(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+        async def inner(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return await fn(*args, **kwargs)
+            except (RedisError, OSError) as exc:
+                STORE_ERRORS.labels(operation=operation).inc()
+                raise StoreUnavailable(f"store unavailable during {operation}") from exc
+
+        inner.__name__ = fn.__name__
+        inner.__doc__ = fn.__doc__
+        return inner
+
+    return wrap
+
+
+class RedisStore:
+    """:class:`Store` on Redis or Valkey (standalone; keys are Cluster-safe)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._activities = client.register_script(_load_script("activities.lua"))
+        self._attributes = client.register_script(_load_script("attributes.lua"))
+        self._reserve = client.register_script(_load_script("reserve.lua"))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, url: str | None = None) -> RedisStore:
+        target = url or settings.redis_url
+        if not target:
+            raise ValueError("no store URL: set NBO_REDIS_URL or start the embedded store")
+        client = redis.Redis.from_url(
+            target,
+            decode_responses=True,
+            socket_timeout=settings.redis_timeout_ms / 1000,
+            socket_connect_timeout=settings.redis_connect_timeout_ms / 1000,
+            retry=Retry(NoBackoff(), settings.redis_retries),
+            max_connections=settings.redis_max_connections,
+            health_check_interval=0,
+        )
+        return cls(client)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    @_translate("ping")
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    @_translate("read_customer")
+    async def read_customer(self, customer_id: str) -> CustomerRecord:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.customer_attributes(customer_id))
+            pipe.hgetall(keys.customer_activity(customer_id))
+            pipe.hgetall(keys.customer_contacts(customer_id))
+            pipe.get(keys.CONFIG_VERSION)
+            pipe.hgetall(keys.BUDGET)
+            attrs, activity, contacts, version, budget = await pipe.execute()
+        return CustomerRecord(attrs, activity, contacts, int(version or 0), budget)
+
+    @_translate("upsert_attributes")
+    async def upsert_attributes(
+        self, customer_id: str, values: Mapping[str, str], remove: Sequence[str], now: int
+    ) -> None:
+        args: list[Any] = [now, len(values)]
+        for name, value in values.items():
+            args += [name, value]
+        args += list(remove)
+        await self._attributes(
+            keys=[keys.customer_attributes(customer_id), keys.customer_activity(customer_id)],
+            args=args,
+        )
+
+    @_translate("record_activities")
+    async def record_activities(
+        self, customer_id: str, rows: Sequence[ActivityRow], now_day: int
+    ) -> None:
+        await self._activities(
+            keys=[keys.customer_activity(customer_id)], args=activity_args(rows, now_day)
+        )
+
+    async def record_activities_many(
+        self, batches: Sequence[tuple[str, Sequence[ActivityRow]]], now_day: int
+    ) -> None:
+        """Bulk loading: many customers in one pipelined round trip."""
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for customer_id, rows in batches:
+                    await self._activities(
+                        keys=[keys.customer_activity(customer_id)],
+                        args=activity_args(rows, now_day),
+                        client=pipe,
+                    )
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable("store unavailable during bulk load") from exc
+
+    @_translate("erase_customer")
+    async def erase_customer(self, customer_id: str) -> bool:
+        return bool(await self.client.delete(*keys.customer_keys(customer_id)))
+
+    @_translate("reserve_contacts")
+    async def reserve_contacts(
+        self,
+        customer_id: str,
+        requests: Sequence[tuple[str, tuple[int, int, int, int, int]]],
+        channel_code: str,
+        now: int,
+    ) -> list[str | None]:
+        args: list[Any] = [now, now // 86_400, channel_code, len(requests)]
+        for offer_id, limits in requests:
+            args += [offer_id, *limits]
+        reasons = await self._reserve(keys=[keys.customer_contacts(customer_id)], args=args)
+        return [reason or None for reason in reasons]
+
+    @_translate("record_outcome")
+    async def record_outcome(self, customer_id: str, offer_id: str, kind: str, now: int) -> None:
+        key = keys.customer_contacts(customer_id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, f"{offer_id}|{kind}", 1)
+            if kind == "x":
+                pipe.hset(key, f"{offer_id}|xt", now)
+            await pipe.execute()
+
+    @_translate("catalog_version")
+    async def catalog_version(self) -> int:
+        return int(await self.client.get(keys.CONFIG_VERSION) or 0)
+
+    @_translate("read_catalog")
+    async def read_catalog(self) -> RawCatalog:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.get(keys.CONFIG_VERSION)
+            pipe.hgetall(keys.OFFERS)
+            pipe.hgetall(keys.OFFER_VERSIONS)
+            pipe.hgetall(keys.SEGMENTS)
+            pipe.hgetall(keys.SEGMENT_MODELS)
+            pipe.hgetall(keys.SCHEMA)
+            version, offers, versions, segments, models, schema = await pipe.execute()
+        return RawCatalog(int(version or 0), offers, versions, segments, models, schema)
+
+    @_translate("put_offer")
+    async def put_offer(self, offer_id: str, doc: bytes) -> int:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hincrby(keys.OFFER_VERSIONS, offer_id, 1)
+            pipe.hset(keys.OFFERS, offer_id, doc)
+            pipe.incr(keys.CONFIG_VERSION)
+            version, _, _ = await pipe.execute()
+        return int(version)
+
+    @_translate("delete_offer")
+    async def delete_offer(self, offer_id: str) -> bool:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.OFFERS, offer_id)
+            pipe.incr(keys.CONFIG_VERSION)
+            removed, _ = await pipe.execute()
+        return bool(removed)
+
+    @_translate("put_segment")
+    async def put_segment(self, segment_id: str, doc: bytes) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.SEGMENTS, segment_id, doc)
+            pipe.incr(keys.CONFIG_VERSION)
+            await pipe.execute()
+
+    @_translate("delete_segment")
+    async def delete_segment(self, segment_id: str) -> bool:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.SEGMENTS, segment_id)
+            pipe.incr(keys.CONFIG_VERSION)
+            removed, _ = await pipe.execute()
+        return bool(removed)
+
+    @_translate("replace_segment_model")
+    async def replace_segment_model(
+        self, model_id: str, doc: bytes, segments: Mapping[str, bytes]
+    ) -> None:
+        existing = await self.client.hgetall(keys.SEGMENTS)
+        stale = [sid for sid, body in existing.items() if f'"model_id":"{model_id}"' in body]
+        async with self.client.pipeline(transaction=True) as pipe:
+            if stale:
+                pipe.hdel(keys.SEGMENTS, *stale)
+            pipe.hset(keys.SEGMENT_MODELS, model_id, doc)
+            if segments:
+                pipe.hset(keys.SEGMENTS, mapping={k: v for k, v in segments.items()})
+            pipe.incr(keys.CONFIG_VERSION)
+            await pipe.execute()
+
+    @_translate("register_attribute_types")
+    async def register_attribute_types(self, types: Mapping[str, str]) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            for name, kind in types.items():
+                pipe.hsetnx(keys.SCHEMA, name, kind)
+            created = await pipe.execute()
+            if any(created):
+                await self.client.incr(keys.CONFIG_VERSION)
+
+    @_translate("put_api_key")
+    async def put_api_key(self, key_hash: str, doc: bytes) -> None:
+        await self.client.hset(keys.API_KEYS, key_hash, doc)
+
+    @_translate("get_api_key")
+    async def get_api_key(self, key_hash: str) -> str | None:
+        value = await self.client.hget(keys.API_KEYS, key_hash)
+        return None if value is None else str(value)
+
+    @_translate("list_api_keys")
+    async def list_api_keys(self) -> list[str]:
+        return [str(doc) for doc in (await self.client.hgetall(keys.API_KEYS)).values()]
+
+    @_translate("delete_api_key")
+    async def delete_api_key(self, key_hash: str) -> bool:
+        return bool(await self.client.hdel(keys.API_KEYS, key_hash))
+
+    async def scan_customer_ids(self, batch: int = 1000) -> AsyncIterator[list[str]]:
+        """Ids of stored customers, in batches (SCAN, so the server never blocks).
+
+        Every stored customer has an activity hash: attribute writes record first-seen there.
+        """
+        try:
+            chunk: list[str] = []
+            async for key in self.client.scan_iter(match="{c:*}:f", count=batch):
+                chunk.append(key[3 : key.rindex("}")])
+                if len(chunk) >= batch:
+                    yield chunk
+                    chunk = []
+            if chunk:
+                yield chunk
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable("store unavailable during scan") from exc
+
+    @_translate("read_activity_many")
+    async def read_activity_many(self, customer_ids: Sequence[str]) -> list[dict[str, str]]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for customer_id in customer_ids:
+                pipe.hgetall(keys.customer_activity(customer_id))
+            return list(await pipe.execute())
+
+    @_translate("mark_demo")
+    async def mark_demo(self, value: str) -> bool:
+        """Set the demo marker; False when it was already set."""
+        return bool(await self.client.set(keys.DEMO_MARKER, value, nx=True))
+
+
+def activity_args(rows: Sequence[ActivityRow], now_day: int) -> list[Any]:
+    args: list[Any] = [now_day, HISTORY_DAYS, len(rows)]
+    for row in rows:
+        args += [
+            row.ts,
+            row.day,
+            int(row.visit),
+            int(row.purchase),
+            int(row.support),
+            row.channel_code,
+            row.cents,
+        ]
+    return args

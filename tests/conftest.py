@@ -1,0 +1,83 @@
+"""Shared fixtures: one real Valkey server per test session (or ``NBO_TEST_REDIS_URL``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as redis
+from asgi_lifespan import LifespanManager
+
+from api.app import create_app
+from engine.auth import KeyRing
+from engine.config import Settings
+from engine.embedded import embedded_valkey
+from engine.store import RedisStore
+
+ADMIN_KEY = "test-admin-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis-protocol server: the one named by NBO_TEST_REDIS_URL, or embedded Valkey."""
+    external = os.environ.get("NBO_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="nbo-test-") as data_dir,
+        embedded_valkey(Path(data_dir), persist=False) as url,
+    ):
+        yield url
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    return Settings(
+        redis_url=redis_url, admin_key=ADMIN_KEY, key_cache_seconds=0, log_level="warning"
+    )
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[redis.Redis]:
+    """A plain client; the database is emptied before each test."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    await client.flushall()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def store(settings: Settings, raw: redis.Redis) -> AsyncIterator[RedisStore]:
+    s = RedisStore.from_settings(settings)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+async def client(settings: Settings, raw: redis.Redis) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://nbo.test") as c:
+            yield c
+
+
+@pytest.fixture
+async def role_keys(store: RedisStore) -> dict[str, dict[str, str]]:
+    """Authorization headers for every role, plus the bootstrap admin key."""
+    ring = KeyRing(store, None)
+    headers = {}
+    for role in ("decide", "marketer", "analyst", "admin"):
+        _, secret = await ring.issue(role, f"test-{role}")  # type: ignore[arg-type]
+        headers[role] = {"Authorization": f"Bearer {secret}"}
+    headers["bootstrap"] = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    return headers
