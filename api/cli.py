@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -74,15 +75,34 @@ def serve(
                 f"http://{bind_host}:{bind_port}/v1/customers/c-42\n"
                 f"  open http://{bind_host}:{bind_port}/docs\n"
             )
-        uvicorn.run(
-            "api.app:create_app",
-            factory=True,
-            host=bind_host,
-            port=bind_port,
-            workers=workers or settings.workers,
-            access_log=False,
-            log_level=settings.log_level,
-        )
+        # uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown; turn them into a
+        # normal exit so the embedded store is stopped on the way out.
+        signal.signal(signal.SIGTERM, _exit_quietly)
+        signal.signal(signal.SIGINT, _exit_quietly)
+        try:
+            _run_uvicorn(settings, bind_host, bind_port, workers)
+        except _Stop:
+            pass
+
+
+class _Stop(Exception):
+    pass
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise _Stop
+
+
+def _run_uvicorn(settings: Settings, host: str, port: int, workers: int | None) -> None:
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers or settings.workers,
+        access_log=False,
+        log_level=settings.log_level,
+    )
 
 
 @app.command()

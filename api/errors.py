@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -53,32 +54,44 @@ def error_response(
     )
 
 
+# A model-level validator names its culprit with a "<field>: " prefix on its message.
+_NAMED_MESSAGE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", re.DOTALL)
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     parts = list(loc)
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
     out = ""
     for part in parts:
+        if part == "[key]":  # pydantic's marker for a bad dict key: the key itself is named
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         elif not out:
             out = str(part)
         else:
             out += f".{part}"
-    return out or str(loc[0]) if loc else "body"
+    if out:
+        return out
+    return str(loc[0]) if loc else "body"
 
 
-def _clean_message(error: dict[str, Any]) -> str:
-    message = str(error.get("msg", "invalid value"))
-    return message.removeprefix("Value error, ")
+def _detail(error: dict[str, Any]) -> dict[str, str]:
+    loc = tuple(error.get("loc", ()))
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if error.get("type") == "json_invalid":
+        ctx = error.get("ctx") or {}
+        position = loc[-1] if loc else "?"
+        return {"field": "body", "message": f"invalid JSON at {position}: {ctx.get('error')}"}
+    named = _NAMED_MESSAGE.match(message) if error.get("type") == "value_error" else None
+    if named:
+        loc, message = (*loc, named.group(1)), named.group(2)
+    return {"field": _field_path(loc), "message": message}
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> Response:
-    errors = list(exc.errors())
-    details = [
-        {"field": _field_path(tuple(e.get("loc", ()))), "message": _clean_message(e)}
-        for e in errors[:20]
-    ]
+    details = [_detail(e) for e in list(exc.errors())[:20]]
     first = details[0] if details else {"field": "body", "message": "invalid request"}
     return error_response(
         422, "validation_error", f"{first['field']}: {first['message']}", first["field"], details

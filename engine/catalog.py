@@ -99,7 +99,7 @@ class Offer(BaseModel):
         if not self.channels:
             raise ValueError("channels: an offer needs a creative for at least one channel")
         if self.start_at and self.end_at and self.end_at <= self.start_at:
-            raise ValueError("end_at must be after start_at")
+            raise ValueError("end_at: must be after start_at")
         return self
 
 

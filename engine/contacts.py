@@ -109,8 +109,9 @@ def parse_contact_history(raw: Mapping[str, str]) -> ContactHistory:
 def check_contact_policy(caps: Caps, contacts: OfferContacts | None, now: float) -> str | None:
     """The reason the policy refuses another contact now, or ``None``; same order as the Lua."""
     if contacts is None:
-        return None
-    day = int(now // 86_400)
+        contacts = OfferContacts()
+    now = int(now)
+    day = now // 86_400
     if caps.suppress_after_conversion and contacts.conversions > 0:
         return "already_converted"
     cooldown = caps.cooldown_after_dismiss_hours

@@ -1,0 +1,85 @@
+"""`nbo serve` as a user runs it: embedded store, data kept across restarts, stopped on exit."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ADMIN = "cli-admin-key-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def serving(data_dir: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NBO_")}
+    env.update(NBO_DATA_DIR=str(data_dir), NBO_ADMIN_KEY=ADMIN, NBO_LOG_LEVEL="warning")
+    nbo = Path(sys.executable).with_name("nbo")
+    proc = subprocess.Popen(
+        [str(nbo), "serve", "--port", str(port), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.2)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def embedded_port(data_dir: Path) -> int:
+    match = re.search(r"^port (\d+)$", (data_dir / "valkey.conf").read_text(), re.MULTILINE)
+    assert match
+    return int(match.group(1))
+
+
+def test_serve_keeps_data_across_restarts_and_stops_its_store(tmp_path: Path) -> None:
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    with serving(tmp_path) as (base, proc):
+        r = httpx.put(
+            f"{base}/v1/customers/c-1", json={"attributes": {"tier": "gold"}}, headers=auth
+        )
+        assert r.status_code == 200
+        docs = httpx.get(f"{base}/openapi.json").json()
+        assert "/v1/customers/{customer_id}" in docs["paths"]
+        store_port = embedded_port(tmp_path)
+        assert port_open(store_port)
+    assert proc.returncode == 0
+    assert not port_open(store_port)
+    with serving(tmp_path) as (base, _):
+        view = httpx.get(f"{base}/v1/customers/c-1", headers=auth).json()
+        assert view["attributes"] == {"tier": "gold"}

@@ -1,0 +1,154 @@
+"""Store behaviour on a real server: one round trip, Cluster-safe keys, erasure, outages."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as redis
+from redis.asyncio.connection import Connection
+from redis.crc import key_slot
+
+from engine import keys
+from engine.catalog import Catalog
+from engine.config import Settings
+from engine.contacts import Caps
+from engine.customers import record_activities, upsert_attributes
+from engine.embedded import embedded_valkey
+from engine.errors import StoreUnavailable
+from engine.profiles import Activity
+from engine.store import RedisStore
+
+NOW = time.time()
+
+
+async def seed_customer(store: RedisStore, customer_id: str) -> None:
+    await upsert_attributes(store, Catalog(version=0), customer_id, {"tier": "gold"}, NOW)
+    await record_activities(
+        store,
+        customer_id,
+        [Activity(type="purchase", channel="web", value=10.0)],
+        NOW,
+    )
+    await store.reserve_contacts(customer_id, [("o-1", Caps().script_args())], "w", int(NOW))
+    await store.record_outcome(customer_id, "o-1", "x", int(NOW))
+
+
+async def test_customer_read_is_one_round_trip(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed_customer(store, "c-7")
+    await store.ping()  # open the connection before counting
+    writes: list[int] = []
+    original = Connection.send_packed_command
+
+    async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
+        writes.append(1)
+        await original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    record = await store.read_customer("c-7")
+    assert len(writes) == 1
+    assert record.attributes
+    assert record.activity
+    assert record.contacts
+
+
+async def test_keys_of_one_customer_share_a_slot(store: RedisStore) -> None:
+    await seed_customer(store, "c-9")
+    stored = [k async for k in store.client.scan_iter(match="*c-9*")]
+    assert sorted(stored) == sorted(keys.customer_keys("c-9"))
+    assert len({key_slot(k.encode()) for k in stored}) == 1
+    config_keys = [
+        keys.OFFERS,
+        keys.OFFER_VERSIONS,
+        keys.SEGMENTS,
+        keys.SEGMENT_MODELS,
+        keys.SCHEMA,
+        keys.CONFIG_VERSION,
+    ]
+    assert len({key_slot(k.encode()) for k in config_keys}) == 1
+
+
+async def test_erasure_leaves_no_key_holding_the_customer(
+    client: httpx.AsyncClient, store: RedisStore, role_keys: dict[str, dict[str, str]]
+) -> None:
+    await seed_customer(store, "c-erase")
+    await seed_customer(store, "c-keep")
+    r = await client.delete("/v1/customers/c-erase", headers=role_keys["admin"])
+    assert r.status_code == 204
+    remaining = [k async for k in store.client.scan_iter(match="*")]
+    assert not [k for k in remaining if "c-erase" in k]
+    for key in remaining:
+        kind = await store.client.type(key)
+        if kind == "hash":
+            content = await store.client.hgetall(key)
+            assert not any("c-erase" in f or "c-erase" in v for f, v in content.items())
+    assert [k for k in remaining if "c-keep" in k]
+    view = (await client.get("/v1/customers/c-erase", headers=role_keys["analyst"])).json()
+    assert view["known"] is False
+    assert view["attributes"] == {}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_outage_raises_store_unavailable_and_counts_it() -> None:
+    settings = Settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0", redis_retries=1)
+    store = RedisStore.from_settings(settings)
+    try:
+        retry = store.client.get_retry()
+        assert retry is not None
+        assert retry.get_retries() == 1
+        with pytest.raises(StoreUnavailable):
+            await store.read_customer("c-1")
+    finally:
+        await store.close()
+
+
+async def test_outage_gives_503_and_readyz_fails(redis_url: str) -> None:
+    from asgi_lifespan import LifespanManager
+
+    from api.app import create_app
+
+    settings = Settings(
+        redis_url=f"redis://127.0.0.1:{closed_port()}/0", admin_key="k" * 20, log_level="warning"
+    )
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            assert (await c.get("/healthz")).status_code == 200
+            ready = await c.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["error"]["code"] == "store_unavailable"
+            r = await c.post(
+                "/v1/customers/c-1/activities",
+                json={"type": "page_view", "channel": "web"},
+                headers={"Authorization": "Bearer " + "k" * 20},
+            )
+            assert r.status_code == 503
+            assert r.json()["error"]["code"] == "store_unavailable"
+            metrics = (await c.get("/metrics")).text
+            assert 'nbo_store_errors_total{operation="record_activities"}' in metrics
+
+
+async def test_embedded_store_persists_across_restarts() -> None:
+    with tempfile.TemporaryDirectory() as data_dir:
+        with embedded_valkey(Path(data_dir)) as url:
+            client = redis.Redis.from_url(url, decode_responses=True)
+            await client.set("durable", "yes")
+            await client.aclose()
+        assert (Path(data_dir) / "appendonlydir").is_dir()
+        with embedded_valkey(Path(data_dir)) as url:
+            client = redis.Redis.from_url(url, decode_responses=True)
+            assert await client.get("durable") == "yes"
+            await client.aclose()
