@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         default=1, ge=0, le=5, description="Retries of a failed store command (no backoff)."
     )
     redis_max_connections: int = Field(default=64, ge=1, description="Connection pool size.")
+    customer_retention_days: int = Field(
+        default=395,
+        ge=0,
+        description="Customer data expires this long after its last write (0: never).",
+    )
     host: str = Field(default="127.0.0.1", description="`nbo serve` bind address.")
     port: int = Field(default=8000, ge=0, le=65535, description="`nbo serve` port.")
     workers: int = Field(default=1, ge=1, le=64, description="`nbo serve` worker processes.")

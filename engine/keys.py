@@ -60,10 +60,10 @@ def customer_contacts(customer_id: str) -> str:
     return f"{{c:{customer_id}}}:h"
 
 
-def customer_keys(customer_id: str) -> tuple[str, str, str]:
+def customer_keys(customer_id: str) -> list[str]:
     """All keys that hold data about one customer (erasure deletes exactly these)."""
-    return (
+    return [
         customer_attributes(customer_id),
         customer_activity(customer_id),
         customer_contacts(customer_id),
-    )
+    ]

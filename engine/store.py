@@ -145,11 +145,13 @@ def _translate(
 class RedisStore:
     """:class:`Store` on Redis or Valkey (standalone; keys are Cluster-safe)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, retention_seconds: int = 0) -> None:
         self.client = client
+        self.retention_seconds = retention_seconds
         self._activities = client.register_script(_load_script("activities.lua"))
         self._attributes = client.register_script(_load_script("attributes.lua"))
         self._reserve = client.register_script(_load_script("reserve.lua"))
+        self._outcome = client.register_script(_load_script("outcome.lua"))
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None) -> RedisStore:
@@ -165,7 +167,7 @@ class RedisStore:
             max_connections=settings.redis_max_connections,
             health_check_interval=0,
         )
-        return cls(client)
+        return cls(client, settings.customer_retention_days * 86_400)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -189,13 +191,9 @@ class RedisStore:
     async def upsert_attributes(
         self, customer_id: str, values: Mapping[str, str], remove: Sequence[str], now: int
     ) -> None:
-        args: list[Any] = [now, len(values)]
-        for name, value in values.items():
-            args += [name, value]
-        args += list(remove)
         await self._attributes(
-            keys=[keys.customer_attributes(customer_id), keys.customer_activity(customer_id)],
-            args=args,
+            keys=keys.customer_keys(customer_id),
+            args=attribute_args(self.retention_seconds, values, remove, now),
         )
 
     @_translate("record_activities")
@@ -203,7 +201,8 @@ class RedisStore:
         self, customer_id: str, rows: Sequence[ActivityRow], now_day: int
     ) -> None:
         await self._activities(
-            keys=[keys.customer_activity(customer_id)], args=activity_args(rows, now_day)
+            keys=keys.customer_keys(customer_id),
+            args=activity_args(self.retention_seconds, rows, now_day),
         )
 
     async def record_activities_many(
@@ -214,8 +213,8 @@ class RedisStore:
             async with self.client.pipeline(transaction=False) as pipe:
                 for customer_id, rows in batches:
                     await self._activities(
-                        keys=[keys.customer_activity(customer_id)],
-                        args=activity_args(rows, now_day),
+                        keys=keys.customer_keys(customer_id),
+                        args=activity_args(self.retention_seconds, rows, now_day),
                         client=pipe,
                     )
                 await pipe.execute()
@@ -234,20 +233,18 @@ class RedisStore:
         channel_code: str,
         now: int,
     ) -> list[str | None]:
-        args: list[Any] = [now, now // 86_400, channel_code, len(requests)]
+        args: list[Any] = [self.retention_seconds, now, now // 86_400, channel_code, len(requests)]
         for offer_id, limits in requests:
             args += [offer_id, *limits]
-        reasons = await self._reserve(keys=[keys.customer_contacts(customer_id)], args=args)
+        reasons = await self._reserve(keys=keys.customer_keys(customer_id), args=args)
         return [reason or None for reason in reasons]
 
     @_translate("record_outcome")
     async def record_outcome(self, customer_id: str, offer_id: str, kind: str, now: int) -> None:
-        key = keys.customer_contacts(customer_id)
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, f"{offer_id}|{kind}", 1)
-            if kind == "x":
-                pipe.hset(key, f"{offer_id}|xt", now)
-            await pipe.execute()
+        await self._outcome(
+            keys=keys.customer_keys(customer_id),
+            args=[self.retention_seconds, offer_id, kind, now],
+        )
 
     @_translate("catalog_version")
     async def catalog_version(self) -> int:
@@ -367,9 +364,48 @@ class RedisStore:
         """Set the demo marker; False when it was already set."""
         return bool(await self.client.set(keys.DEMO_MARKER, value, nx=True))
 
+    @_translate("upsert_attributes_many")
+    async def upsert_attributes_many(
+        self, batches: Sequence[tuple[str, Mapping[str, str], int]]
+    ) -> None:
+        """Bulk loading: attributes of many customers in one pipelined round trip.
 
-def activity_args(rows: Sequence[ActivityRow], now_day: int) -> list[Any]:
-    args: list[Any] = [now_day, HISTORY_DAYS, len(rows)]
+        Each entry is (customer id, encoded values, seen at). As in :meth:`upsert_attributes`,
+        ``seen at`` only ever moves first-seen earlier, so a loader can pass a sign-up time.
+        """
+        async with self.client.pipeline(transaction=False) as pipe:
+            for customer_id, values, seen_at in batches:
+                await self._attributes(
+                    keys=keys.customer_keys(customer_id),
+                    args=attribute_args(self.retention_seconds, values, (), seen_at),
+                    client=pipe,
+                )
+            await pipe.execute()
+
+    @_translate("erase_customers_many")
+    async def erase_customers_many(self, customer_ids: Sequence[str]) -> int:
+        """Bulk erasure in one pipelined round trip; how many customers had data.
+
+        One DEL per customer keeps every command inside one hash slot (Cluster-safe).
+        """
+        async with self.client.pipeline(transaction=False) as pipe:
+            for customer_id in customer_ids:
+                pipe.delete(*keys.customer_keys(customer_id))
+            return sum(1 for removed in await pipe.execute() if removed)
+
+
+def attribute_args(
+    retention_seconds: int, values: Mapping[str, str], remove: Sequence[str], now: int
+) -> list[Any]:
+    args: list[Any] = [retention_seconds, now, len(values)]
+    for name, value in values.items():
+        args += [name, value]
+    args += list(remove)
+    return args
+
+
+def activity_args(retention_seconds: int, rows: Sequence[ActivityRow], now_day: int) -> list[Any]:
+    args: list[Any] = [retention_seconds, now_day, HISTORY_DAYS, len(rows)]
     for row in rows:
         args += [
             row.ts,

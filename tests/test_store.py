@@ -152,3 +152,26 @@ async def test_embedded_store_persists_across_restarts() -> None:
             client = redis.Redis.from_url(url, decode_responses=True)
             assert await client.get("durable") == "yes"
             await client.aclose()
+
+
+async def test_every_write_refreshes_retention_on_all_customer_keys(
+    settings: Settings, store: RedisStore
+) -> None:
+    assert store.retention_seconds == settings.customer_retention_days * 86_400 > 0
+    await seed_customer(store, "c-ttl")
+    for key in keys.customer_keys("c-ttl"):
+        ttl = await store.client.ttl(key)
+        assert store.retention_seconds - 5 <= ttl <= store.retention_seconds
+    await store.client.expire(keys.customer_attributes("c-ttl"), 100)
+    await store.record_outcome("c-ttl", "o-1", "i", int(NOW))
+    assert await store.client.ttl(keys.customer_attributes("c-ttl")) > 100
+
+
+async def test_retention_zero_keeps_data_forever(settings: Settings, raw: redis.Redis) -> None:
+    forever = RedisStore.from_settings(settings.model_copy(update={"customer_retention_days": 0}))
+    try:
+        await seed_customer(forever, "c-forever")
+        for key in keys.customer_keys("c-forever"):
+            assert await raw.ttl(key) == -1
+    finally:
+        await forever.close()

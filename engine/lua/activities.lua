@@ -1,13 +1,14 @@
 -- Record a batch of activities for one customer, atomically.
--- KEYS[1]: the customer's activity hash.
--- ARGV[1]: today's day number (UTC days since epoch), ARGV[2]: window in days, ARGV[3]: n rows,
+-- KEYS: the customer's attribute, activity and contact-history hashes (one hash tag).
+-- ARGV[1]: retention seconds (0: keep), ARGV[2]: today's day number (UTC days since epoch),
+-- ARGV[3]: window in days, ARGV[4]: n rows,
 -- then per row 7 values: ts, day, visit(0/1), purchase(0/1), support(0/1), channel code, cents.
 -- Day buckets "<day>:<metric>" make rolling windows exact whatever order timestamps arrive in.
-local h = KEYS[1]
-local now_day = tonumber(ARGV[1])
-local floor_day = now_day - tonumber(ARGV[2]) + 1
-local n = tonumber(ARGV[3])
-local i = 4
+local h = KEYS[2]
+local now_day = tonumber(ARGV[2])
+local floor_day = now_day - tonumber(ARGV[3]) + 1
+local n = tonumber(ARGV[4])
+local i = 5
 local cur = redis.call('HMGET', h, 'la', 'lv', 'lp', 'fs')
 local la = tonumber(cur[1] or '-1')
 local lv = tonumber(cur[2] or '-1')
@@ -55,5 +56,9 @@ if pd < now_day then
     if d and tonumber(d) < floor_day then redis.call('HDEL', h, f) end
   end
   redis.call('HSET', h, 'pd', now_day)
+end
+local ttl = tonumber(ARGV[1])
+if ttl > 0 then
+  for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
 end
 return n

@@ -1,16 +1,18 @@
 -- Check contact policy and count the contact for several offers, atomically, for one customer.
--- KEYS[1]: the customer's contact-history hash.
--- ARGV[1]: now (epoch seconds), ARGV[2]: day number, ARGV[3]: channel code, ARGV[4]: n offers,
+-- KEYS: the customer's attribute, activity and contact-history hashes (one hash tag).
+-- ARGV[1]: retention seconds (0: keep), ARGV[2]: now (epoch seconds), ARGV[3]: day number,
+-- ARGV[4]: channel code, ARGV[5]: n offers,
 -- then per offer 6 values: id, per_day, per_week, lifetime, cooldown seconds, suppress after
 -- conversion (0/1); -1 means no limit. Returns one reason per offer, '' when granted.
 -- Serves per day live in 7 slots "<id>|w<day mod 7>" = "<day>:<count>": bounded memory, no pruning.
-local h = KEYS[1]
-local now = tonumber(ARGV[1])
-local day = tonumber(ARGV[2])
-local ch = ARGV[3]
-local n = tonumber(ARGV[4])
+local h = KEYS[3]
+local now = tonumber(ARGV[2])
+local day = tonumber(ARGV[3])
+local ch = ARGV[4]
+local n = tonumber(ARGV[5])
 local out = {}
-local i = 5
+local i = 6
+local granted = false
 for k = 1, n do
   local id = ARGV[i]
   local per_day = tonumber(ARGV[i + 1])
@@ -52,7 +54,12 @@ for k = 1, n do
   if reason == '' then
     redis.call('HSET', h, o .. 'w' .. (day % 7), day .. ':' .. (today + 1), o .. 's' .. ch, now)
     redis.call('HINCRBY', h, o .. 'n', 1)
+    granted = true
   end
   out[k] = reason
+end
+local ttl = tonumber(ARGV[1])
+if granted and ttl > 0 then
+  for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
 end
 return out

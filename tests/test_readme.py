@@ -1,0 +1,35 @@
+"""The README stays true: every setting documented, its two commands exist, CI runs the tests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from engine.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_setting_is_documented_with_its_default() -> None:
+    for name, field in Settings.model_fields.items():
+        variable = f"NBO_{name.upper()}"
+        row = next(
+            (line for line in README.splitlines() if line.startswith(f"| `{variable}`")), None
+        )
+        assert row is not None, f"{variable} missing from the README"
+        default = field.default
+        if default is not None:
+            shown = str(default).lower()
+            assert shown in row.lower(), f"{variable}: default {shown} not in '{row}'"
+
+
+def test_first_screen_commands_exist_and_ci_runs_the_test_command() -> None:
+    first_block = re.search(r"```bash\n(.*?)```", README, re.DOTALL)
+    assert first_block
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    assert commands == ["make run", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^run:", makefile, re.MULTILINE)
+    assert re.search(r"^test:", makefile, re.MULTILINE)
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
