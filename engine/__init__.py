@@ -1,0 +1,44 @@
+"""nbo's decisioning core: the public entry points; everything else is private to the engine."""
+
+from engine.catalog import Catalog, Offer
+from engine.catalog_cache import CatalogCache
+from engine.config import Settings
+from engine.contacts import Caps
+from engine.customers import customer_view, record_activities, upsert_attributes
+from engine.eligibility import OfferVerdict, evaluate_offers
+from engine.errors import (
+    Conflict,
+    Forbidden,
+    NboError,
+    NotFound,
+    StoreUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
+from engine.profiles import Activity, compute_features
+from engine.store import CustomerRecord, RedisStore, Store
+
+__all__ = [
+    "Activity",
+    "Caps",
+    "Catalog",
+    "CatalogCache",
+    "Conflict",
+    "CustomerRecord",
+    "Forbidden",
+    "NboError",
+    "NotFound",
+    "Offer",
+    "OfferVerdict",
+    "RedisStore",
+    "Settings",
+    "Store",
+    "StoreUnavailable",
+    "Unauthorized",
+    "ValidationFailed",
+    "compute_features",
+    "customer_view",
+    "evaluate_offers",
+    "record_activities",
+    "upsert_attributes",
+]

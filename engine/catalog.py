@@ -6,6 +6,7 @@ one counter in the store; workers keep it in memory and reload only when the cou
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 OfferStatus = Literal["active", "paused", "archived"]
+log = logging.getLogger("nbo.catalog")
 
 
 class Creative(BaseModel):
@@ -159,8 +161,13 @@ def build_catalog(
     }
     parsed_offers: dict[str, ParsedOffer] = {}
     for oid, doc in sorted(offers.items()):
-        offer = Offer.model_validate_json(doc)
-        rules = parse_conditions(offer.eligibility.rules, fields, "eligibility.rules")
+        try:
+            offer = Offer.model_validate_json(doc)
+            rules = parse_conditions(offer.eligibility.rules, fields, "eligibility.rules")
+        except (ValueError, ValidationFailed):
+            # One unreadable document must not take every decision down with it.
+            log.exception("offer_unreadable", extra={"offer_id": oid})
+            continue
         parsed_offers[oid] = ParsedOffer(
             offer_id=oid,
             offer=offer,

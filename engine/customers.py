@@ -99,7 +99,13 @@ async def upsert_attributes(
             new_types[name] = kind
         values[name] = orjson.dumps(value).decode()
     if new_types:
-        await store.register_attribute_types(new_types)
+        in_force = await store.register_attribute_types(new_types)
+        for name, kind in new_types.items():
+            if in_force.get(name) != kind:  # another writer fixed the type first
+                raise ValidationFailed(
+                    f"'{name}' holds {in_force.get(name)} values, got {kind}",
+                    field=f"attributes.{name}",
+                )
     await store.upsert_attributes(customer_id, values, remove, int(now))
 
 

@@ -103,7 +103,9 @@ class Store(Protocol):
         self, model_id: str, doc: bytes, segments: Mapping[str, bytes]
     ) -> None: ...
 
-    async def register_attribute_types(self, types: Mapping[str, str]) -> None: ...
+    async def register_attribute_types(self, types: Mapping[str, str]) -> dict[str, str]:
+        """Fix the types of new attributes (first writer wins); returns the types in force."""
+        ...
 
     async def put_api_key(self, key_hash: str, doc: bytes) -> None: ...
 
@@ -310,13 +312,16 @@ class RedisStore:
             await pipe.execute()
 
     @_translate("register_attribute_types")
-    async def register_attribute_types(self, types: Mapping[str, str]) -> None:
+    async def register_attribute_types(self, types: Mapping[str, str]) -> dict[str, str]:
+        names = list(types)
         async with self.client.pipeline(transaction=True) as pipe:
-            for name, kind in types.items():
-                pipe.hsetnx(keys.SCHEMA, name, kind)
-            created = await pipe.execute()
-            if any(created):
-                await self.client.incr(keys.CONFIG_VERSION)
+            for name in names:
+                pipe.hsetnx(keys.SCHEMA, name, types[name])
+            pipe.hmget(keys.SCHEMA, names)
+            *created, stored = await pipe.execute()
+        if any(created):
+            await self.client.incr(keys.CONFIG_VERSION)
+        return dict(zip(names, stored, strict=True))
 
     @_translate("put_api_key")
     async def put_api_key(self, key_hash: str, doc: bytes) -> None:
