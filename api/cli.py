@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Annotated
 
 import typer
@@ -79,10 +79,8 @@ def serve(
         # normal exit so the embedded store is stopped on the way out.
         signal.signal(signal.SIGTERM, _exit_quietly)
         signal.signal(signal.SIGINT, _exit_quietly)
-        try:
+        with suppress(_Stop):
             _run_uvicorn(settings, bind_host, bind_port, workers)
-        except _Stop:
-            pass
 
 
 class _Stop(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -22,6 +23,8 @@ from engine.errors import (
 )
 
 __all__ = ["error_response", "install_error_handlers"]
+
+log = logging.getLogger("nbo.api")
 
 STATUS: dict[type[NboError], int] = {
     ValidationFailed: 422,
@@ -83,7 +86,8 @@ def _detail(error: dict[str, Any]) -> dict[str, str]:
     if error.get("type") == "json_invalid":
         ctx = error.get("ctx") or {}
         position = loc[-1] if loc else "?"
-        return {"field": "body", "message": f"invalid JSON at {position}: {ctx.get('error')}"}
+        reason = ctx.get("error", "malformed")
+        return {"field": "body", "message": f"invalid JSON at position {position}: {reason}"}
     named = _NAMED_MESSAGE.match(message) if error.get("type") == "value_error" else None
     if named:
         loc, message = (*loc, named.group(1)), named.group(2)
@@ -113,7 +117,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled_error", extra={"error_type": type(exc).__name__})
+    return error_response(500, "internal_error", "internal error; it has been logged")
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(NboError, _nbo_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

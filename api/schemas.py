@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 
 from engine.auth import Role
 from engine.profiles import Activity
@@ -19,7 +20,28 @@ __all__ = [
     "ErrorResponse",
 ]
 
-AttributeValue = str | float | int | bool | None
+MAX_ATTRIBUTE_INT = 2**63 - 1
+
+
+def _attribute_value(value: Any) -> str | float | int | bool | None:
+    """One check per value, so an error names ``attributes.<name>`` (not a union member)."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_ATTRIBUTE_INT:
+            raise ValueError("integers must fit in 64 bits")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+    raise ValueError("must be a string, number, boolean or null")
+
+
+AttributeValue = Annotated[
+    str | float | int | bool | None,
+    PlainValidator(_attribute_value, json_schema_input_type=str | float | int | bool | None),
+]
 
 
 class Strict(BaseModel):

@@ -9,10 +9,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from engine.channels import Channel
 from engine.contacts import Caps
@@ -34,6 +41,7 @@ __all__ = [
 
 OfferStatus = Literal["active", "paused", "archived"]
 log = logging.getLogger("nbo.catalog")
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class Creative(BaseModel):
@@ -59,8 +67,8 @@ class Creative(BaseModel):
 class OfferEligibility(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    segments_any: list[str] = Field(default_factory=list, max_length=50)
-    segments_none: list[str] = Field(default_factory=list, max_length=50)
+    segments_any: list[ShortText] = Field(default_factory=list, max_length=50)
+    segments_none: list[ShortText] = Field(default_factory=list, max_length=50)
     rules: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
 
 
@@ -84,7 +92,7 @@ class Offer(BaseModel):
     channels: dict[Channel, Creative] = Field(
         description="Creative per channel; the offer is served only where it has one."
     )
-    placements: list[str] = Field(
+    placements: list[ShortText] = Field(
         default_factory=list, max_length=50, description="Empty: any placement."
     )
     eligibility: OfferEligibility = Field(default_factory=OfferEligibility)
@@ -94,7 +102,7 @@ class Offer(BaseModel):
     weight: float = Field(default=1.0, gt=0, le=1000, description="Business priority multiplier.")
     caps: Caps = Field(default_factory=Caps)
     budget: Budget = Field(default_factory=Budget)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[ShortText] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
     def _servable(self) -> Offer:

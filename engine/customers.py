@@ -110,22 +110,28 @@ async def upsert_attributes(
 
 
 def encode_activities(
-    activities: Sequence[Activity], now: float, path: str = "activities"
+    activities: Sequence[Activity], now: float, path: str | None = "activities"
 ) -> list[ActivityRow]:
+    """Rows for the store; errors name ``<path>[i].timestamp``, or ``timestamp`` if no path."""
     rows = []
     for i, activity in enumerate(activities):
         try:
             rows.append(_encode(activity, now))
         except ValueError as exc:
-            raise ValidationFailed(str(exc), field=f"{path}[{i}].timestamp") from exc
+            field = "timestamp" if path is None else f"{path}[{i}].timestamp"
+            raise ValidationFailed(str(exc), field=field) from exc
     return rows
 
 
 async def record_activities(
-    store: Store, customer_id: str, activities: Sequence[Activity], now: float
+    store: Store,
+    customer_id: str,
+    activities: Sequence[Activity],
+    now: float,
+    path: str | None = "activities",
 ) -> int:
     """Count activities into the customer's features; all or nothing."""
-    rows = encode_activities(activities, now)
+    rows = encode_activities(activities, now, path)
     await store.record_activities(customer_id, rows, day_number(now))
     return len(rows)
 

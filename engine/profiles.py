@@ -95,10 +95,11 @@ class Activity(BaseModel):
 
     @model_validator(mode="after")
     def _value_only_for_purchase(self) -> Activity:
+        # "<field>: message" lets the API name the field of a whole-model check
         if self.type == "purchase" and self.value is None:
-            raise ValueError("value is required for a purchase")
+            raise ValueError("value: is required for a purchase")
         if self.type != "purchase" and self.value is not None:
-            raise ValueError("value is only accepted for a purchase")
+            raise ValueError("value: is only accepted for a purchase")
         return self
 
 

@@ -64,7 +64,11 @@ def _check_scalar(value: Any, kind: str, path: str) -> Scalar:
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _fail(path, "must be a number for a numeric field")
-        if not math.isfinite(value):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an integer too large for a float
+            finite = False
+        if not finite:
             raise _fail(path, "must be a finite number")
         return value
     if kind == "boolean":

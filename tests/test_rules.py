@@ -182,3 +182,9 @@ def test_missing_values_semantics() -> None:
     assert not holds(cond("tier", "in", ["gold"]), {})
     parsed = parse_rule(cond("age", "eq", 3), FIELDS)
     assert parsed == Condition("age", "eq", 3)
+
+
+def test_integers_too_large_for_a_float_are_refused_not_crashed() -> None:
+    with pytest.raises(ValidationFailed) as info:
+        parse_rule({"all": [cond("age", "gte", 10**400)]}, FIELDS)
+    assert info.value.field == "rule.all[0].value"

@@ -75,7 +75,7 @@ async def put_customer(
 async def post_activity(
     customer_id: CustomerId, body: Activity, services: ServicesDep, _: Decide
 ) -> ActivitiesAccepted:
-    accepted = await record_activities(services.store, customer_id, [body], time.time())
+    accepted = await record_activities(services.store, customer_id, [body], time.time(), path=None)
     return ActivitiesAccepted(customer_id=customer_id, accepted=accepted)
 
 
