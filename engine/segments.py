@@ -71,6 +71,7 @@ class LearnedSegmentModel:
     scale: tuple[float, ...]
     centroids: tuple[tuple[float, ...], ...]
     segment_ids: tuple[str, ...]
+    fill: tuple[float, ...] = ()  # value of a missing feature, per feature (default 0)
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -80,6 +81,7 @@ class LearnedSegmentModel:
             "scale": list(self.scale),
             "centroids": [list(c) for c in self.centroids],
             "segment_ids": list(self.segment_ids),
+            "fill": list(self.fill),
         }
 
     @classmethod
@@ -91,14 +93,22 @@ class LearnedSegmentModel:
             scale=tuple(float(v) for v in doc["scale"]),
             centroids=tuple(tuple(float(v) for v in c) for c in doc["centroids"]),
             segment_ids=tuple(doc["segment_ids"]),
+            fill=tuple(float(v) for v in doc.get("fill", ())),
         )
 
     def vector(self, values: Mapping[str, Any]) -> list[float]:
-        """Standardised, log-scaled feature vector of one customer (missing counts as 0)."""
+        """Standardised, log-scaled feature vector of one customer (missing: the fill value)."""
+        fill = self.fill or (0.0,) * len(self.features)
         out = []
-        for name, mean, scale in zip(self.features, self.mean, self.scale, strict=True):
+        for name, mean, scale, default in zip(
+            self.features, self.mean, self.scale, fill, strict=True
+        ):
             raw = values.get(name)
-            number = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else 0
+            number = (
+                float(raw)
+                if isinstance(raw, int | float) and not isinstance(raw, bool)
+                else default
+            )
             out.append((math.log1p(max(number, 0.0)) - mean) / scale)
         return out
 

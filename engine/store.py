@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ParamSpec, Protocol, TypeVar
 
+import orjson
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -221,6 +222,7 @@ class RedisStore:
                     )
                 await pipe.execute()
         except (RedisError, OSError) as exc:
+            STORE_ERRORS.labels(operation="record_activities_many").inc()
             raise StoreUnavailable("store unavailable during bulk load") from exc
 
     @_translate("erase_customer")
@@ -300,16 +302,21 @@ class RedisStore:
     async def replace_segment_model(
         self, model_id: str, doc: bytes, segments: Mapping[str, bytes]
     ) -> None:
-        existing = await self.client.hgetall(keys.SEGMENTS)
-        stale = [sid for sid, body in existing.items() if f'"model_id":"{model_id}"' in body]
-        async with self.client.pipeline(transaction=True) as pipe:
+        """Swap a learned model and its segments in one transaction (WATCH guards a race)."""
+
+        async def swap(pipe: Any) -> None:
+            previous = await pipe.hget(keys.SEGMENT_MODELS, model_id)
+            stale = set(orjson.loads(previous)["segment_ids"]) if previous else set()
+            stale -= set(segments)
+            pipe.multi()
             if stale:
-                pipe.hdel(keys.SEGMENTS, *stale)
+                pipe.hdel(keys.SEGMENTS, *sorted(stale))
             pipe.hset(keys.SEGMENT_MODELS, model_id, doc)
             if segments:
                 pipe.hset(keys.SEGMENTS, mapping={k: v for k, v in segments.items()})
             pipe.incr(keys.CONFIG_VERSION)
-            await pipe.execute()
+
+        await self.client.transaction(swap, keys.SEGMENT_MODELS)
 
     @_translate("register_attribute_types")
     async def register_attribute_types(self, types: Mapping[str, str]) -> dict[str, str]:
@@ -344,6 +351,7 @@ class RedisStore:
         """Ids of stored customers, in batches (SCAN, so the server never blocks).
 
         Every stored customer has an activity hash: attribute writes record first-seen there.
+        As with SCAN itself, an id may come twice; callers that count must deduplicate.
         """
         try:
             chunk: list[str] = []
