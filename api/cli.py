@@ -67,13 +67,14 @@ def serve(
 
             asyncio.run(load_demo(settings, url, DemoConfig(), console, only_if_absent=True))
             secret = asyncio.run(_issue_key(settings, url, "admin", "demo"))
+            base = f"http://{bind_host}:{bind_port}"
+            console.print("\n[bold]Demo admin key[/bold] (shown once):", soft_wrap=True)
+            console.print(f"  {secret}", soft_wrap=True, highlight=False)
             console.print(
-                "\n[bold]Demo admin key[/bold] (shown once):\n"
-                f"  {secret}\n"
-                "Try:\n"
-                f"  curl -H 'Authorization: Bearer {secret}' "
-                f"http://{bind_host}:{bind_port}/v1/customers/c-42\n"
-                f"  open http://{bind_host}:{bind_port}/docs\n"
+                f"Try:\n  curl -H 'Authorization: Bearer {secret}' {base}/v1/customers/c-42\n"
+                f"  open {base}/docs\n",
+                soft_wrap=True,
+                highlight=False,
             )
         # uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown; turn them into a
         # normal exit so the embedded store is stopped on the way out.

@@ -112,6 +112,8 @@ _POLICY_MESSAGES = {
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, frozenset):
         return "[" + ", ".join(sorted(map(str, value))) + "]"
     if isinstance(value, tuple):
