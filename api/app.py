@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
@@ -11,10 +12,16 @@ from api.deps import Services
 from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.middleware import BodyLimitMiddleware, ObservabilityMiddleware
-from api.routes import customers, health, keys, offers, segments
+from api.routes import customers, decisions, health, keys, models, offers, segments
 from engine.auth import KeyRing
 from engine.catalog_cache import CatalogCache
 from engine.config import Settings
+from engine.decisions import DecisionEngine
+from engine.events import EventService
+from engine.learner import Learner
+from engine.loop_store import LoopStore
+from engine.models import ModelRegistry
+from engine.policies import PolicyConfig
 from engine.store import RedisStore
 
 __all__ = ["create_app"]
@@ -26,20 +33,36 @@ eligibility and contact policy. Authenticate with `Authorization: Bearer <api ke
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
+    policy = PolicyConfig.model_validate(settings.policy)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = RedisStore.from_settings(settings)
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
+        catalog = CatalogCache(store)
+        loop_store = LoopStore(store)
+        models = ModelRegistry(loop_store, policy)
         app.state.services = Services(
             settings=settings,
             store=store,
-            catalog=CatalogCache(store),
+            catalog=catalog,
             keys=KeyRing(store, admin, settings.key_cache_seconds),
+            decisions=DecisionEngine(loop_store, catalog, models, settings),
+            events=EventService(loop_store, settings),
         )
+        stop = asyncio.Event()
+        learner_task = None
+        if settings.embedded_learner:
+            learner = Learner(store, settings, policy)
+            learner_task = asyncio.create_task(learner.run(stop))
         try:
             yield
         finally:
+            stop.set()
+            if learner_task is not None:
+                learner_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await learner_task
             await store.close()
 
     app = FastAPI(
@@ -51,10 +74,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in (
         health.router,
+        decisions.router,
         customers.router,
         segments.router,
         offers.router,
         keys.router,
+        models.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -7,7 +7,8 @@ import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, BinaryIO
 
 import typer
 import uvicorn
@@ -130,6 +131,192 @@ def keys_create(
         typer.echo(asyncio.run(_issue_key(settings, url, role, name)))
 
 
+@app.command()
+def learner(
+    name: Annotated[str | None, typer.Option(help="Consumer name in the group")] = None,
+) -> None:
+    """Run a standalone learner (several may share the work) until interrupted."""
+    from engine.learner import Learner
+    from engine.policies import PolicyConfig
+
+    settings = Settings()
+
+    async def main(url: str) -> None:
+        store = RedisStore.from_settings(settings, url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        worker = Learner(store, settings, PolicyConfig.model_validate(settings.policy), name)
+        console.print(f"learner {worker.name} running; Ctrl-C stops it")
+        try:
+            await worker.run(stop)
+        finally:
+            await store.close()
+        console.print(f"learner stopped: {worker.applied} rewards applied")
+
+    with store_url(settings) as url:
+        asyncio.run(main(url))
+
+
+@app.command()
+def export(
+    output: Annotated[Path, typer.Option(help="JSON lines file to write ('-' for stdout)")],
+) -> None:
+    """Write the decision log joined with final rewards as JSON lines (one served offer each)."""
+    import orjson
+
+    from engine.export import export_rows
+
+    settings = Settings()
+
+    async def main(url: str, sink: BinaryIO) -> int:
+        store = RedisStore.from_settings(settings, url)
+        count = 0
+        try:
+            async for row in export_rows(store):
+                sink.write(orjson.dumps(row) + b"\n")
+                count += 1
+        finally:
+            await store.close()
+        return count
+
+    with (
+        store_url(settings) as url,
+        open(output, "wb") if str(output) != "-" else os.fdopen(1, "wb", closefd=False) as sink,
+    ):
+        rows = asyncio.run(main(url, sink))
+    console.print(f"{rows} rows written")
+
+
+@app.command()
+def simulate(
+    decisions: Annotated[int, typer.Option(min=1, help="Decisions to simulate")] = 20_000,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Seeds the population, requests, responses, exploration")
+    ] = 7,
+    url: Annotated[
+        str | None, typer.Option(help="A running `nbo serve` to drive over HTTP (else in process)")
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="Admin API key for --url")] = None,
+    out: Annotated[
+        Path, typer.Option(help="Directory for summary.json and reward_rate.png")
+    ] = Path("bench/out/simulation"),
+    policy: Annotated[str, typer.Option(help="In process: the policy to learn with")] = "linucb",
+    alpha: Annotated[
+        float | None, typer.Option(help="In process: policy alpha [NBO_POLICY]")
+    ] = None,
+    epsilon: Annotated[
+        float | None, typer.Option(help="In process: exploration probability [NBO_POLICY]")
+    ] = None,
+    customers: Annotated[
+        int | None, typer.Option(min=1, help="Population size (default: the scenario's, 3,000)")
+    ] = None,
+    scenario: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Scenario JSON (default scenario if unset)"),
+    ] = None,
+    window: Annotated[int, typer.Option(min=1, help="Decisions per reported window")] = 1000,
+    summary_every: Annotated[int, typer.Option(min=1, help="Print a summary this often")] = 5000,
+    learn_every: Annotated[
+        int, typer.Option(min=1, help="In process: decisions between learner catch-ups")
+    ] = 200,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=256, help="Over HTTP: requests in flight")
+    ] = 16,
+    flush: Annotated[
+        bool, typer.Option(help="In process: ERASE the store first if it holds data")
+    ] = False,
+) -> None:
+    """Measure learning on a synthetic population with known response rates.
+
+    Each decision serves one offer to a random customer and context; the customer clicks with
+    the offer's true rate. Reward rates of the bandit, a random policy and an oracle go to
+    OUT/summary.json and OUT/reward_rate.png. In process (default) the store must be empty
+    (see --flush); with --url the server must be fresh and should run with short attribution
+    windows, e.g. NBO_ATTRIBUTION_WINDOWS='{"web":5,"mobile_app":5,"email":5,"push":5}'.
+    """
+    import time
+
+    from pydantic import ValidationError
+
+    from engine.errors import NboError
+    from engine.policies import PolicyConfig
+    from engine.simulate import (
+        ScenarioConfig,
+        SimulationOptions,
+        build_population,
+        draw_requests,
+        print_report,
+        run_http,
+        run_in_process,
+        simulation_start,
+        summarize,
+        write_outputs,
+    )
+
+    if url is not None and not key:
+        raise typer.BadParameter("--url needs an admin API key", param_hint="--key")
+    try:
+        world = (
+            ScenarioConfig.model_validate_json(scenario.read_bytes())
+            if scenario is not None
+            else ScenarioConfig()
+        )
+        if customers is not None:
+            world = world.model_copy(update={"customers": customers})
+        options = SimulationOptions(
+            decisions=decisions,
+            seed=seed,
+            window=window,
+            summary_every=summary_every,
+            learn_every=learn_every,
+            concurrency=concurrency,
+        )
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    settings = Settings()
+    overrides = {"name": policy, "alpha": alpha, "epsilon": epsilon}
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        policy_config = PolicyConfig.model_validate({**settings.policy, **chosen})
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--policy/--alpha/--epsilon") from exc
+    if url is not None and (policy != "linucb" or alpha is not None or epsilon is not None):
+        console.print("[yellow]--url: the server's own NBO_POLICY applies; policy ignored[/yellow]")
+    # the server stamps activities with its own clock, so over HTTP history ends now
+    now = time.time() if url is not None else simulation_start()
+    population = build_population(world, seed, now)
+    requests = draw_requests(population, decisions, seed)
+    try:
+        if url is not None:
+            assert key is not None
+            trace = asyncio.run(run_http(population, requests, options, url, key, console))
+            extra: dict[str, object] = {"url": url}
+        else:
+            with store_url(settings) as store:
+                trace = asyncio.run(
+                    run_in_process(
+                        population,
+                        requests,
+                        options,
+                        settings,
+                        store,
+                        policy_config.model_dump(),
+                        console,
+                        flush=flush,
+                    )
+                )
+            extra = {"policy_config": policy_config.model_dump()}
+    except NboError as exc:
+        console.print(f"[red]simulation refused:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    result = summarize(population, requests, trace, options, "http" if url else "in_process", extra)
+    print_report(result, console)
+    summary_path, chart_path = write_outputs(result, out)
+    console.print(f"wrote {summary_path} and {chart_path}")
+
+
 @segments_app.command("learn")
 def segments_learn(
     k: Annotated[int, typer.Option(min=2, max=20, help="Number of segments")] = 5,
@@ -147,6 +334,86 @@ def segments_learn(
         )
     for segment_id, name, size in result:
         console.print(f"{segment_id:32} {size:8d}  {name}")
+
+
+@app.command()
+def evaluate(
+    log: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="decision log JSON lines (from `nbo export`) or an Open Bandit Dataset CSV",
+        ),
+    ],
+    baseline_log: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="a second log whose per-position action distribution is a candidate (OBD)",
+        ),
+    ] = None,
+    format: Annotated[str, typer.Option(help="Output: table or json")] = "table",
+    alpha: Annotated[float, typer.Option(help="1 - alpha is the intervals' coverage")] = 0.05,
+    by_segment: Annotated[bool, typer.Option(help="Also evaluate every segment")] = True,
+) -> None:
+    """Estimate offline what candidate policies would earn on logged traffic (IPS, SNIPS, DR)."""
+    import math
+
+    import orjson
+    from rich.table import Table
+
+    from engine.evaluation import candidate_policies, load_log
+    from engine.evaluation import evaluate as evaluate_policies
+
+    if format not in ("table", "json"):
+        raise typer.BadParameter("format must be table or json", param_hint="--format")
+    if not 0.0 < alpha < 1.0:
+        raise typer.BadParameter("alpha must lie in (0, 1)", param_hint="--alpha")
+    try:
+        feedback = load_log(log)
+        baseline = load_log(baseline_log) if baseline_log is not None else None
+        # Extension point: saved snapshots and the current model join here as
+        # extra_candidates={"snapshot:v42": lambda log: from_scores(scores(log), epsilon)}.
+        candidates = candidate_policies(feedback, baseline_log=baseline, extra_candidates=None)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]cannot evaluate:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    report = evaluate_policies(feedback, candidates, by_segment=by_segment, alpha=alpha)
+    if format == "json":
+        typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        return
+
+    def number(value: float) -> str:
+        return f"{value:.4g}" if math.isfinite(value) else "-"
+
+    out = Console()
+    out.print(f"Off-policy evaluation of {log.name}: {100 * (1 - alpha):g}% intervals")
+    for result in (report.overall, *report.segments):
+        table = Table(title=f"{result.segment or 'all rows'}: n = {result.n}", title_justify="left")
+        for header in ("policy", "estimator", "value", "interval", "ESS", "note"):
+            table.add_column(header, justify="right" if header in ("value", "ESS") else "left")
+        rows = [("logged", result.logged)] + [
+            (candidate, estimate)
+            for candidate, by_estimator in result.estimates.items()
+            for estimate in by_estimator.values()
+        ]
+        for policy, estimate in rows:
+            ess = estimate.effective_sample_size
+            table.add_row(
+                policy,
+                estimate.estimator,
+                number(estimate.value),
+                f"[{number(estimate.ci_low)}, {number(estimate.ci_high)}]",
+                f"{ess:,.0f}" if math.isfinite(ess) else "-",
+                estimate.error or "",
+            )
+        out.print(table)
+    out.print("static_best is picked and scored on the same log, so its estimate is optimistic.")
+    estimated = feedback.estimated_propensity
+    if estimated is not None and estimated.any():
+        out.print(f"{100 * estimated.mean():.1f}% of rows have estimated propensities.")
 
 
 if __name__ == "__main__":  # pragma: no cover

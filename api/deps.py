@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from engine.auth import ApiKey, KeyRing, require_role
 from engine.catalog_cache import CatalogCache
 from engine.config import Settings
+from engine.decisions import DecisionEngine
+from engine.events import EventService
 from engine.store import Store
 
 __all__ = ["Services", "ServicesDep", "allow"]
@@ -23,6 +26,12 @@ class Services:
     store: Store
     catalog: CatalogCache
     keys: KeyRing
+    decisions: DecisionEngine
+    events: EventService
+
+    @staticmethod
+    def json(body: Any) -> bytes:
+        return orjson.dumps(body)
 
 
 def get_services(request: Request) -> Services:

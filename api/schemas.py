@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+from pydantic import BaseModel, ConfigDict, Field
 
 from engine.auth import Role
 from engine.profiles import Activity
+from engine.values import NullableScalar
 
 __all__ = [
     "ActivityBatch",
@@ -20,28 +20,7 @@ __all__ = [
     "ErrorResponse",
 ]
 
-MAX_ATTRIBUTE_INT = 2**63 - 1
-
-
-def _attribute_value(value: Any) -> str | float | int | bool | None:
-    """One check per value, so an error names ``attributes.<name>`` (not a union member)."""
-    if value is None or isinstance(value, str | bool):
-        return value
-    if isinstance(value, int):
-        if abs(value) > MAX_ATTRIBUTE_INT:
-            raise ValueError("integers must fit in 64 bits")
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
-    raise ValueError("must be a string, number, boolean or null")
-
-
-AttributeValue = Annotated[
-    str | float | int | bool | None,
-    PlainValidator(_attribute_value, json_schema_input_type=str | float | int | bool | None),
-]
+AttributeValue = NullableScalar
 
 
 class Strict(BaseModel):

@@ -21,9 +21,10 @@ from pydantic import (
     model_validator,
 )
 
-from engine.channels import Channel
+from engine.channels import CHANNELS, Channel
 from engine.contacts import Caps
 from engine.errors import ValidationFailed
+from engine.features import FeatureSpec, Vectorizer
 from engine.profiles import FEATURE_TYPES
 from engine.rules import Group, parse_conditions
 from engine.segments import LearnedSegmentModel, Segment, StoredSegment, parse_segment
@@ -132,6 +133,9 @@ class Catalog:
     segments: dict[str, Segment] = field(default_factory=dict)
     models: dict[str, LearnedSegmentModel] = field(default_factory=dict)
     attribute_types: dict[str, str] = field(default_factory=dict)
+    by_channel: dict[str, tuple[ParsedOffer, ...]] = field(default_factory=dict)
+    feature_spec: FeatureSpec = field(default_factory=FeatureSpec)
+    vectorizer: Vectorizer = field(default_factory=lambda: FeatureSpec().vectorizer())
 
     @property
     def field_types(self) -> dict[str, str]:
@@ -160,6 +164,7 @@ def build_catalog(
     segments: Mapping[str, str],
     models: Mapping[str, str],
     attribute_types: Mapping[str, str],
+    feature_spec: str | None = None,
 ) -> Catalog:
     """Parse the stored documents into a snapshot."""
     fields = field_types(attribute_types)
@@ -187,10 +192,21 @@ def build_catalog(
     parsed_models = {
         mid: LearnedSegmentModel.from_doc(orjson.loads(doc)) for mid, doc in models.items()
     }
+    spec = FeatureSpec.model_validate_json(feature_spec) if feature_spec else FeatureSpec()
     return Catalog(
         version=version,
         offers=parsed_offers,
         segments=parsed_segments,
         models=parsed_models,
         attribute_types=dict(attribute_types),
+        by_channel={
+            channel: tuple(
+                p
+                for p in parsed_offers.values()
+                if channel in p.offer.channels and p.offer.status == "active"
+            )
+            for channel in CHANNELS
+        },
+        feature_spec=spec,
+        vectorizer=spec.vectorizer(),
     )

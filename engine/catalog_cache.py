@@ -38,5 +38,6 @@ class CatalogCache:
                     raw.segments,
                     raw.models,
                     raw.attribute_types,
+                    raw.feature_spec,
                 )
         return self._catalog

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["DEFAULT_ATTRIBUTION_WINDOWS", "Settings"]
+
+DEFAULT_ATTRIBUTION_WINDOWS: dict[str, int] = {
+    "web": 3600,
+    "mobile_app": 3600,
+    "email": 7 * 86_400,
+    "push": 86_400,
+    "sms": 86_400,
+    "call_center": 86_400,
+    "in_store": 86_400,
+    "social": 86_400,
+}
 
 
 class Settings(BaseSettings):
@@ -50,5 +61,44 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a verified API key is trusted without a lookup."
     )
+    policy: dict[str, Any] = Field(
+        default_factory=lambda: {"name": "linucb", "alpha": 1.0, "epsilon": 0.05},
+        description="Default policy as JSON (name, alpha, l2_lambda, epsilon, tau, seed).",
+    )
+    model_scope: Literal["global", "channel_group", "placement"] = Field(
+        default="global",
+        description="What one model covers: everything, a channel group, or one placement.",
+    )
+    reward: Literal["click", "conversion", "conversion_value"] = Field(
+        default="click", description="What the bandit learns from."
+    )
+    attribution_windows: dict[str, int] = Field(
+        default_factory=dict,
+        description="Seconds per channel an event may join its decision (JSON; merged "
+        "over the defaults: web and mobile_app 1 h, email 7 d, others 1 d).",
+    )
+    late_event_grace_seconds: int = Field(
+        default=86_400, ge=0, description="Late events are still recognised (stored, not learned)."
+    )
+    decision_log_maxlen: int = Field(
+        default=200_000, ge=1000, description="Decision log stream entries kept (approximate)."
+    )
+    request_id_ttl_seconds: int = Field(
+        default=86_400, ge=1, description="How long a request_id replays the same decision."
+    )
+    response_ranked_placements: list[str] = Field(
+        default_factory=list,
+        description="Placements ranked by response alone, not expected value (JSON list).",
+    )
+    learner_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    learner_block_ms: int = Field(
+        default=100, ge=1, description="Longest a learner waits for new rewards."
+    )
+    embedded_learner: bool = Field(
+        default=True, description="`nbo serve` runs a learner in-process."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     log_format: Literal["json", "text"] = Field(default="json")
+
+    def attribution_window(self, channel: str) -> int:
+        return self.attribution_windows.get(channel, DEFAULT_ATTRIBUTION_WINDOWS[channel])

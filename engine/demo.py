@@ -33,6 +33,7 @@ from engine.channels import Channel
 from engine.config import Settings
 from engine.contacts import Caps
 from engine.errors import ValidationFailed
+from engine.features import FeatureSpec, validate_spec
 from engine.profiles import (
     SECONDS_PER_DAY,
     Activity,
@@ -734,6 +735,12 @@ async def _load_catalog(store: RedisStore, now: float) -> tuple[int, int]:
     for offer_id, offer in offers.items():
         validate_offer(offer, segment_ids, fields)
         await store.put_offer(offer_id, offer.model_dump_json().encode())
+    # the model sees segment memberships too: 32 features with the default spec
+    current = (await store.read_catalog()).feature_spec
+    version = FeatureSpec.model_validate_json(current).version + 1 if current else 1
+    spec = FeatureSpec(version=version, segments=sorted(segments))
+    validate_spec(spec, ATTRIBUTE_TYPES, segment_ids)
+    await store.put_feature_spec(spec.model_dump_json().encode())
     return len(offers), len(segments)
 
 

@@ -47,39 +47,60 @@ def evaluate_offer(
     contacts: ContactHistory,
     budget_spent: Mapping[str, str],
     now: float,
+    explain: bool = True,
 ) -> OfferVerdict:
-    """Every reason this offer cannot be shown; eligible when there is none."""
+    """Every reason this offer cannot be shown (or, with ``explain=False``, the first one)."""
     offer = parsed.offer
     reasons: list[Reason] = []
-    if offer.status != "active":
-        reasons.append(Reason(offer.status, f"offer is {offer.status}"))
-    if parsed.start_ts is not None and now < parsed.start_ts:
-        reasons.append(Reason("out_of_schedule", "offer has not started"))
-    if parsed.end_ts is not None and now >= parsed.end_ts:
-        reasons.append(Reason("out_of_schedule", "offer has ended"))
-    if channel not in offer.channels:
-        reasons.append(Reason("no_creative_for_channel", f"no creative for channel {channel}"))
-    if placement is not None and offer.placements and placement not in offer.placements:
-        reasons.append(Reason("placement", f"not offered on placement {placement}"))
+
+    def refuse(code: str, message: str) -> bool:
+        reasons.append(Reason(code, message if explain else ""))
+        return not explain
+
+    if offer.status != "active" and refuse(offer.status, f"offer is {offer.status}"):
+        return OfferVerdict(parsed.offer_id, False, reasons)
+    if (
+        parsed.start_ts is not None
+        and now < parsed.start_ts
+        and refuse("out_of_schedule", "offer has not started")
+    ):
+        return OfferVerdict(parsed.offer_id, False, reasons)
+    if (
+        parsed.end_ts is not None
+        and now >= parsed.end_ts
+        and refuse("out_of_schedule", "offer has ended")
+    ):
+        return OfferVerdict(parsed.offer_id, False, reasons)
+    if channel not in offer.channels and refuse(
+        "no_creative_for_channel", f"no creative for channel {channel}"
+    ):
+        return OfferVerdict(parsed.offer_id, False, reasons)
+    if (
+        placement is not None
+        and offer.placements
+        and placement not in offer.placements
+        and refuse("placement", f"not offered on placement {placement}")
+    ):
+        return OfferVerdict(parsed.offer_id, False, reasons)
     rules = offer.eligibility
     matched = [s for s in rules.segments_any if s in segments]
-    if rules.segments_any and not matched:
-        reasons.append(
-            Reason("segment_rule", f"not in any of segments {', '.join(rules.segments_any)}")
-        )
+    if (
+        rules.segments_any
+        and not matched
+        and refuse("segment_rule", f"not in any of segments {', '.join(rules.segments_any)}")
+    ):
+        return OfferVerdict(parsed.offer_id, False, reasons)
     excluded = [s for s in rules.segments_none if s in segments]
-    if excluded:
-        reasons.append(Reason("segment_rule", f"in excluded segment {', '.join(excluded)}"))
-    for condition in failing_conditions(parsed.rules, values):
-        reasons.append(
-            Reason(
-                "attribute_rule",
-                f"rule failed: {condition.field} {condition.op} {_show(condition.value)}",
-            )
-        )
+    if excluded and refuse("segment_rule", f"in excluded segment {', '.join(excluded)}"):
+        return OfferVerdict(parsed.offer_id, False, reasons)
+    if parsed.rules.rules:
+        for condition in failing_conditions(parsed.rules, values):
+            message = f"rule failed: {condition.field} {condition.op} {_show(condition.value)}"
+            if refuse("attribute_rule", message):
+                return OfferVerdict(parsed.offer_id, False, reasons)
     policy = check_contact_policy(offer.caps, contacts.get(parsed.offer_id), now)
-    if policy is not None:
-        reasons.append(Reason(policy, _POLICY_MESSAGES[policy]))
+    if policy is not None and refuse(policy, _POLICY_MESSAGES[policy]):
+        return OfferVerdict(parsed.offer_id, False, reasons)
     budget = _budget_reason(parsed, budget_spent)
     if budget is not None:
         reasons.append(budget)

@@ -12,16 +12,25 @@ __all__ = [
     "BUDGET",
     "CHANNEL_CODES",
     "CONFIG_VERSION",
+    "DECISION_LOG",
     "DEMO_MARKER",
+    "EVENT_LOG",
+    "FEATURE_SPEC",
+    "MODEL_SCOPES",
     "OFFERS",
     "OFFER_VERSIONS",
+    "OUTCOME_LOG",
     "SCHEMA",
     "SEGMENTS",
     "SEGMENT_MODELS",
     "customer_activity",
     "customer_attributes",
     "customer_contacts",
+    "customer_decision",
     "customer_keys",
+    "customer_pattern",
+    "customer_request",
+    "model_key",
 ]
 
 CONFIG_TAG = "{nbo:cfg}"
@@ -31,8 +40,13 @@ SEGMENTS = f"{CONFIG_TAG}:segments"
 SEGMENT_MODELS = f"{CONFIG_TAG}:segment_models"
 SCHEMA = f"{CONFIG_TAG}:attributes"
 CONFIG_VERSION = f"{CONFIG_TAG}:version"
+FEATURE_SPEC = f"{CONFIG_TAG}:feature_spec"
 DEMO_MARKER = f"{CONFIG_TAG}:demo"
 BUDGET = "{nbo:budget}:spent"
+DECISION_LOG = "{nbo:log}:decisions"
+EVENT_LOG = "{nbo:log}:events"
+OUTCOME_LOG = "{nbo:log}:outcomes"
+MODEL_SCOPES = "{nbo:models}:scopes"
 API_KEYS = "{nbo:keys}:by_hash"
 
 # One letter per channel keeps per-customer hash fields short (memory per customer matters).
@@ -67,3 +81,24 @@ def customer_keys(customer_id: str) -> list[str]:
         customer_activity(customer_id),
         customer_contacts(customer_id),
     ]
+
+
+def customer_decision(customer_id: str, token: str) -> str:
+    """A decision's record (served offers, propensities, x, rewards); lives in the customer slot."""
+    return f"{{c:{customer_id}}}:d:{token}"
+
+
+def customer_request(customer_id: str, request_id: str) -> str:
+    """The response of a request_id, replayed on retries."""
+    return f"{{c:{customer_id}}}:q:{request_id}"
+
+
+def customer_pattern(customer_id: str) -> str:
+    """Every key of one customer (SCAN MATCH); ids never hold glob characters."""
+    return f"{{c:{customer_id}}}:*"
+
+
+def model_key(scope: str, part: str) -> str:
+    """Keys of one model scope share ``{m:<scope>}``: stream, state and snapshot stay in one slot,
+    so the learner commits state, snapshot and stream acknowledgements in one transaction."""
+    return f"{{m:{scope}}}:{part}"

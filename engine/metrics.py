@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["REQUEST_LATENCY", "STORE_ERRORS"]
+__all__ = [
+    "DECISIONS",
+    "EVENTS",
+    "FALLBACKS",
+    "LATE_EVENTS",
+    "REQUEST_LATENCY",
+    "REWARDS_LEARNED",
+    "STORE_ERRORS",
+]
 
 REQUEST_LATENCY = Histogram(
     "nbo_http_request_duration_seconds",
@@ -17,3 +25,14 @@ STORE_ERRORS = Counter(
     "Store operations that failed (timeouts, refused connections, server errors).",
     ["operation"],
 )
+DECISIONS = Counter(
+    "nbo_decisions_total", "Decisions served, by channel and fallback.", ["channel", "fallback"]
+)
+FALLBACKS = Counter(
+    "nbo_fallback_decisions_total",
+    "Decisions served without the store (safe fallback), by channel.",
+    ["channel"],
+)
+EVENTS = Counter("nbo_events_total", "Feedback events by type and outcome.", ["type", "status"])
+LATE_EVENTS = Counter("nbo_late_events_total", "Events after their attribution window.", ["type"])
+REWARDS_LEARNED = Counter("nbo_rewards_learned_total", "Rewards applied by learners.", ["scope"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 import orjson
 import redis.asyncio as redis
@@ -53,6 +53,7 @@ class RawCatalog:
     segments: dict[str, str]
     models: dict[str, str]
     attribute_types: dict[str, str]
+    feature_spec: str | None = None
 
 
 class Store(Protocol):
@@ -104,6 +105,10 @@ class Store(Protocol):
         self, model_id: str, doc: bytes, segments: Mapping[str, bytes]
     ) -> None: ...
 
+    async def put_feature_spec(self, doc: bytes) -> None: ...
+
+    async def model_versions(self) -> dict[str, int]: ...
+
     async def register_attribute_types(self, types: Mapping[str, str]) -> dict[str, str]:
         """Fix the types of new attributes (first writer wins); returns the types in force."""
         ...
@@ -148,32 +153,45 @@ def _translate(
 class RedisStore:
     """:class:`Store` on Redis or Valkey (standalone; keys are Cluster-safe)."""
 
-    def __init__(self, client: redis.Redis, retention_seconds: int = 0) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        retention_seconds: int = 0,
+        binary: redis.Redis | None = None,
+    ) -> None:
         self.client = client
+        self.binary = binary or client  # for model snapshots (bytes, not text)
         self.retention_seconds = retention_seconds
         self._activities = client.register_script(_load_script("activities.lua"))
         self._attributes = client.register_script(_load_script("attributes.lua"))
         self._reserve = client.register_script(_load_script("reserve.lua"))
         self._outcome = client.register_script(_load_script("outcome.lua"))
+        self._event = client.register_script(_load_script("event.lua"))
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None) -> RedisStore:
         target = url or settings.redis_url
         if not target:
             raise ValueError("no store URL: set NBO_REDIS_URL or start the embedded store")
+        options: dict[str, Any] = {
+            "socket_timeout": settings.redis_timeout_ms / 1000,
+            "socket_connect_timeout": settings.redis_connect_timeout_ms / 1000,
+            "retry": Retry(NoBackoff(), settings.redis_retries),
+            "health_check_interval": 0,
+        }
         client = redis.Redis.from_url(
             target,
             decode_responses=True,
-            socket_timeout=settings.redis_timeout_ms / 1000,
-            socket_connect_timeout=settings.redis_connect_timeout_ms / 1000,
-            retry=Retry(NoBackoff(), settings.redis_retries),
             max_connections=settings.redis_max_connections,
-            health_check_interval=0,
+            **options,
         )
-        return cls(client, settings.customer_retention_days * 86_400)
+        binary = redis.Redis.from_url(target, decode_responses=False, max_connections=8, **options)
+        return cls(client, settings.customer_retention_days * 86_400, binary)
 
     async def close(self) -> None:
         await self.client.aclose()
+        if self.binary is not self.client:
+            await self.binary.aclose()
 
     @_translate("ping")
     async def ping(self) -> None:
@@ -227,7 +245,35 @@ class RedisStore:
 
     @_translate("erase_customer")
     async def erase_customer(self, customer_id: str) -> bool:
-        return bool(await self.client.delete(*keys.customer_keys(customer_id)))
+        """Delete every key of the customer, then its entries in the logs.
+
+        Log entries are found by scanning the streams (bounded by their retention); erasure is
+        rare and admin-only, so a scan is the price of not indexing every decision twice.
+        """
+        found = [k async for k in self.client.scan_iter(match=keys.customer_pattern(customer_id))]
+        removed = 0
+        for start in range(0, len(found), 500):
+            removed += await self.client.delete(*found[start : start + 500])
+        for stream in (keys.DECISION_LOG, keys.EVENT_LOG, keys.OUTCOME_LOG):
+            removed += await self._erase_from_stream(stream, customer_id)
+        return bool(removed)
+
+    async def _erase_from_stream(self, stream: str, customer_id: str) -> int:
+        removed = 0
+        start = "-"
+        while True:
+            entries = cast(
+                list[tuple[str, dict[str, str]]],
+                await self.client.xrange(stream, min=start, count=1000),
+            )
+            if not entries:
+                return removed
+            doomed = [eid for eid, fields in entries if fields.get("customer_id") == customer_id]
+            if doomed:
+                removed += await self.client.xdel(stream, *doomed)
+            if len(entries) < 1000:
+                return removed
+            start = "(" + entries[-1][0]
 
     @_translate("reserve_contacts")
     async def reserve_contacts(
@@ -237,10 +283,17 @@ class RedisStore:
         channel_code: str,
         now: int,
     ) -> list[str | None]:
-        args: list[Any] = [self.retention_seconds, now, now // 86_400, channel_code, len(requests)]
+        args: list[Any] = [
+            self.retention_seconds,
+            now,
+            now // 86_400,
+            channel_code,
+            0,
+            len(requests),
+        ]
         for offer_id, limits in requests:
             args += [offer_id, *limits]
-        reasons = await self._reserve(keys=keys.customer_keys(customer_id), args=args)
+        _, *reasons = await self._reserve(keys=keys.customer_keys(customer_id), args=args)
         return [reason or None for reason in reasons]
 
     @_translate("record_outcome")
@@ -263,8 +316,9 @@ class RedisStore:
             pipe.hgetall(keys.SEGMENTS)
             pipe.hgetall(keys.SEGMENT_MODELS)
             pipe.hgetall(keys.SCHEMA)
-            version, offers, versions, segments, models, schema = await pipe.execute()
-        return RawCatalog(int(version or 0), offers, versions, segments, models, schema)
+            pipe.get(keys.FEATURE_SPEC)
+            version, offers, versions, segments, models, schema, spec = await pipe.execute()
+        return RawCatalog(int(version or 0), offers, versions, segments, models, schema, spec)
 
     @_translate("put_offer")
     async def put_offer(self, offer_id: str, doc: bytes) -> int:
@@ -317,6 +371,21 @@ class RedisStore:
             pipe.incr(keys.CONFIG_VERSION)
 
         await self.client.transaction(swap, keys.SEGMENT_MODELS)
+
+    @_translate("put_feature_spec")
+    async def put_feature_spec(self, doc: bytes) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(keys.FEATURE_SPEC, doc)
+            pipe.incr(keys.CONFIG_VERSION)
+            await pipe.execute()
+
+    @_translate("model_versions")
+    async def model_versions(self) -> dict[str, int]:
+        scopes = sorted(cast(set[str], await self.client.smembers(keys.MODEL_SCOPES)))
+        if not scopes:
+            return {}
+        values = await self.client.mget([keys.model_key(s, "version") for s in scopes])
+        return {s: int(v or 0) for s, v in zip(scopes, values, strict=True)}
 
     @_translate("register_attribute_types")
     async def register_attribute_types(self, types: Mapping[str, str]) -> dict[str, str]:

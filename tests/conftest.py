@@ -12,7 +12,6 @@ import pytest
 import redis.asyncio as redis
 from asgi_lifespan import LifespanManager
 
-from api.app import create_app
 from engine.auth import KeyRing
 from engine.config import Settings
 from engine.embedded import embedded_valkey
@@ -38,7 +37,11 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 def settings(redis_url: str) -> Settings:
     return Settings(
-        redis_url=redis_url, admin_key=ADMIN_KEY, key_cache_seconds=0, log_level="warning"
+        redis_url=redis_url,
+        admin_key=ADMIN_KEY,
+        key_cache_seconds=0,
+        log_level="warning",
+        embedded_learner=False,
     )
 
 
@@ -64,6 +67,8 @@ async def store(settings: Settings, raw: redis.Redis) -> AsyncIterator[RedisStor
 
 @pytest.fixture
 async def client(settings: Settings, raw: redis.Redis) -> AsyncIterator[httpx.AsyncClient]:
+    from api.app import create_app
+
     app = create_app(settings)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)

@@ -24,6 +24,7 @@ Headers = dict[str, str]
 Setup = Callable[[httpx.AsyncClient, Headers], Awaitable[dict[str, str]]]
 
 OFFER = {"name": "Spring sale", "channels": {"web": {"title": "20% off"}}}
+EVENT = {"event_id": "e-1", "decision_id": "d-1~c-1", "offer_id": "o-1", "type": "click"}
 SEGMENT = {"name": "Active", "rule": {"all": [{"field": "visits_30d", "op": "gte", "value": 1}]}}
 
 
@@ -118,6 +119,19 @@ ENDPOINTS = [
     _endpoint("POST", "/v1/keys", (), status=201, body={"role": "decide", "name": "app"}),
     _endpoint("GET", "/v1/keys", (), setup=_key),
     _endpoint("DELETE", "/v1/keys/{key_id}", (), status=204, setup=_key),
+    _endpoint(
+        "POST",
+        "/v1/decisions",
+        ("decide",),
+        body={"customer_id": "c-1", "channel": "web"},
+        setup=_offer,
+    ),
+    # an event for a decision nobody made passes the role check, then is not found
+    _endpoint("POST", "/v1/events", ("decide",), status=404, body=EVENT),
+    _endpoint("POST", "/v1/events:batch", ("decide",), body={"events": [EVENT]}),
+    _endpoint("GET", "/v1/feature-spec", ("analyst", "marketer")),
+    _endpoint("PUT", "/v1/feature-spec", (), body={"hash_buckets": 4}),
+    _endpoint("GET", "/v1/models", ("analyst", "marketer")),
 ]
 PUBLIC = ["/healthz", "/readyz", "/metrics"]
 

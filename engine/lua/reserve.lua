@@ -1,18 +1,31 @@
--- Check contact policy and count the contact for several offers, atomically, for one customer.
--- KEYS: the customer's attribute, activity and contact-history hashes (one hash tag).
+-- Check contact policy and count the contact for several offers, atomically, for one customer;
+-- for a decision, also write its record and idempotency key in the same atomic step.
+-- KEYS[1..3]: the customer's attribute, activity and contact-history hashes (one hash tag);
+-- KEYS[4], KEYS[5] (decisions only): the decision hash and the request's idempotency key.
 -- ARGV[1]: retention seconds (0: keep), ARGV[2]: now (epoch seconds), ARGV[3]: day number,
--- ARGV[4]: channel code, ARGV[5]: n offers,
+-- ARGV[4]: channel code, ARGV[5]: all-or-nothing (0/1), ARGV[6]: n offers,
 -- then per offer 6 values: id, per_day, per_week, lifetime, cooldown seconds, suppress after
--- conversion (0/1); -1 means no limit. Returns one reason per offer, '' when granted.
+-- conversion (0/1); -1 means no limit.
+-- Decisions add: decision ttl, idempotency ttl, response JSON, n fields, then field/value pairs.
+-- Returns {status, reasons...}: status 'ok', 'refused' (all-or-nothing, nothing written) or
+-- 'replay' with the stored response when the idempotency key already exists.
 -- Serves per day live in 7 slots "<id>|w<day mod 7>" = "<day>:<count>": bounded memory, no pruning.
 local h = KEYS[3]
+local decision = KEYS[4]
+local idem = KEYS[5]
+if idem then
+  local stored = redis.call('GET', idem)
+  if stored then return {'replay', stored} end
+end
 local now = tonumber(ARGV[2])
 local day = tonumber(ARGV[3])
 local ch = ARGV[4]
-local n = tonumber(ARGV[5])
-local out = {}
-local i = 6
-local granted = false
+local all_or_nothing = ARGV[5] == '1'
+local n = tonumber(ARGV[6])
+local reasons = {}
+local updates = {}
+local refused = false
+local i = 7
 for k = 1, n do
   local id = ARGV[i]
   local per_day = tonumber(ARGV[i + 1])
@@ -52,14 +65,36 @@ for k = 1, n do
     reason = 'daily_cap_reached'
   end
   if reason == '' then
-    redis.call('HSET', h, o .. 'w' .. (day % 7), day .. ':' .. (today + 1), o .. 's' .. ch, now)
-    redis.call('HINCRBY', h, o .. 'n', 1)
-    granted = true
+    updates[#updates + 1] = {o, today}
+  else
+    refused = true
   end
-  out[k] = reason
+  reasons[k] = reason
+end
+if all_or_nothing and refused then
+  table.insert(reasons, 1, 'refused')
+  return reasons
+end
+for _, u in ipairs(updates) do
+  redis.call('HSET', h, u[1] .. 'w' .. (day % 7), day .. ':' .. (u[2] + 1), u[1] .. 's' .. ch, now)
+  redis.call('HINCRBY', h, u[1] .. 'n', 1)
+end
+if decision then
+  local decision_ttl = tonumber(ARGV[i])
+  local idem_ttl = tonumber(ARGV[i + 1])
+  local response = ARGV[i + 2]
+  local nf = tonumber(ARGV[i + 3])
+  local j = i + 4
+  for _ = 1, nf do
+    redis.call('HSET', decision, ARGV[j], ARGV[j + 1])
+    j = j + 2
+  end
+  redis.call('EXPIRE', decision, decision_ttl)
+  if idem then redis.call('SET', idem, response, 'EX', idem_ttl) end
 end
 local ttl = tonumber(ARGV[1])
-if granted and ttl > 0 then
-  for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
+if ttl > 0 and (#updates > 0 or decision) then
+  for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ttl) end
 end
-return out
+table.insert(reasons, 1, 'ok')
+return reasons

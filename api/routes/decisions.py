@@ -1,0 +1,103 @@
+"""Decisions and feedback events: what apps call on every page, message and screen."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import ServicesDep, allow
+from engine.auth import ApiKey
+from engine.decisions import DecisionRequest
+from engine.errors import NboError
+from engine.events import EventRequest
+
+router = APIRouter(tags=["decisions"])
+Decide = Annotated[ApiKey, Depends(allow("decide"))]
+
+
+class OfferOut(BaseModel):
+    offer_id: str
+    rank: int
+    score: float
+    propensity: float = Field(description="Probability the decision process served it here.")
+    creative: dict[str, str]
+    explanation: dict[str, Any]
+
+
+class DecisionOut(BaseModel):
+    decision_id: str
+    customer_id: str
+    channel: str
+    placement: str
+    offers: list[OfferOut]
+    policy: dict[str, Any]
+    experiment: dict[str, Any] | None
+    fallback: bool
+    propensity_estimated: bool
+    segments: list[str]
+    reason: str | None = None
+
+
+class EventOut(BaseModel):
+    event_id: str
+    status: str = Field(description="accepted, duplicate or late")
+    learned: bool = Field(description="Whether this event became the offer's reward.")
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventRequest] = Field(min_length=1, max_length=500)
+
+
+class EventBatchItem(BaseModel):
+    event_id: str
+    status: str
+    learned: bool = False
+    error: dict[str, Any] | None = None
+
+
+@router.post(
+    "/v1/decisions",
+    summary="Next best offers for one customer on one channel",
+    response_model=DecisionOut,
+)
+async def post_decision(body: DecisionRequest, services: ServicesDep, _: Decide) -> Response:
+    decision = await services.decisions.decide(body)
+    return Response(services.json(decision.body), media_type="application/json")
+
+
+@router.post("/v1/events", summary="One feedback event", response_model=EventOut)
+async def post_event(body: EventRequest, services: ServicesDep, _: Decide) -> EventOut:
+    outcome = await services.events.record(body)
+    return EventOut(event_id=outcome.event_id, status=outcome.status, learned=outcome.learned)
+
+
+@router.post(
+    "/v1/events:batch",
+    summary="Up to 500 feedback events; each is accepted or refused on its own",
+)
+async def post_events(body: EventBatch, services: ServicesDep, _: Decide) -> list[EventBatchItem]:
+    out = []
+    for i, event in enumerate(body.events):
+        try:
+            outcome = await services.events.record(event, path=f"events[{i}].")
+        except NboError as exc:
+            if exc.code == "store_unavailable":
+                raise
+            out.append(
+                EventBatchItem(
+                    event_id=event.event_id,
+                    status="refused",
+                    error={"code": exc.code, "message": exc.message, "field": exc.field},
+                )
+            )
+            continue
+        out.append(
+            EventBatchItem(
+                event_id=outcome.event_id, status=outcome.status, learned=outcome.learned
+            )
+        )
+    return out

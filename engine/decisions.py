@@ -1,0 +1,455 @@
+"""One decision: read, eligibility and contact policy, scoring, arbitration, commit, log.
+
+The path a request takes (see DESIGN.md section 2): one pipelined read brings the customer,
+the catalog and model versions and any earlier answer to the same request_id; everything else
+up to the commit runs in memory on frozen snapshots; the commit reserves caps and writes the
+decision record atomically (Lua, customer slot); the log entry follows in one pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import numpy as np
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from engine.arbitration import ArbitrationMode, Selection, expected_values, select
+from engine.catalog import Catalog, ParsedOffer
+from engine.catalog_cache import CatalogCache
+from engine.channels import Channel
+from engine.config import Settings
+from engine.contacts import parse_contact_history
+from engine.customers import CUSTOMER_ID_PATTERN, decode_attributes
+from engine.eligibility import evaluate_offer
+from engine.errors import StoreUnavailable
+from engine.keys import CHANNEL_CODES
+from engine.loop_store import LoopStore
+from engine.metrics import DECISIONS, FALLBACKS
+from engine.models import ModelRegistry, scope_for
+from engine.policies import Scorer
+from engine.profiles import compute_features
+from engine.segments import memberships
+from engine.values import Scalar
+
+__all__ = ["Decision", "DecisionEngine", "DecisionRequest", "decision_token"]
+
+log = logging.getLogger("nbo.decisions")
+
+ContextKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MAX_COMMIT_ATTEMPTS = 3
+
+
+class DecisionRequest(BaseModel):
+    """``POST /v1/decisions``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    customer_id: str = Field(pattern=CUSTOMER_ID_PATTERN)
+    channel: Channel
+    placement: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    context: dict[ContextKey, Scalar] = Field(default_factory=dict, max_length=64)
+    limit: int = Field(default=1, ge=1, le=10)
+    exclude_offers: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
+        default_factory=list, max_length=100
+    )
+    request_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def decision_token() -> str:
+    """Time-ordered and unguessable: milliseconds then 40 random bits."""
+    return f"{int(time.time() * 1000):x}{secrets.token_hex(5)}"
+
+
+def split_decision_id(decision_id: str) -> tuple[str, str] | None:
+    """(customer id, token) of ``d-<token>~<customer id>``; the id routes an event to the slot."""
+    if not decision_id.startswith("d-") or "~" not in decision_id:
+        return None
+    token, _, customer_id = decision_id[2:].partition("~")
+    if not token or not customer_id:
+        return None
+    return customer_id, token
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+@dataclass(slots=True)
+class _Candidate:
+    parsed: ParsedOffer
+    matched_segments: list[str]
+
+
+@dataclass(slots=True)
+class FallbackLog:
+    """Decision log entries that could not be written during a store outage; flushed later."""
+
+    entries: deque[tuple[dict[str, str], str, str, float]] = field(
+        default_factory=lambda: deque(maxlen=100_000)
+    )
+    dropped: int = 0
+
+
+class DecisionEngine:
+    """Serves decisions; shared by every request of a worker (holds no per-request state)."""
+
+    def __init__(
+        self,
+        store: LoopStore,
+        catalog: CatalogCache,
+        models: ModelRegistry,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.models = models
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng or np.random.default_rng()
+        self.epsilon = models.policy.epsilon
+        self.pending_log = FallbackLog()
+        self._response_ranked = frozenset(settings.response_ranked_placements)
+
+    async def decide(self, request: DecisionRequest) -> Decision:
+        now = self.clock()
+        scope = scope_for(self.settings.model_scope, request.channel, request.placement)
+        try:
+            read = await self.store.read_for_decision(
+                request.customer_id, request.request_id, scope
+            )
+        except StoreUnavailable:
+            return self._fallback(request, now, scope)
+        if read.replay is not None:
+            return Decision(orjson.loads(read.replay), replayed=True)
+        catalog = await self.catalog.get(read.record.catalog_version)
+        vectorizer = catalog.vectorizer
+        scorer, model_version = await self.models.scorer(scope, read.model_version, vectorizer.size)
+        record = read.record
+        attributes = decode_attributes(record.attributes)
+        features = compute_features(record.activity, now)
+        values = {**attributes, **features}
+        segments = memberships(values, list(catalog.segments.values()), catalog.models)
+        segment_set = set(segments)
+        contacts = parse_contact_history(record.contacts)
+        excluded = set(request.exclude_offers)
+        candidates = []
+        for parsed in catalog.by_channel.get(request.channel, ()):
+            if parsed.offer_id in excluded:
+                continue
+            verdict = evaluate_offer(
+                parsed,
+                request.channel,
+                request.placement,
+                values,
+                segment_set,
+                contacts,
+                record.budget_spent,
+                now,
+                explain=False,
+            )
+            if verdict.eligible:
+                candidates.append(_Candidate(parsed, verdict.matched_segments))
+        x = vectorizer.vector(request.channel, request.context, features, attributes, segments)
+        token = decision_token()
+        decision_id = f"d-{token}~{request.customer_id}"
+        for _ in range(MAX_COMMIT_ATTEMPTS):
+            body, selection, served = self._choose(
+                request, decision_id, candidates, scorer, model_version, x, catalog, segments
+            )
+            fields = self._record_fields(
+                now, request, scope, catalog, model_version, x, served, selection
+            )
+            status, reasons = await self.store.commit_decision(
+                request.customer_id,
+                token,
+                [(c.parsed.offer_id, c.parsed.offer.caps.script_args()) for c in served],
+                CHANNEL_CODES[request.channel],
+                int(now),
+                fields,
+                orjson.dumps(body).decode(),
+                request.request_id,
+                self.settings.attribution_window(request.channel)
+                + self.settings.late_event_grace_seconds,
+                self.settings.request_id_ttl_seconds,
+            )
+            if status == "replay":
+                return Decision(orjson.loads(reasons[0]), replayed=True)
+            if status == "ok":
+                break
+            # a concurrent decision took the last contact a cap allowed: drop and choose again
+            refused = {c.parsed.offer_id for c, r in zip(served, reasons, strict=True) if r}
+            candidates = [c for c in candidates if c.parsed.offer_id not in refused]
+        else:
+            body, selection, served = self._choose(
+                request, decision_id, [], scorer, model_version, x, catalog, segments
+            )
+        entry = self._log_entry(
+            now,
+            request,
+            decision_id,
+            scope,
+            catalog,
+            model_version,
+            candidates,
+            served,
+            selection,
+            segments,
+            [round(v, 5) for v in x.tolist()],
+        )
+        close_at = now + self.settings.attribution_window(request.channel)
+        await self._log(entry, scope, decision_id, close_at)
+        DECISIONS.labels(channel=request.channel, fallback="false").inc()
+        return Decision(body)
+
+    def _choose(
+        self,
+        request: DecisionRequest,
+        decision_id: str,
+        candidates: list[_Candidate],
+        scorer: Scorer,
+        model_version: int,
+        x: np.ndarray[Any, np.dtype[np.float64]],
+        catalog: Catalog,
+        segments: list[str],
+    ) -> tuple[dict[str, Any], Selection, list[_Candidate]]:
+        policy = self.models.policy
+        offer_ids = [c.parsed.offer_id for c in candidates]
+        arms = scorer.arm_indices(offer_ids)
+        values = np.array([c.parsed.offer.value for c in candidates], dtype=float)
+        weights = np.array([c.parsed.offer.weight for c in candidates], dtype=float)
+        mode: ArbitrationMode = (
+            "response" if request.placement in self._response_ranked else "expected_value"
+        )
+        if policy.name == "rules":
+            response = np.ones(len(candidates))
+        else:
+            response = scorer.score(x, arms, self.rng)
+        arbitrated = expected_values(response, values, weights, mode)
+        resample = None
+        if scorer.stochastic and policy.name not in ("rules", "random") and candidates:
+
+            def resample(draws: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+                samples = scorer.sample(x, arms, self.rng, draws)
+                return expected_values(samples, values, weights, mode)
+
+        epsilon = 1.0 if policy.name == "random" else self.epsilon
+        selection = select(arbitrated, request.limit, epsilon, self.rng, resample, draws=128)
+        served = [candidates[i] for i in selection.order]
+        expected = scorer.expected(x, arms) if candidates else np.zeros(0)
+        offers = []
+        for rank, (index, propensity) in enumerate(
+            zip(selection.order, selection.propensities, strict=True), start=1
+        ):
+            candidate = candidates[index]
+            offer = candidate.parsed.offer
+            offers.append(
+                {
+                    "offer_id": candidate.parsed.offer_id,
+                    "rank": rank,
+                    "score": round(float(arbitrated[index]), 6),
+                    "propensity": round(float(propensity), 6),
+                    "creative": offer.channels[request.channel].model_dump(exclude_none=True),
+                    "explanation": {
+                        "segments": candidate.matched_segments,
+                        "policy": policy.name,
+                        "explored": selection.explored,
+                        "components": {
+                            "response": round(float(response[index]), 6),
+                            "expected_response": round(float(expected[index]), 6),
+                            "value": offer.value,
+                            "weight": offer.weight,
+                            "arbitration": mode,
+                        },
+                    },
+                }
+            )
+        body: dict[str, Any] = {
+            "decision_id": decision_id,
+            "customer_id": request.customer_id,
+            "channel": request.channel,
+            "placement": request.placement,
+            "offers": offers,
+            "policy": {"name": policy.name, "version": model_version},
+            "experiment": None,
+            "fallback": False,
+            "propensity_estimated": selection.estimated,
+            "segments": segments,
+        }
+        if not offers:
+            body["reason"] = "no_eligible_offer"
+        return body, selection, served
+
+    def _record_fields(
+        self,
+        now: float,
+        request: DecisionRequest,
+        scope: str,
+        catalog: Catalog,
+        model_version: int,
+        x: np.ndarray[Any, np.dtype[np.float64]],
+        served: list[_Candidate],
+        selection: Selection,
+    ) -> dict[str, str]:
+        fields = {
+            "ts": repr(now),
+            "ch": request.channel,
+            "pl": request.placement,
+            "sc": scope,
+            "mv": str(model_version),
+            "sv": str(catalog.feature_spec.version),
+            "pol": self.models.policy.name,
+            "win": str(self.settings.attribution_window(request.channel)),
+            "x": orjson.dumps(x.tolist()).decode(),
+        }
+        for rank, (candidate, propensity) in enumerate(
+            zip(served, selection.propensities, strict=True), start=1
+        ):
+            fields[f"o:{candidate.parsed.offer_id}"] = f"{rank}|{float(propensity)!r}"
+        return fields
+
+    def _log_entry(
+        self,
+        now: float,
+        request: DecisionRequest,
+        decision_id: str,
+        scope: str,
+        catalog: Catalog,
+        model_version: int,
+        candidates: list[_Candidate],
+        served: list[_Candidate],
+        selection: Selection,
+        segments: list[str],
+        features: list[float],
+    ) -> dict[str, str]:
+        return {
+            "decision_id": decision_id,
+            "customer_id": request.customer_id,
+            "ts": repr(now),
+            "channel": request.channel,
+            "placement": request.placement,
+            "scope": scope,
+            "context": orjson.dumps(request.context).decode(),
+            "feature_spec": str(catalog.feature_spec.version),
+            "eligible": orjson.dumps([c.parsed.offer_id for c in candidates]).decode(),
+            "served": orjson.dumps(
+                [
+                    {"offer_id": c.parsed.offer_id, "rank": i + 1, "propensity": float(p)}
+                    for i, (c, p) in enumerate(zip(served, selection.propensities, strict=True))
+                ]
+            ).decode(),
+            "propensity_estimated": "1" if selection.estimated else "0",
+            "explored": "1" if selection.explored else "0",
+            "policy": self.models.policy.name,
+            "model_version": str(model_version),
+            "experiment": "",
+            "variant": "",
+            "segments": orjson.dumps(segments).decode(),
+            "features": orjson.dumps(features).decode(),
+            "fallback": "0",
+        }
+
+    async def _log(self, entry: dict[str, str], scope: str, decision_id: str, close: float) -> None:
+        maxlen = self.settings.decision_log_maxlen
+        try:
+            while self.pending_log.entries:
+                await self.store.log_decision(*self.pending_log.entries[0], maxlen)
+                self.pending_log.entries.popleft()
+            await self.store.log_decision(entry, scope, decision_id, close, maxlen)
+        except StoreUnavailable:
+            self._buffer(entry, scope, decision_id, close)
+
+    def _buffer(self, entry: dict[str, str], scope: str, decision_id: str, close: float) -> None:
+        log_ = self.pending_log
+        if len(log_.entries) == log_.entries.maxlen:
+            log_.dropped += 1
+            log.error("decision_log_buffer_full", extra={"dropped": log_.dropped})
+        log_.entries.append((entry, scope, decision_id, close))
+
+    def _fallback(self, request: DecisionRequest, now: float, scope: str) -> Decision:
+        """The store is unreachable: serve only what is safe without customer data, flagged.
+
+        Safe means: active, in schedule, a creative for the channel, no targeting, no caps and
+        no budget (none of which can be checked now), ranked by value x weight.
+        """
+        catalog = self.catalog.current
+        safe = [
+            p
+            for p in catalog.by_channel.get(request.channel, ())
+            if _safe_without_store(p, now, request.placement)
+            and p.offer_id not in request.exclude_offers
+        ]
+        safe.sort(key=lambda p: (-p.offer.value * p.offer.weight, p.offer_id))
+        token = decision_token()
+        decision_id = f"d-{token}~{request.customer_id}"
+        offers = [
+            {
+                "offer_id": p.offer_id,
+                "rank": rank,
+                "score": p.offer.value * p.offer.weight,
+                "propensity": 1.0,
+                "creative": p.offer.channels[request.channel].model_dump(exclude_none=True),
+                "explanation": {"segments": [], "policy": "fallback", "explored": False},
+            }
+            for rank, p in enumerate(safe[: request.limit], start=1)
+        ]
+        body: dict[str, Any] = {
+            "decision_id": decision_id,
+            "customer_id": request.customer_id,
+            "channel": request.channel,
+            "placement": request.placement,
+            "offers": offers,
+            "policy": {"name": "fallback", "version": 0},
+            "experiment": None,
+            "fallback": True,
+            "propensity_estimated": False,
+            "segments": [],
+            "reason": "store_unavailable",
+        }
+        entry = {
+            "decision_id": decision_id,
+            "customer_id": request.customer_id,
+            "ts": repr(now),
+            "channel": request.channel,
+            "placement": request.placement,
+            "scope": scope,
+            "context": orjson.dumps(request.context).decode(),
+            "served": orjson.dumps(
+                [{"offer_id": o["offer_id"], "rank": o["rank"], "propensity": 1.0} for o in offers]
+            ).decode(),
+            "policy": "fallback",
+            "fallback": "1",
+        }
+        self._buffer(entry, scope, decision_id, now)
+        FALLBACKS.labels(channel=request.channel).inc()
+        DECISIONS.labels(channel=request.channel, fallback="true").inc()
+        return Decision(body)
+
+
+def _safe_without_store(parsed: ParsedOffer, now: float, placement: str) -> bool:
+    offer = parsed.offer
+    caps = offer.caps
+    return (
+        (parsed.start_ts is None or now >= parsed.start_ts)
+        and (parsed.end_ts is None or now < parsed.end_ts)
+        and (not offer.placements or placement in offer.placements)
+        and not offer.eligibility.segments_any
+        and not offer.eligibility.segments_none
+        and not offer.eligibility.rules
+        and caps.per_day is None
+        and caps.per_week is None
+        and caps.lifetime is None
+        and caps.cooldown_after_dismiss_hours is None
+        and offer.budget.conversions is None
+        and offer.budget.impressions is None
+    )

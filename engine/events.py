@@ -1,0 +1,139 @@
+"""Feedback events: joined to their decision once, turned into contact history and rewards."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from engine.config import Settings
+from engine.decisions import split_decision_id
+from engine.errors import NotFound, ValidationFailed
+from engine.loop_store import LoopStore
+from engine.metrics import EVENTS, LATE_EVENTS
+from engine.profiles import FUTURE_TOLERANCE_SECONDS
+
+__all__ = ["EventOutcome", "EventRequest", "EventService"]
+
+EventType = Literal["impression", "click", "conversion", "dismiss"]
+KIND_CODES: dict[str, str] = {"impression": "i", "click": "k", "conversion": "c", "dismiss": "x"}
+REWARD_CODES = {"click": "k", "conversion": "c", "conversion_value": "v"}
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:~@-]{0,299}$")]
+
+
+class EventRequest(BaseModel):
+    """``POST /v1/events``: what happened to one served offer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    event_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+    decision_id: Id
+    offer_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    type: EventType
+    value: float | None = Field(default=None, ge=0, le=1e9)
+    timestamp: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _value_for_conversions(self) -> EventRequest:
+        if self.value is not None and self.type != "conversion":
+            raise ValueError("value: is only accepted for a conversion")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    event_id: str
+    status: str  # accepted | duplicate | late
+    learned: bool
+
+
+class EventService:
+    def __init__(
+        self, store: LoopStore, settings: Settings, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.reward_code = REWARD_CODES[settings.reward]
+
+    async def record(self, event: EventRequest, path: str = "") -> EventOutcome:
+        """Join and record one event; raises NotFound (unknown decision) or ValidationFailed."""
+        now = self.clock()
+        event_time = event.timestamp.timestamp() if event.timestamp else now
+        if event_time > now + FUTURE_TOLERANCE_SECONDS:
+            raise ValidationFailed("timestamp is in the future", field=f"{path}timestamp")
+        parts = split_decision_id(event.decision_id)
+        if parts is None:
+            raise NotFound(f"unknown decision '{event.decision_id}'", field=f"{path}decision_id")
+        customer_id, token = parts
+        kind = KIND_CODES[event.type]
+        joined = await self.store.join_event(
+            customer_id,
+            token,
+            event.event_id,
+            event.offer_id,
+            kind,
+            event.value or 0.0,
+            event_time,
+            now,
+            0,
+            self.reward_code,
+        )
+        EVENTS.labels(type=event.type, status=joined.status).inc()
+        if joined.status == "unknown":
+            raise NotFound(
+                f"unknown decision '{event.decision_id}' (never made, or past its window)",
+                field=f"{path}decision_id",
+            )
+        if joined.status == "not_served":
+            raise ValidationFailed(
+                f"offer '{event.offer_id}' was not served in this decision",
+                field=f"{path}offer_id",
+            )
+        if joined.status == "duplicate":
+            return EventOutcome(event.event_id, "duplicate", False)
+        if joined.status == "late":
+            LATE_EVENTS.labels(type=event.type).inc()
+        reward = None
+        if joined.reward is not None:
+            reward = {
+                "decision_id": event.decision_id,
+                "offer_id": event.offer_id,
+                "reward": repr(joined.reward),
+                "x": joined.x,
+                "spec_version": joined.spec_version,
+                "decided_at": repr(joined.decided_at),
+                "policy": joined.policy,
+            }
+        entry = {
+            "event_id": event.event_id,
+            "decision_id": event.decision_id,
+            "customer_id": customer_id,
+            "offer_id": event.offer_id,
+            "type": event.type,
+            "value": repr(event.value or 0.0),
+            "ts": repr(event_time),
+            "status": joined.status,
+        }
+        await self.store.record_event(
+            customer_id,
+            token,
+            entry,
+            reward,
+            joined.scope,
+            event.offer_id,
+            conversion=event.type == "conversion",
+            impression=event.type == "impression",
+            maxlen=self.settings.decision_log_maxlen,
+        )
+        return EventOutcome(event.event_id, joined.status, reward is not None)
+
+
+def dumps(outcome: EventOutcome) -> bytes:
+    return orjson.dumps(
+        {"event_id": outcome.event_id, "status": outcome.status, "learned": outcome.learned}
+    )

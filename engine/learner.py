@@ -1,0 +1,339 @@
+"""The learner: rewards in, versioned model snapshots out, each reward applied exactly once.
+
+Per model scope, all keys share the hash tag ``{m:<scope>}``: the reward stream (read through
+the consumer group ``learners``), the pickled trainer state, the serving snapshot, the version
+and the sets of applied (decision, offer) pairs. One batch is committed in one MULTI/EXEC —
+new state, new snapshot, version + 1, applied pairs, stream acknowledgements — under WATCH of
+the version. So:
+
+* a learner killed mid-batch commits nothing: the entries stay pending and are reclaimed by
+  XAUTOCLAIM, then applied once;
+* an entry delivered twice (reclaimed, or emitted twice by the attribution sweep) is skipped
+  because its pair is already in the applied set committed with the model that learned it;
+* several learners may share a scope: a commit that lost the race is retried on fresh state;
+* a restart loads the stored trainer and continues exactly where the last commit left it.
+
+The attribution sweep closes decisions whose window has passed: every served offer that got
+no reward is taught the default reward 0, and the decision's final outcome is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import orjson
+from redis.exceptions import ResponseError, WatchError
+
+from engine import keys
+from engine.catalog_cache import CatalogCache
+from engine.config import Settings
+from engine.metrics import REWARDS_LEARNED
+from engine.policies import PolicyConfig, Trainer
+from engine.store import RedisStore
+
+__all__ = ["Learner", "RewardEntry"]
+
+log = logging.getLogger("nbo.learner")
+GROUP = "learners"
+APPLIED_TTL_SECONDS = 10 * 86_400
+CLAIM_IDLE_MS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class RewardEntry:
+    entry_id: str
+    decision_id: str
+    offer_id: str
+    reward: float
+    x: list[float]
+    spec_version: int
+    decided_at: float
+
+    @property
+    def pair(self) -> str:
+        return f"{self.decision_id}|{self.offer_id}"
+
+    @property
+    def day(self) -> int:
+        return int(self.decided_at // 86_400)
+
+    @classmethod
+    def parse(cls, entry_id: str, fields: dict[str, str]) -> RewardEntry | None:
+        try:
+            return cls(
+                entry_id=entry_id,
+                decision_id=fields["decision_id"],
+                offer_id=fields["offer_id"],
+                reward=float(fields["reward"]),
+                x=[float(v) for v in orjson.loads(fields["x"])],
+                spec_version=int(fields.get("spec_version") or 0),
+                decided_at=float(fields.get("decided_at") or 0),
+            )
+        except (KeyError, ValueError, TypeError):
+            return None
+
+
+class Learner:
+    """Applies rewards for every scope in the store; run one or several."""
+
+    def __init__(
+        self,
+        store: RedisStore,
+        settings: Settings,
+        policy: PolicyConfig,
+        name: str | None = None,
+        clock: Callable[[], float] = time.time,
+        claim_idle_ms: int = CLAIM_IDLE_MS,
+    ) -> None:
+        self.store = store
+        self.client = store.client
+        self.binary = store.binary
+        self.settings = settings
+        self.policy = policy
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.clock = clock
+        self.claim_idle_ms = claim_idle_ms
+        self.catalog = CatalogCache(store)
+        self._trainers: dict[str, tuple[int, Trainer]] = {}
+        self._groups: set[str] = set()
+        self.applied = 0
+        self.skipped = 0
+
+    async def scopes(self) -> list[str]:
+        return sorted(cast(set[str], await self.client.smembers(keys.MODEL_SCOPES)))
+
+    async def _ensure_group(self, scope: str) -> None:
+        if scope in self._groups:
+            return
+        try:
+            await self.client.xgroup_create(
+                keys.model_key(scope, "rewards"), GROUP, id="0", mkstream=True
+            )
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups.add(scope)
+
+    async def run(self, stop: asyncio.Event, sweep_every: float = 1.0) -> None:
+        """Until ``stop`` is set: learn from every scope, sweep closed windows every second."""
+        last_sweep = 0.0
+        while not stop.is_set():
+            try:
+                scopes = await self.scopes()
+                worked = 0
+                for scope in scopes:
+                    worked += await self.step(scope, block_ms=0 if len(scopes) > 1 else None)
+                if self.clock() - last_sweep >= sweep_every:
+                    for scope in scopes:
+                        await self.sweep(scope)
+                    last_sweep = self.clock()
+                if not scopes or (not worked and len(scopes) > 1):
+                    await asyncio.sleep(self.settings.learner_block_ms / 1000)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("learner_step_failed")
+                await asyncio.sleep(1.0)
+
+    async def step(self, scope: str, block_ms: int | None = None) -> int:
+        """Read one batch (stale entries of dead learners first) and apply it; entries read."""
+        await self._ensure_group(scope)
+        stream = keys.model_key(scope, "rewards")
+        batch = self.settings.learner_batch_size
+        claimed = await self.client.xautoclaim(
+            stream, GROUP, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=batch
+        )
+        raw: list[tuple[str, dict[str, str]]] = [e for e in claimed[1] if e[1] is not None]
+        if not raw:
+            response = await self.client.xreadgroup(
+                GROUP,
+                self.name,
+                {stream: ">"},
+                count=batch,
+                block=self.settings.learner_block_ms if block_ms is None else block_ms or None,
+            )
+            for _, entries in cast(
+                list[tuple[str, list[tuple[str, dict[str, str]]]]], response or []
+            ):
+                raw.extend(entries)
+        if raw:
+            await self.apply(scope, raw)
+        return len(raw)
+
+    async def _load_trainer(self, scope: str, version: int, n_features: int) -> Trainer:
+        cached = self._trainers.get(scope)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        blob = await self.binary.get(keys.model_key(scope, "state"))
+        if blob is not None:
+            trainer = Trainer.loads(cast(bytes, blob))
+            if trainer.n_features == n_features:
+                return trainer
+        return Trainer(self.policy, [], n_features)
+
+    async def apply(self, scope: str, raw: Sequence[tuple[str, dict[str, str]]]) -> int:
+        """Apply a batch exactly once; returns how many rewards were learned."""
+        catalog = await self.catalog.get()
+        n_features = catalog.vectorizer.size
+        spec_version = catalog.feature_spec.version
+        entries = []
+        ids = [entry_id for entry_id, _ in raw]
+        for entry_id, fields in raw:
+            parsed = RewardEntry.parse(entry_id, fields)
+            if (
+                parsed is not None
+                and parsed.spec_version == spec_version
+                and len(parsed.x) == n_features
+            ):
+                entries.append(parsed)
+            else:
+                self.skipped += 1  # malformed or made under another feature spec
+        version_key = keys.model_key(scope, "version")
+        for _ in range(10):
+            try:
+                return await self._commit(scope, entries, ids, version_key, n_features)
+            except WatchError:
+                self._trainers.pop(scope, None)  # someone else committed: start from theirs
+        raise RuntimeError(f"learner could not commit to scope {scope} after 10 attempts")
+
+    async def _commit(
+        self,
+        scope: str,
+        entries: list[RewardEntry],
+        ids: list[str],
+        version_key: str,
+        n_features: int,
+    ) -> int:
+        stream = keys.model_key(scope, "rewards")
+        try:
+            async with self.binary.pipeline(transaction=True) as pipe:
+                await pipe.watch(version_key)
+                version = int(await pipe.get(version_key) or 0)
+                trainer = await self._load_trainer(scope, version, n_features)
+                fresh = await self._unapplied(pipe, scope, entries)
+                pipe.multi()  # type: ignore[no-untyped-call]
+                new_version = version
+                if fresh:
+                    # the cached trainer is changed in place; any failure below drops it
+                    self._trainers.pop(scope, None)
+                    trainer.partial_fit(
+                        [e.offer_id for e in fresh],
+                        np.array([e.reward for e in fresh]),
+                        np.array([e.x for e in fresh]),
+                    )
+                    new_version = version + 1
+                    pipe.set(keys.model_key(scope, "state"), trainer.dumps())
+                    pipe.set(
+                        keys.model_key(scope, "snapshot"), trainer.snapshot(new_version).to_bytes()
+                    )
+                    pipe.set(version_key, new_version)
+                    by_day: dict[int, list[str]] = {}
+                    for entry in fresh:
+                        by_day.setdefault(entry.day, []).append(entry.pair)
+                    for day, pairs in by_day.items():
+                        applied_key = keys.model_key(scope, f"applied:{day}")
+                        pipe.sadd(applied_key, *pairs)
+                        pipe.expire(applied_key, APPLIED_TTL_SECONDS)
+                if ids:
+                    pipe.xack(stream, GROUP, *ids)
+                await pipe.execute()
+        except BaseException:
+            self._trainers.pop(scope, None)
+            raise
+        self._trainers[scope] = (new_version, trainer)
+        if fresh:
+            self.applied += len(fresh)
+            REWARDS_LEARNED.labels(scope=scope).inc(len(fresh))
+        return len(fresh)
+
+    async def _unapplied(
+        self, pipe: Any, scope: str, entries: list[RewardEntry]
+    ) -> list[RewardEntry]:
+        """Entries whose (decision, offer) pair no commit has learned yet, first of each pair."""
+        by_day: dict[int, list[RewardEntry]] = {}
+        for entry in entries:
+            by_day.setdefault(entry.day, []).append(entry)
+        applied: set[str] = set()
+        for day, group in by_day.items():
+            pairs = [e.pair for e in group]
+            flags = await pipe.execute_command(
+                "SMISMEMBER", keys.model_key(scope, f"applied:{day}"), *pairs
+            )
+            applied.update(pair for pair, flag in zip(pairs, flags, strict=True) if flag)
+        fresh = []
+        for entry in entries:
+            if entry.pair not in applied:
+                applied.add(entry.pair)
+                fresh.append(entry)
+        return fresh
+
+    async def sweep(self, scope: str, limit: int = 500) -> int:
+        """Close decisions whose attribution window has passed; returns how many were closed."""
+        pending = keys.model_key(scope, "pending")
+        now = self.clock()
+        due = cast(
+            list[str], await self.client.zrangebyscore(pending, "-inf", now, start=0, num=limit)
+        )
+        if not due:
+            return 0
+        async with self.client.pipeline(transaction=False) as pipe:
+            for decision_id in due:
+                pipe.hgetall(_decision_key(decision_id))
+            records: list[dict[str, str]] = await pipe.execute()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for decision_id, record in zip(due, records, strict=True):
+                if record:
+                    self._close(pipe, scope, decision_id, record)
+            pipe.zrem(pending, *due)
+            await pipe.execute()
+        return len(due)
+
+    def _close(self, pipe: Any, scope: str, decision_id: str, record: dict[str, str]) -> None:
+        rewards: dict[str, float] = {}
+        for name in record:
+            if not name.startswith("o:"):
+                continue
+            offer_id = name[2:]
+            reward = float(record.get(f"r:{offer_id}", 0.0))
+            rewards[offer_id] = reward
+            if f"s:{offer_id}" in record:
+                continue  # already sent to the learner when the reward arrived
+            pipe.xadd(
+                keys.model_key(scope, "rewards"),
+                {
+                    "decision_id": decision_id,
+                    "offer_id": offer_id,
+                    "reward": repr(reward),
+                    "x": record.get("x", "[]"),
+                    "spec_version": record.get("sv", "0"),
+                    "decided_at": record.get("ts", "0"),
+                    "policy": record.get("pol", ""),
+                },
+            )
+            pipe.hset(_decision_key(decision_id), f"s:{offer_id}", "1")
+        customer_id = decision_id.partition("~")[2]
+        pipe.xadd(
+            keys.OUTCOME_LOG,
+            {
+                "decision_id": decision_id,
+                "customer_id": customer_id,
+                "rewards": orjson.dumps(rewards).decode(),
+                "late_events": record.get("late", "0"),
+                "closed_at": repr(self.clock()),
+            },
+            maxlen=self.settings.decision_log_maxlen,
+            approximate=True,
+        )
+
+
+def _decision_key(decision_id: str) -> str:
+    token, _, customer_id = decision_id[2:].partition("~")
+    return keys.customer_decision(customer_id, token)

@@ -1,0 +1,218 @@
+"""Store operations of the decisioning loop: decisions, events, rewards and model snapshots.
+
+Kept apart from :mod:`engine.store` (profiles and catalog) because they own other keys, but on
+the same clients and with the same error translation. Slots: customer-scoped keys (decision
+records, request replays) carry ``{c:<id>}``; model keys carry ``{m:<scope>}``; logs ``{nbo:log}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from engine import keys
+from engine.errors import StoreUnavailable
+from engine.metrics import STORE_ERRORS
+from engine.store import CustomerRecord, RedisStore
+
+__all__ = ["DecisionRead", "EventJoin", "LoopStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRead:
+    record: CustomerRecord
+    replay: str | None
+    model_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventJoin:
+    status: str
+    reward: float | None
+    x: str
+    scope: str
+    spec_version: str
+    decided_at: float
+    policy: str
+
+
+def _fields(entry: Mapping[str, str]) -> dict[Any, Any]:
+    return dict(entry)
+
+
+def _fail(operation: str, exc: Exception) -> StoreUnavailable:
+    STORE_ERRORS.labels(operation=operation).inc()
+    return StoreUnavailable(f"store unavailable during {operation}")
+
+
+class LoopStore:
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.client = store.client
+        self.binary = store.binary
+
+    async def read_for_decision(
+        self, customer_id: str, request_id: str | None, scope: str
+    ) -> DecisionRead:
+        """Customer, catalog version, budgets, request replay and model version: one round trip."""
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.hgetall(keys.customer_attributes(customer_id))
+                pipe.hgetall(keys.customer_activity(customer_id))
+                pipe.hgetall(keys.customer_contacts(customer_id))
+                pipe.get(keys.CONFIG_VERSION)
+                pipe.hgetall(keys.BUDGET)
+                pipe.get(keys.model_key(scope, "version"))
+                if request_id is not None:
+                    pipe.get(keys.customer_request(customer_id, request_id))
+                results = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise _fail("read_for_decision", exc) from exc
+        attrs, activity, contacts, version, budget, model_version = results[:6]
+        replay = results[6] if request_id is not None else None
+        return DecisionRead(
+            CustomerRecord(attrs, activity, contacts, int(version or 0), budget),
+            replay,
+            int(model_version or 0),
+        )
+
+    async def commit_decision(
+        self,
+        customer_id: str,
+        token: str,
+        offers: Sequence[tuple[str, tuple[int, int, int, int, int]]],
+        channel_code: str,
+        now: int,
+        fields: Mapping[str, str],
+        response: str,
+        request_id: str | None,
+        decision_ttl: int,
+        request_ttl: int,
+    ) -> tuple[str, list[str]]:
+        """Reserve caps for every served offer and write the decision, all or nothing.
+
+        Returns ``("ok", [])``, ``("refused", reasons per offer)`` or ``("replay", [response])``.
+        """
+        args: list[Any] = [
+            self.store.retention_seconds,
+            now,
+            now // 86_400,
+            channel_code,
+            1,
+            len(offers),
+        ]
+        for offer_id, limits in offers:
+            args += [offer_id, *limits]
+        args += [decision_ttl, request_ttl, response, len(fields)]
+        for name, value in fields.items():
+            args += [name, value]
+        script_keys = [*keys.customer_keys(customer_id), keys.customer_decision(customer_id, token)]
+        if request_id is not None:
+            script_keys.append(keys.customer_request(customer_id, request_id))
+        try:
+            status, *rest = await self.store._reserve(keys=script_keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise _fail("commit_decision", exc) from exc
+        return str(status), [str(r) for r in rest]
+
+    async def log_decision(
+        self, entry: Mapping[str, str], scope: str, decision_id: str, close_at: float, maxlen: int
+    ) -> None:
+        """Decision log entry, and the decision's place in its scope's attribution queue."""
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.xadd(keys.DECISION_LOG, _fields(entry), maxlen=maxlen, approximate=True)
+                pipe.zadd(keys.model_key(scope, "pending"), {decision_id: close_at})
+                pipe.sadd(keys.MODEL_SCOPES, scope)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise _fail("log_decision", exc) from exc
+
+    async def join_event(
+        self,
+        customer_id: str,
+        token: str,
+        event_id: str,
+        offer_id: str,
+        kind: str,
+        value: float,
+        event_time: float,
+        now: float,
+        window: int,
+        reward_code: str,
+    ) -> EventJoin:
+        try:
+            result = await self.store._event(
+                keys=[
+                    *keys.customer_keys(customer_id),
+                    keys.customer_decision(customer_id, token),
+                ],
+                args=[
+                    self.store.retention_seconds,
+                    event_id,
+                    offer_id,
+                    kind,
+                    repr(float(value)),
+                    int(event_time),
+                    int(now),
+                    window,
+                    reward_code,
+                ],
+            )
+        except (RedisError, OSError) as exc:
+            raise _fail("join_event", exc) from exc
+        status = str(result[0])
+        if len(result) == 1:
+            return EventJoin(status, None, "", "", "", 0.0, "")
+        reward, x, scope, spec_version, decided_at, policy = (str(v) for v in result[1:7])
+        return EventJoin(
+            status,
+            float(reward) if reward else None,
+            x,
+            scope,
+            spec_version,
+            float(decided_at or 0),
+            policy,
+        )
+
+    async def record_event(
+        self,
+        customer_id: str,
+        token: str,
+        entry: Mapping[str, str],
+        reward: Mapping[str, str] | None,
+        scope: str,
+        offer_id: str,
+        conversion: bool,
+        impression: bool,
+        maxlen: int,
+    ) -> None:
+        """After a join: the event log, the reward for the learner, budget counters."""
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.xadd(keys.EVENT_LOG, _fields(entry), maxlen=maxlen, approximate=True)
+                if reward is not None:
+                    pipe.xadd(keys.model_key(scope, "rewards"), _fields(reward))
+                    pipe.hset(keys.customer_decision(customer_id, token), f"s:{offer_id}", "1")
+                if conversion:
+                    pipe.hincrby(keys.BUDGET, f"{offer_id}|c", 1)
+                if impression:
+                    pipe.hincrby(keys.BUDGET, f"{offer_id}|i", 1)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise _fail("record_event", exc) from exc
+
+    async def read_snapshot(self, scope: str) -> tuple[int, bytes] | None:
+        try:
+            async with self.binary.pipeline(transaction=True) as pipe:
+                pipe.get(keys.model_key(scope, "version"))
+                pipe.get(keys.model_key(scope, "snapshot"))
+                version, blob = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise _fail("read_snapshot", exc) from exc
+        if blob is None:
+            return None
+        return int(version or 0), bytes(blob)

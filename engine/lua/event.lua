@@ -1,0 +1,41 @@
+-- Join one feedback event to its decision, exactly once, and update contact history.
+-- KEYS[1..3]: the customer's attribute, activity and contact-history hashes; KEYS[4]: decision.
+-- ARGV[1]: retention seconds, ARGV[2]: event id, ARGV[3]: offer id, ARGV[4]: kind
+-- (i impression, k click, c conversion, x dismiss), ARGV[5]: value, ARGV[6]: event time,
+-- ARGV[7]: now, ARGV[8]: unused (the window is the decision's 'win'), ARGV[9]: reward definition
+-- (k click, c conversion, v conversion value).
+-- Returns {status, reward, x, scope, spec version, decision time, policy}; status is 'unknown',
+-- 'duplicate', 'not_served', 'late' or 'accepted'; reward is '' unless this event is the first
+-- reward of that offer in that decision (then the caller sends it to the learner).
+local d = KEYS[4]
+local event_id, offer, kind = ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', d) == 0 then return {'unknown'} end
+if not redis.call('HGET', d, 'o:' .. offer) then return {'not_served'} end
+if redis.call('HSETNX', d, 'e:' .. event_id, kind) == 0 then return {'duplicate'} end
+local info = redis.call('HMGET', d, 'ts', 'x', 'sc', 'sv', 'pol', 'win')
+local decided_at = tonumber(info[1])
+local event_time = tonumber(ARGV[6])
+local late = event_time > decided_at + tonumber(info[6] or '0')
+local h = KEYS[3]
+local o = offer .. '|'
+redis.call('HINCRBY', h, o .. kind, 1)
+if kind == 'x' then redis.call('HSET', h, o .. 'xt', ARGV[7]) end
+redis.call('HINCRBY', d, 'n:' .. kind .. ':' .. offer, 1)
+local reward = ''
+if late then
+  redis.call('HINCRBY', d, 'late', 1)
+else
+  local definition = ARGV[9]
+  local value = nil
+  if definition == 'k' and (kind == 'k' or kind == 'c') then value = '1' end
+  if definition == 'c' and kind == 'c' then value = '1' end
+  if definition == 'v' and kind == 'c' then value = ARGV[5] end
+  if value and redis.call('HSETNX', d, 'r:' .. offer, value) == 1 then reward = value end
+end
+local ttl = tonumber(ARGV[1])
+if ttl > 0 then
+  for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ttl) end
+end
+local status = 'accepted'
+if late then status = 'late' end
+return {status, reward, info[2] or '', info[3] or '', info[4] or '', info[1] or '', info[5] or ''}

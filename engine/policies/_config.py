@@ -1,0 +1,94 @@
+"""The policy as a frozen value: what is learned, how it explores, and its MABWiser twin."""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from mabwiser.mab import LearningPolicy
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["CONTEXTUAL", "STOCHASTIC", "PolicyConfig", "PolicyName"]
+
+PolicyName = Literal["linucb", "lints", "epsilon_greedy", "softmax", "thompson", "random", "rules"]
+
+CONTEXTUAL: Final[frozenset[str]] = frozenset({"linucb", "lints"})
+# Policies whose MABWiser expectations are random draws (softmax draws from a Dirichlet).
+STOCHASTIC: Final[frozenset[str]] = frozenset({"lints", "thompson", "random", "softmax"})
+
+
+class PolicyConfig(BaseModel):
+    """Which bandit scores offers, and its hyper-parameters.
+
+    Parameters
+    ----------
+    name : PolicyName
+        ``linucb`` and ``lints`` learn one ridge regression per offer over the context
+        vector; ``epsilon_greedy``, ``softmax`` and ``thompson`` learn one number per offer
+        and ignore the context; ``random`` and ``rules`` learn nothing (``rules`` ranks by
+        business weight and value alone).
+    alpha : float
+        Exploration of the linear policies: LinUCB's confidence width, LinTS's posterior
+        scale (LinTS needs ``alpha > 0``: it samples from N(beta, alpha^2 A^-1)).
+    l2_lambda : float
+        Ridge penalty of the linear policies.
+    epsilon : float
+        The engine's own exploration probability, applied in arbitration where the
+        propensity of every served offer is computed. It is never handed to MABWiser: its
+        ``EpsilonGreedy`` gets ``epsilon=0`` (and the other policies have none), so MABWiser's
+        expectations are the pure greedy scores and exploration is not applied twice, once
+        hidden inside MABWiser where no propensity could be logged.
+    tau : float
+        Softmax temperature.
+    seed : int
+        Seed of MABWiser's random stream in the trainer (the trainer never predicts, so it
+        only matters for reproducing MABWiser's own predictions in tests).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    name: PolicyName = "linucb"
+    alpha: float = Field(default=1.0, ge=0)
+    l2_lambda: float = Field(default=1.0, gt=0)
+    epsilon: float = Field(default=0.05, ge=0, le=1)
+    tau: float = Field(default=1.0, gt=0)
+    seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _lints_samples(self) -> PolicyConfig:
+        if self.name == "lints" and self.alpha <= 0:
+            raise ValueError(
+                "alpha: lints needs alpha > 0 (it samples with covariance alpha^2 A^-1)"
+            )
+        return self
+
+    @property
+    def contextual(self) -> bool:
+        """True when the policy learns from context vectors (the trainer needs them)."""
+        return self.name in CONTEXTUAL
+
+    @property
+    def stochastic(self) -> bool:
+        """True when two scorings of the same context may differ (sampling policies)."""
+        return self.name in STOCHASTIC
+
+    def learning_policy(self) -> Any:
+        """The MABWiser ``LearningPolicy.*`` value the trainer learns with.
+
+        ``rules`` gets ``LearningPolicy.Random()``: a learner whose fit is a no-op, so the
+        trainer still tracks the arm set (and snapshots stay uniform) while learning nothing.
+        Typed ``Any`` because MABWiser ships no type information.
+        """
+        match self.name:
+            case "linucb":
+                return LearningPolicy.LinUCB(alpha=self.alpha, l2_lambda=self.l2_lambda)
+            case "lints":
+                return LearningPolicy.LinTS(alpha=self.alpha, l2_lambda=self.l2_lambda)
+            case "epsilon_greedy":
+                # 0, not self.epsilon: the engine explores in arbitration (see ``epsilon``).
+                return LearningPolicy.EpsilonGreedy(epsilon=0.0)
+            case "softmax":
+                return LearningPolicy.Softmax(tau=self.tau)
+            case "thompson":
+                return LearningPolicy.ThompsonSampling()
+            case "random" | "rules":
+                return LearningPolicy.Random()

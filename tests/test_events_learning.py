@@ -1,0 +1,177 @@
+"""Events joined to decisions, rewards learned exactly once, windows closed with reward 0."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import redis.asyncio as redis
+
+from engine import keys
+from engine.config import Settings
+from engine.export import export_rows
+from engine.learner import GROUP, Learner
+from engine.policies import PolicyConfig
+from engine.store import RedisStore
+
+Roles = dict[str, dict[str, str]]
+POLICY = PolicyConfig()
+
+
+async def setup_offer(client: httpx.AsyncClient, roles: Roles, offer_id: str = "o-a") -> None:
+    body = {"name": offer_id, "channels": {"web": {"title": "t"}}, "value": 1.0}
+    r = await client.put(f"/v1/offers/{offer_id}", json=body, headers=roles["marketer"])
+    assert r.status_code == 200
+
+
+async def decide(client: httpx.AsyncClient, roles: Roles, customer: str = "c-1") -> dict[str, Any]:
+    r = await client.post(
+        "/v1/decisions",
+        json={"customer_id": customer, "channel": "web", "context": {"page": "home"}},
+        headers=roles["decide"],
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def event(
+    client: httpx.AsyncClient, roles: Roles, decision: dict[str, Any], kind: str, **extra: Any
+) -> httpx.Response:
+    payload = {
+        "event_id": extra.pop("event_id", f"e-{kind}-{decision['decision_id'][2:].split('~')[0]}"),
+        "decision_id": decision["decision_id"],
+        "offer_id": extra.pop("offer_id", decision["offers"][0]["offer_id"]),
+        "type": kind,
+        **extra,
+    }
+    return await client.post("/v1/events", json=payload, headers=roles["decide"])
+
+
+async def test_events_are_idempotent_and_update_contact_history(
+    client: httpx.AsyncClient, role_keys: Roles
+) -> None:
+    await setup_offer(client, role_keys)
+    decision = await decide(client, role_keys)
+    first = await event(client, role_keys, decision, "impression", event_id="e-1")
+    assert first.json() == {"event_id": "e-1", "status": "accepted", "learned": False}
+    again = await event(client, role_keys, decision, "impression", event_id="e-1")
+    assert again.json()["status"] == "duplicate"
+    click = await event(client, role_keys, decision, "click", event_id="e-2")
+    assert click.json()["learned"] is True
+    second_click = await event(client, role_keys, decision, "click", event_id="e-3")
+    assert second_click.json() == {"event_id": "e-3", "status": "accepted", "learned": False}
+    await event(client, role_keys, decision, "dismiss", event_id="e-4")
+    view = (await client.get("/v1/customers/c-1", headers=role_keys["analyst"])).json()
+    history = view["contact_history"]["o-a"]
+    assert (history["impressions"], history["clicks"], history["dismisses"]) == (1, 2, 1)
+    assert history["served"] == 1
+
+
+async def test_unknown_decisions_offers_and_late_events(
+    client: httpx.AsyncClient, role_keys: Roles, raw: redis.Redis
+) -> None:
+    await setup_offer(client, role_keys)
+    decision = await decide(client, role_keys)
+    fake = {**decision, "decision_id": "d-0000~c-1"}
+    r = await event(client, role_keys, fake, "click")
+    assert r.status_code == 404
+    assert r.json()["error"]["field"] == "decision_id"
+    r = await event(client, role_keys, decision, "click", offer_id="o-other")
+    assert r.status_code == 422
+    assert r.json()["error"]["field"] == "offer_id"
+    late = datetime.now(UTC) + timedelta(hours=2)  # web window is 1 h
+    r = await event(client, role_keys, decision, "click", timestamp=late.isoformat())
+    assert r.status_code == 422  # the future is refused outright
+    decided = await raw.hget(
+        keys.customer_decision("c-1", decision["decision_id"][2:].split("~")[0]), "ts"
+    )
+    assert decided is not None
+    await raw.hset(
+        keys.customer_decision("c-1", decision["decision_id"][2:].split("~")[0]),
+        "ts",
+        repr(float(decided) - 7200),
+    )
+    r = await event(client, role_keys, decision, "click", event_id="e-late")
+    assert r.json() == {"event_id": "e-late", "status": "late", "learned": False}
+    assert await raw.xlen(keys.EVENT_LOG) == 1  # the late event is stored
+    metrics = (await client.get("/metrics")).text
+    assert 'nbo_late_events_total{type="click"}' in metrics
+
+
+async def test_batch_events_report_each_item(client: httpx.AsyncClient, role_keys: Roles) -> None:
+    await setup_offer(client, role_keys)
+    decision = await decide(client, role_keys)
+    good = {
+        "event_id": "e-ok",
+        "decision_id": decision["decision_id"],
+        "offer_id": "o-a",
+        "type": "click",
+    }
+    bad = {**good, "event_id": "e-bad", "decision_id": "d-1~nobody"}
+    r = await client.post(
+        "/v1/events:batch", json={"events": [good, bad]}, headers=role_keys["decide"]
+    )
+    assert r.status_code == 200
+    items = r.json()
+    assert items[0]["status"] == "accepted"
+    assert items[1]["status"] == "refused"
+    assert items[1]["error"]["field"] == "events[1].decision_id"
+
+
+async def test_rewards_are_learned_exactly_once_under_redelivery(
+    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+) -> None:
+    await setup_offer(client, role_keys)
+    decisions = [await decide(client, role_keys, customer=f"c-{i}") for i in range(6)]
+    for d in decisions:
+        assert (await event(client, role_keys, d, "click")).json()["learned"] is True
+    stream = keys.model_key("global", "rewards")
+    # a learner reads the batch and dies before committing
+    doomed = Learner(store, settings, POLICY, name="doomed")
+    await doomed._ensure_group("global")
+    taken = await store.client.xreadgroup(GROUP, "doomed", {stream: ">"}, count=100)
+    assert len(taken[0][1]) == 6
+    # another learner reclaims the stale entries and applies them once
+    survivor = Learner(store, settings, POLICY, name="survivor", claim_idle_ms=0)
+    assert await survivor.step("global", block_ms=1) == 6
+    assert survivor.applied == 6
+    assert int(await store.client.get(keys.model_key("global", "version"))) == 1
+    # the same rewards emitted again (e.g. by the window sweep) are not counted twice
+    for _, fields in (await store.client.xrange(stream))[:3]:
+        await store.client.xadd(stream, fields)
+    assert await survivor.step("global", block_ms=1) == 3
+    assert survivor.applied == 6
+    pending = await store.client.xpending(stream, GROUP)
+    assert pending["pending"] == 0
+    # a restarted learner resumes from the stored state: same snapshot bytes
+    state_before = await store.binary.get(keys.model_key("global", "snapshot"))
+    restarted = Learner(store, settings, POLICY, name="restarted")
+    trainer = await restarted._load_trainer("global", 1, 26)
+    assert trainer.snapshot(1).to_bytes() == state_before
+
+
+async def test_window_close_teaches_zero_and_export_joins_rewards(
+    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+) -> None:
+    await setup_offer(client, role_keys)
+    clicked = await decide(client, role_keys, customer="c-1")
+    ignored = await decide(client, role_keys, customer="c-2")
+    await event(client, role_keys, clicked, "click")
+    future = Learner(store, settings, POLICY, clock=lambda: 4_000_000_000.0)
+    assert await future.sweep("global") == 2
+    rewards = await store.client.xrange(keys.model_key("global", "rewards"))
+    by_decision = {f["decision_id"]: float(f["reward"]) for _, f in rewards}
+    assert by_decision == {clicked["decision_id"]: 1.0, ignored["decision_id"]: 0.0}
+    await future.step("global", block_ms=1)
+    assert future.applied == 2
+    rows = [row async for row in export_rows(store)]
+    assert {r["decision_id"]: r["reward"] for r in rows} == by_decision
+    for row in rows:
+        assert row["action"] == "o-a"
+        assert 0 < row["probability"] <= 1
+        assert len(row["features"]) > 0
+    outcome = (await store.client.xrange(keys.OUTCOME_LOG))[0][1]
+    assert orjson.loads(outcome["rewards"]) in ({"o-a": 1.0}, {"o-a": 0.0})
