@@ -8,7 +8,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated, Any, BinaryIO, cast
 
 import typer
 import uvicorn
@@ -357,6 +357,15 @@ def evaluate(
     format: Annotated[str, typer.Option(help="Output: table or json")] = "table",
     alpha: Annotated[float, typer.Option(help="1 - alpha is the intervals' coverage")] = 0.05,
     by_segment: Annotated[bool, typer.Option(help="Also evaluate every segment")] = True,
+    current_model: Annotated[
+        bool, typer.Option(help="Add the model the store serves now (scope --scope)")
+    ] = False,
+    snapshot: Annotated[
+        list[Path] | None,
+        typer.Option(exists=True, dir_okay=False, help="Add a saved model (`nbo snapshot`)"),
+    ] = None,
+    scope: Annotated[str, typer.Option(help="Model scope for --current-model")] = "global",
+    epsilon: Annotated[float, typer.Option(help="Exploration of model candidates")] = 0.05,
 ) -> None:
     """Estimate offline what candidate policies would earn on logged traffic (IPS, SNIPS, DR)."""
     import math
@@ -364,8 +373,9 @@ def evaluate(
     import orjson
     from rich.table import Table
 
-    from engine.evaluation import candidate_policies, load_log
+    from engine.evaluation import candidate_policies, load_log, model_candidate
     from engine.evaluation import evaluate as evaluate_policies
+    from engine.policies import ModelSnapshot
 
     if format not in ("table", "json"):
         raise typer.BadParameter("format must be table or json", param_hint="--format")
@@ -374,9 +384,14 @@ def evaluate(
     try:
         feedback = load_log(log)
         baseline = load_log(baseline_log) if baseline_log is not None else None
-        # Extension point: saved snapshots and the current model join here as
-        # extra_candidates={"snapshot:v42": lambda log: from_scores(scores(log), epsilon)}.
-        candidates = candidate_policies(feedback, baseline_log=baseline, extra_candidates=None)
+        extra = {}
+        for path in snapshot or []:
+            saved = ModelSnapshot.from_bytes(path.read_bytes())
+            extra[f"snapshot:{path.stem}:v{saved.version}"] = model_candidate(saved, epsilon)
+        if current_model:
+            served = _current_snapshot(scope)
+            extra[f"current:{scope}:v{served.version}"] = model_candidate(served, epsilon)
+        candidates = candidate_policies(feedback, baseline_log=baseline, extra_candidates=extra)
     except (OSError, ValueError) as exc:
         console.print(f"[red]cannot evaluate:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -414,6 +429,42 @@ def evaluate(
     estimated = feedback.estimated_propensity
     if estimated is not None and estimated.any():
         out.print(f"{100 * estimated.mean():.1f}% of rows have estimated propensities.")
+
+
+def _current_snapshot(scope: str) -> Any:
+    from engine import keys
+    from engine.policies import ModelSnapshot
+
+    settings = Settings()
+
+    async def read(url: str) -> bytes | None:
+        store = RedisStore.from_settings(settings, url)
+        try:
+            blob = await store.binary.get(keys.model_key(scope, "snapshot"))
+            return None if blob is None else cast(bytes, blob)
+        finally:
+            await store.close()
+
+    with store_url(settings) as url:
+        blob = asyncio.run(read(url))
+    if blob is None:
+        raise ValueError(f"no model has been learned for scope '{scope}' yet")
+    return ModelSnapshot.from_bytes(blob)
+
+
+@app.command("snapshot")
+def save_snapshot(
+    output: Annotated[Path, typer.Option(help="File to write the model snapshot to")],
+    scope: Annotated[str, typer.Option(help="Model scope")] = "global",
+) -> None:
+    """Save the model a scope serves now (to compare later with `nbo evaluate --snapshot`)."""
+    try:
+        served = _current_snapshot(scope)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    output.write_bytes(served.to_bytes())
+    console.print(f"saved scope {scope} version {served.version} ({len(served.arms)} offers)")
 
 
 if __name__ == "__main__":  # pragma: no cover

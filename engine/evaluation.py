@@ -43,6 +43,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from engine.policies import ModelSnapshot, Scorer
+
 __all__ = [
     "ESTIMATORS",
     "CandidateSource",
@@ -60,6 +62,7 @@ __all__ = [
     "load_decision_log",
     "load_log",
     "load_obd_csv",
+    "model_candidate",
     "on_policy",
     "snips",
     "static_best",
@@ -1250,3 +1253,28 @@ def _eligible_mask(
         mask[r] = False
         mask[r, [index[a] for a in ids]] = True
     return mask
+
+
+def model_candidate(
+    snapshot: ModelSnapshot, epsilon: float, seed: int = 0
+) -> Callable[[LoggedFeedback], FloatArray]:
+    """A served model as a candidate: its scores on the logged features, epsilon-greedy.
+
+    It ranks by the model's response estimate alone (the log does not carry each offer's value
+    and weight); offers the snapshot has never seen get the prior, as in serving.
+    """
+
+    def distribution(log: LoggedFeedback) -> FloatArray:
+        if log.contexts is None:
+            raise ValueError("the log has no feature vectors; a model cannot score it")
+        if log.contexts.shape[1] != snapshot.n_features:
+            raise ValueError(
+                f"the log's features have {log.contexts.shape[1]} columns, "
+                f"the model expects {snapshot.n_features} (another feature spec?)"
+            )
+        scorer = Scorer(snapshot)
+        arms = scorer.arm_indices(list(log.action_ids))
+        scores = scorer.score_batch(log.contexts, arms, np.random.default_rng(seed))
+        return from_scores(scores, epsilon, eligible=log.eligible)
+
+    return distribution

@@ -7,15 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from engine.config import Settings
 from engine.decisions import split_decision_id
 from engine.errors import NotFound, ValidationFailed
+from engine.keys import CHANNEL_CODES
 from engine.loop_store import LoopStore
 from engine.metrics import EVENTS, LATE_EVENTS
-from engine.profiles import FUTURE_TOLERANCE_SECONDS
+from engine.profiles import FUTURE_TOLERANCE_SECONDS, ActivityRow, day_number
 
 __all__ = ["EventOutcome", "EventRequest", "EventService"]
 
@@ -119,6 +119,18 @@ class EventService:
             "ts": repr(event_time),
             "status": joined.status,
         }
+        activity = None
+        if event.type in ("click", "conversion") and joined.channel in CHANNEL_CODES:
+            cents = round((event.value or 0.0) * 100) if event.type == "conversion" else 0
+            activity = ActivityRow(
+                ts=int(event_time),
+                day=day_number(event_time),
+                visit=False,
+                purchase=event.type == "conversion",
+                support=False,
+                channel_code=CHANNEL_CODES[joined.channel],
+                cents=cents,
+            )
         await self.store.record_event(
             customer_id,
             token,
@@ -129,11 +141,6 @@ class EventService:
             conversion=event.type == "conversion",
             impression=event.type == "impression",
             maxlen=self.settings.decision_log_maxlen,
+            activity=activity,
         )
         return EventOutcome(event.event_id, joined.status, reward is not None)
-
-
-def dumps(outcome: EventOutcome) -> bytes:
-    return orjson.dumps(
-        {"event_id": outcome.event_id, "status": outcome.status, "learned": outcome.learned}
-    )

@@ -184,6 +184,7 @@ class Learner:
         catalog = await self.catalog.get()
         n_features = catalog.vectorizer.size
         spec_version = catalog.feature_spec.version
+        live = {oid for oid, p in catalog.offers.items() if p.offer.status != "archived"}
         entries = []
         ids = [entry_id for entry_id, _ in raw]
         for entry_id, fields in raw:
@@ -199,7 +200,7 @@ class Learner:
         version_key = keys.model_key(scope, "version")
         for _ in range(10):
             try:
-                return await self._commit(scope, entries, ids, version_key, n_features)
+                return await self._commit(scope, entries, ids, version_key, n_features, live)
             except WatchError:
                 self._trainers.pop(scope, None)  # someone else committed: start from theirs
         raise RuntimeError(f"learner could not commit to scope {scope} after 10 attempts")
@@ -211,6 +212,7 @@ class Learner:
         ids: list[str],
         version_key: str,
         n_features: int,
+        live: set[str],
     ) -> int:
         stream = keys.model_key(scope, "rewards")
         try:
@@ -224,6 +226,11 @@ class Learner:
                 if fresh:
                     # the cached trainer is changed in place; any failure below drops it
                     self._trainers.pop(scope, None)
+                    for arm in trainer.arms:
+                        if arm not in live:  # deleted or archived offers leave the model
+                            trainer.remove_arm(arm)
+                    fresh = [e for e in fresh if e.offer_id in live]
+                if fresh:
                     trainer.partial_fit(
                         [e.offer_id for e in fresh],
                         np.array([e.reward for e in fresh]),

@@ -16,7 +16,8 @@ from redis.exceptions import RedisError
 from engine import keys
 from engine.errors import StoreUnavailable
 from engine.metrics import STORE_ERRORS
-from engine.store import CustomerRecord, RedisStore
+from engine.profiles import ActivityRow, day_number
+from engine.store import CustomerRecord, RedisStore, activity_args
 
 __all__ = ["DecisionRead", "EventJoin", "LoopStore"]
 
@@ -37,6 +38,7 @@ class EventJoin:
     spec_version: str
     decided_at: float
     policy: str
+    channel: str
 
 
 def _fields(entry: Mapping[str, str]) -> dict[Any, Any]:
@@ -166,8 +168,8 @@ class LoopStore:
             raise _fail("join_event", exc) from exc
         status = str(result[0])
         if len(result) == 1:
-            return EventJoin(status, None, "", "", "", 0.0, "")
-        reward, x, scope, spec_version, decided_at, policy = (str(v) for v in result[1:7])
+            return EventJoin(status, None, "", "", "", 0.0, "", "")
+        reward, x, scope, spec_version, decided_at, policy, channel = (str(v) for v in result[1:8])
         return EventJoin(
             status,
             float(reward) if reward else None,
@@ -176,6 +178,7 @@ class LoopStore:
             spec_version,
             float(decided_at or 0),
             policy,
+            channel,
         )
 
     async def record_event(
@@ -189,10 +192,20 @@ class LoopStore:
         conversion: bool,
         impression: bool,
         maxlen: int,
+        activity: ActivityRow | None = None,
     ) -> None:
-        """After a join: the event log, the reward for the learner, budget counters."""
+        """After a join: the event log, the reward for the learner, budget counters, and the
+        behavioural features (a click counts as engagement, a conversion as a purchase)."""
         try:
             async with self.client.pipeline(transaction=False) as pipe:
+                if activity is not None:
+                    await self.store._activities(
+                        keys=keys.customer_keys(customer_id),
+                        args=activity_args(
+                            self.store.retention_seconds, [activity], day_number(activity.ts)
+                        ),
+                        client=pipe,
+                    )
                 pipe.xadd(keys.EVENT_LOG, _fields(entry), maxlen=maxlen, approximate=True)
                 if reward is not None:
                     pipe.xadd(keys.model_key(scope, "rewards"), _fields(reward))

@@ -175,3 +175,49 @@ async def test_window_close_teaches_zero_and_export_joins_rewards(
         assert len(row["features"]) > 0
     outcome = (await store.client.xrange(keys.OUTCOME_LOG))[0][1]
     assert orjson.loads(outcome["rewards"]) in ({"o-a": 1.0}, {"o-a": 0.0})
+
+
+async def test_clicks_and_conversions_update_behavioural_features(
+    client: httpx.AsyncClient, role_keys: Roles
+) -> None:
+    await setup_offer(client, role_keys)
+    decision = await decide(client, role_keys)
+    before = (await client.get("/v1/customers/c-1", headers=role_keys["analyst"])).json()
+    assert before["features"]["engagement_web_30d"] == 0
+    await event(client, role_keys, decision, "click", event_id="e-c")
+    await event(client, role_keys, decision, "conversion", event_id="e-v", value=42.5)
+    after = (await client.get("/v1/customers/c-1", headers=role_keys["analyst"])).json()
+    assert after["features"]["engagement_web_30d"] == 2
+    assert after["features"]["purchases_30d"] == 1
+    assert after["features"]["revenue_30d"] == 42.5
+    assert after["features"]["days_since_last_purchase"] == 0
+
+
+async def test_exported_log_evaluates_the_served_model(
+    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+) -> None:
+    from engine.evaluation import evaluate, load_decision_log, model_candidate
+    from engine.policies import ModelSnapshot
+
+    await setup_offer(client, role_keys, "o-a")
+    await setup_offer(client, role_keys, "o-b")
+    for i in range(40):
+        d = await decide(client, role_keys, customer=f"c-{i}")
+        if i % 3 == 0:
+            await event(client, role_keys, d, "click")
+    learner = Learner(store, settings, POLICY, clock=lambda: 4_000_000_000.0)
+    await learner.sweep("global")
+    await learner.step("global", block_ms=1)
+    rows = [orjson.dumps(row) async for row in export_rows(store)]
+    assert len(rows) == 40
+    log = load_decision_log(rows)
+    blob = await store.binary.get(keys.model_key("global", "snapshot"))
+    assert blob is not None
+    served = ModelSnapshot.from_bytes(bytes(blob))
+    report = evaluate(log, {"current": model_candidate(served, 0.05)(log)}, by_segment=False)
+    estimate = report.estimate("current", "ips")
+    assert estimate.error is None
+    assert 0.0 <= estimate.value <= 1.0
+    assert estimate.ci_low <= estimate.value <= estimate.ci_high
+    logged_rate = sum(orjson.loads(r)["reward"] for r in rows) / len(rows)
+    assert report.overall.logged.value == logged_rate
