@@ -134,6 +134,7 @@ class Learner:
                 if self.clock() - last_sweep >= sweep_every:
                     for scope in scopes:
                         await self.sweep(scope)
+                        await self.trim(scope)
                     last_sweep = self.clock()
                 if not scopes or (not worked and len(scopes) > 1):
                     await asyncio.sleep(self.settings.learner_block_ms / 1000)
@@ -282,6 +283,19 @@ class Learner:
                 fresh.append(entry)
         return fresh
 
+    async def trim(self, scope: str) -> int:
+        """Drop reward entries every learner has acknowledged (the stream stays bounded)."""
+        stream = keys.model_key(scope, "rewards")
+        groups = await self.client.xinfo_groups(stream)
+        group = next((g for g in groups if g["name"] == GROUP), None)
+        if group is None:
+            return 0
+        floor = str(group["last-delivered-id"])
+        pending = await self.client.xpending(stream, GROUP)
+        if pending["pending"]:
+            floor = min(floor, str(pending["min"]), key=_stream_id)
+        return int(await self.client.xtrim(stream, minid=floor, approximate=False))
+
     async def sweep(self, scope: str, limit: int = 500) -> int:
         """Close decisions whose attribution window has passed; returns how many were closed."""
         pending = keys.model_key(scope, "pending")
@@ -344,3 +358,8 @@ class Learner:
 def _decision_key(decision_id: str) -> str:
     token, _, customer_id = decision_id[2:].partition("~")
     return keys.customer_decision(customer_id, token)
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

@@ -221,3 +221,20 @@ async def test_exported_log_evaluates_the_served_model(
     assert estimate.ci_low <= estimate.value <= estimate.ci_high
     logged_rate = sum(orjson.loads(r)["reward"] for r in rows) / len(rows)
     assert report.overall.logged.value == logged_rate
+
+
+async def test_acknowledged_rewards_are_trimmed_but_pending_ones_kept(
+    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+) -> None:
+    await setup_offer(client, role_keys)
+    for i in range(4):
+        await event(client, role_keys, await decide(client, role_keys, f"c-{i}"), "click")
+    stream = keys.model_key("global", "rewards")
+    learner = Learner(store, settings, POLICY)
+    await learner.step("global", block_ms=1)
+    await event(client, role_keys, await decide(client, role_keys, "c-9"), "click")
+    await learner._ensure_group("global")
+    await store.client.xreadgroup(GROUP, "slow", {stream: ">"}, count=10)  # read, not acked
+    assert await learner.trim("global") == 4
+    remaining = await store.client.xrange(stream)
+    assert len(remaining) == 1  # the unacknowledged entry survives for XAUTOCLAIM
