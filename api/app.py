@@ -12,7 +12,16 @@ from api.deps import Services
 from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.middleware import BodyLimitMiddleware, ObservabilityMiddleware
-from api.routes import customers, decisions, health, keys, models, offers, segments
+from api.routes import (
+    customers,
+    decisions,
+    experiments,
+    health,
+    keys,
+    models,
+    offers,
+    segments,
+)
 from engine.auth import KeyRing
 from engine.catalog_cache import CatalogCache
 from engine.config import Settings
@@ -80,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         offers.router,
         keys.router,
         models.router,
+        experiments.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -234,7 +234,7 @@ def simulate(
     the offer's true rate. Reward rates of the bandit, a random policy and an oracle go to
     OUT/summary.json and OUT/reward_rate.png. In process (default) the store must be empty
     (see --flush); with --url the server must be fresh and should run with short attribution
-    windows, e.g. NBO_ATTRIBUTION_WINDOWS='{"web":5,"mobile_app":5,"email":5,"push":5}'.
+    windows, e.g. NBO_ATTRIBUTION_WINDOWS='{"web":2,"mobile_app":2,"email":2,"push":2}'.
     """
     import time
 
@@ -281,7 +281,8 @@ def simulate(
     try:
         policy_config = PolicyConfig.model_validate({**settings.policy, **chosen})
     except ValidationError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--policy/--alpha/--epsilon") from exc
+        reasons = "; ".join(e["msg"] for e in exc.errors())
+        raise typer.BadParameter(reasons, param_hint="--policy/--alpha/--epsilon") from exc
     if url is not None and (policy != "linucb" or alpha is not None or epsilon is not None):
         console.print("[yellow]--url: the server's own NBO_POLICY applies; policy ignored[/yellow]")
     # the server stamps activities with its own clock, so over HTTP history ends now

@@ -28,6 +28,7 @@ from engine.features import FeatureSpec, Vectorizer
 from engine.profiles import FEATURE_TYPES
 from engine.rules import Group, parse_conditions
 from engine.segments import LearnedSegmentModel, Segment, StoredSegment, parse_segment
+from experiments import Experiment, parse_experiment
 
 __all__ = [
     "Budget",
@@ -135,6 +136,7 @@ class Catalog:
     attribute_types: dict[str, str] = field(default_factory=dict)
     by_channel: dict[str, tuple[ParsedOffer, ...]] = field(default_factory=dict)
     feature_spec: FeatureSpec = field(default_factory=FeatureSpec)
+    experiments: dict[str, Experiment] = field(default_factory=dict)
     vectorizer: Vectorizer = field(default_factory=lambda: FeatureSpec().vectorizer())
 
     @property
@@ -165,6 +167,7 @@ def build_catalog(
     models: Mapping[str, str],
     attribute_types: Mapping[str, str],
     feature_spec: str | None = None,
+    experiments: Mapping[str, str] | None = None,
 ) -> Catalog:
     """Parse the stored documents into a snapshot."""
     fields = field_types(attribute_types)
@@ -209,4 +212,7 @@ def build_catalog(
         },
         feature_spec=spec,
         vectorizer=spec.vectorizer(),
+        experiments={
+            eid: parse_experiment(doc) for eid, doc in sorted((experiments or {}).items())
+        },
     )

@@ -39,5 +39,6 @@ class CatalogCache:
                     raw.models,
                     raw.attribute_types,
                     raw.feature_spec,
+                    raw.experiments,
                 )
         return self._catalog

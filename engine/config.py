@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     learner_block_ms: int = Field(
         default=100, ge=1, description="Longest a learner waits for new rewards."
     )
+    learner_min_commit_ms: int = Field(
+        default=200,
+        ge=0,
+        description="Pause after a commit so rewards gather into larger batches.",
+    )
     embedded_learner: bool = Field(
         default=True, description="`nbo serve` runs a learner in-process."
     )

@@ -8,6 +8,7 @@ decision record atomically (Lua, customer slot); the log entry follows in one pi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -29,11 +30,12 @@ from engine.contacts import parse_contact_history
 from engine.customers import CUSTOMER_ID_PATTERN, decode_attributes
 from engine.eligibility import evaluate_offer
 from engine.errors import StoreUnavailable
+from engine.experimentation import Assignment, assign_for_decision
 from engine.keys import CHANNEL_CODES
 from engine.loop_store import LoopStore
 from engine.metrics import DECISIONS, FALLBACKS
 from engine.models import ModelRegistry, scope_for
-from engine.policies import Scorer
+from engine.policies import PolicyConfig, Scorer
 from engine.profiles import compute_features
 from engine.segments import memberships
 from engine.values import Scalar
@@ -117,16 +119,17 @@ class DecisionEngine:
         self.settings = settings
         self.clock = clock
         self.rng = rng or np.random.default_rng()
-        self.epsilon = models.policy.epsilon
         self.pending_log = FallbackLog()
+        self._flushing = asyncio.Lock()
         self._response_ranked = frozenset(settings.response_ranked_placements)
 
     async def decide(self, request: DecisionRequest) -> Decision:
         now = self.clock()
         scope = scope_for(self.settings.model_scope, request.channel, request.placement)
+        scopes = [scope, *variant_scopes(self.catalog.current, scope)]
         try:
             read = await self.store.read_for_decision(
-                request.customer_id, request.request_id, scope
+                request.customer_id, request.request_id, scopes
             )
         except StoreUnavailable:
             return self._fallback(request, now, scope)
@@ -134,7 +137,6 @@ class DecisionEngine:
             return Decision(orjson.loads(read.replay), replayed=True)
         catalog = await self.catalog.get(read.record.catalog_version)
         vectorizer = catalog.vectorizer
-        scorer, model_version = await self.models.scorer(scope, read.model_version, vectorizer.size)
         record = read.record
         attributes = decode_attributes(record.attributes)
         features = compute_features(record.activity, now)
@@ -142,6 +144,16 @@ class DecisionEngine:
         segments = memberships(values, list(catalog.segments.values()), catalog.models)
         segment_set = set(segments)
         contacts = parse_contact_history(record.contacts)
+        assignment = assign_for_decision(
+            catalog, request.customer_id, request.channel, segments, read.assignments
+        )
+        treatment = treatment_for(assignment, scope, self.models.policy)
+        scorer, model_version = await self.models.scorer(
+            treatment.scope,
+            read.model_versions.get(treatment.scope, 0),
+            vectorizer.size,
+            treatment.policy,
+        )
         excluded = set(request.exclude_offers)
         candidates = []
         for parsed in catalog.by_channel.get(request.channel, ()):
@@ -158,17 +170,17 @@ class DecisionEngine:
                 now,
                 explain=False,
             )
-            if verdict.eligible:
+            if verdict.eligible and treatment.admits(parsed.offer_id):
                 candidates.append(_Candidate(parsed, verdict.matched_segments))
         x = vectorizer.vector(request.channel, request.context, features, attributes, segments)
         token = decision_token()
         decision_id = f"d-{token}~{request.customer_id}"
         for _ in range(MAX_COMMIT_ATTEMPTS):
             body, selection, served = self._choose(
-                request, decision_id, candidates, scorer, model_version, x, catalog, segments
+                request, decision_id, candidates, scorer, model_version, x, treatment, segments
             )
             fields = self._record_fields(
-                now, request, scope, catalog, model_version, x, served, selection
+                now, request, treatment, catalog, model_version, x, served, selection
             )
             status, reasons = await self.store.commit_decision(
                 request.customer_id,
@@ -182,6 +194,11 @@ class DecisionEngine:
                 self.settings.attribution_window(request.channel)
                 + self.settings.late_event_grace_seconds,
                 self.settings.request_id_ttl_seconds,
+                assignment=(
+                    (assignment.experiment_id, assignment.record(now))
+                    if assignment is not None and assignment.first_exposure
+                    else None
+                ),
             )
             if status == "replay":
                 return Decision(orjson.loads(reasons[0]), replayed=True)
@@ -192,13 +209,13 @@ class DecisionEngine:
             candidates = [c for c in candidates if c.parsed.offer_id not in refused]
         else:
             body, selection, served = self._choose(
-                request, decision_id, [], scorer, model_version, x, catalog, segments
+                request, decision_id, [], scorer, model_version, x, treatment, segments
             )
         entry = self._log_entry(
             now,
             request,
             decision_id,
-            scope,
+            treatment,
             catalog,
             model_version,
             candidates,
@@ -208,7 +225,7 @@ class DecisionEngine:
             [round(v, 5) for v in x.tolist()],
         )
         close_at = now + self.settings.attribution_window(request.channel)
-        await self._log(entry, scope, decision_id, close_at)
+        await self._log(entry, treatment.scope, decision_id, close_at)
         DECISIONS.labels(channel=request.channel, fallback="false").inc()
         return Decision(body)
 
@@ -220,10 +237,10 @@ class DecisionEngine:
         scorer: Scorer,
         model_version: int,
         x: np.ndarray[Any, np.dtype[np.float64]],
-        catalog: Catalog,
+        treatment: Treatment,
         segments: list[str],
     ) -> tuple[dict[str, Any], Selection, list[_Candidate]]:
-        policy = self.models.policy
+        policy = treatment.policy
         offer_ids = [c.parsed.offer_id for c in candidates]
         arms = scorer.arm_indices(offer_ids)
         values = np.array([c.parsed.offer.value for c in candidates], dtype=float)
@@ -243,7 +260,7 @@ class DecisionEngine:
                 samples = scorer.sample(x, arms, self.rng, draws)
                 return expected_values(samples, values, weights, mode)
 
-        epsilon = 1.0 if policy.name == "random" else self.epsilon
+        epsilon = 1.0 if policy.name == "random" else treatment.epsilon
         selection = select(arbitrated, request.limit, epsilon, self.rng, resample, draws=128)
         served = [candidates[i] for i in selection.order]
         expected = scorer.expected(x, arms) if candidates else np.zeros(0)
@@ -281,34 +298,37 @@ class DecisionEngine:
             "placement": request.placement,
             "offers": offers,
             "policy": {"name": policy.name, "version": model_version},
-            "experiment": None,
+            "experiment": treatment.experiment,
             "fallback": False,
             "propensity_estimated": selection.estimated,
             "segments": segments,
         }
         if not offers:
-            body["reason"] = "no_eligible_offer"
+            body["reason"] = treatment.empty_reason
         return body, selection, served
 
     def _record_fields(
         self,
         now: float,
         request: DecisionRequest,
-        scope: str,
+        treatment: Treatment,
         catalog: Catalog,
         model_version: int,
         x: np.ndarray[Any, np.dtype[np.float64]],
         served: list[_Candidate],
         selection: Selection,
     ) -> dict[str, str]:
+        experiment = treatment.experiment or {}
         fields = {
             "ts": repr(now),
             "ch": request.channel,
             "pl": request.placement,
-            "sc": scope,
+            "sc": treatment.scope,
             "mv": str(model_version),
             "sv": str(catalog.feature_spec.version),
-            "pol": self.models.policy.name,
+            "pol": treatment.policy.name,
+            "exp": experiment.get("experiment_id", ""),
+            "var": experiment.get("variant", ""),
             "win": str(self.settings.attribution_window(request.channel)),
             "x": orjson.dumps(x.tolist()).decode(),
         }
@@ -323,7 +343,7 @@ class DecisionEngine:
         now: float,
         request: DecisionRequest,
         decision_id: str,
-        scope: str,
+        treatment: Treatment,
         catalog: Catalog,
         model_version: int,
         candidates: list[_Candidate],
@@ -338,7 +358,7 @@ class DecisionEngine:
             "ts": repr(now),
             "channel": request.channel,
             "placement": request.placement,
-            "scope": scope,
+            "scope": treatment.scope,
             "context": orjson.dumps(request.context).decode(),
             "feature_spec": str(catalog.feature_spec.version),
             "eligible": orjson.dumps([c.parsed.offer_id for c in candidates]).decode(),
@@ -350,10 +370,10 @@ class DecisionEngine:
             ).decode(),
             "propensity_estimated": "1" if selection.estimated else "0",
             "explored": "1" if selection.explored else "0",
-            "policy": self.models.policy.name,
+            "policy": treatment.policy.name,
             "model_version": str(model_version),
-            "experiment": "",
-            "variant": "",
+            "experiment": (treatment.experiment or {}).get("experiment_id", ""),
+            "variant": (treatment.experiment or {}).get("variant", ""),
             "segments": orjson.dumps(segments).decode(),
             "features": orjson.dumps(features).decode(),
             "fallback": "0",
@@ -362,12 +382,20 @@ class DecisionEngine:
     async def _log(self, entry: dict[str, str], scope: str, decision_id: str, close: float) -> None:
         maxlen = self.settings.decision_log_maxlen
         try:
-            while self.pending_log.entries:
-                await self.store.log_decision(*self.pending_log.entries[0], maxlen)
-                self.pending_log.entries.popleft()
             await self.store.log_decision(entry, scope, decision_id, close, maxlen)
         except StoreUnavailable:
             self._buffer(entry, scope, decision_id, close)
+            return
+        if self.pending_log.entries and not self._flushing.locked():
+            async with self._flushing:  # one request flushes; the others go on serving
+                entries = self.pending_log.entries
+                while entries:
+                    buffered = entries.popleft()
+                    try:
+                        await self.store.log_decision(*buffered, maxlen)
+                    except StoreUnavailable:
+                        entries.appendleft(buffered)
+                        return
 
     def _buffer(self, entry: dict[str, str], scope: str, decision_id: str, close: float) -> None:
         log_ = self.pending_log
@@ -434,6 +462,60 @@ class DecisionEngine:
         FALLBACKS.labels(channel=request.channel).inc()
         DECISIONS.labels(channel=request.channel, fallback="true").inc()
         return Decision(body)
+
+
+@dataclass(frozen=True, slots=True)
+class Treatment:
+    """What decides this request: the default policy or an experiment variant's treatment."""
+
+    policy: PolicyConfig
+    scope: str
+    epsilon: float
+    experiment: dict[str, str] | None = None
+    only_offer: str | None = None
+    holdout: bool = False
+
+    def admits(self, offer_id: str) -> bool:
+        if self.holdout:
+            return False
+        return self.only_offer is None or offer_id == self.only_offer
+
+    @property
+    def empty_reason(self) -> str:
+        return "holdout" if self.holdout else "no_eligible_offer"
+
+
+def variant_scope(scope: str, experiment_id: str, variant_id: str) -> str:
+    return f"{scope}~{experiment_id}~{variant_id}"  # ids never contain '~'
+
+
+def variant_scopes(catalog: Catalog, scope: str) -> list[str]:
+    """Model scopes of the bandit variants of running experiments (read with the customer)."""
+    return [
+        variant_scope(scope, eid, variant.id)
+        for eid, experiment in catalog.experiments.items()
+        if experiment.status == "running"
+        for variant in experiment.variants
+        if variant.treatment.policy == "bandit"
+    ]
+
+
+def treatment_for(assignment: Assignment | None, scope: str, default: PolicyConfig) -> Treatment:
+    if assignment is None:
+        return Treatment(default, scope, default.epsilon)
+    experiment = {"experiment_id": assignment.experiment_id, "variant": assignment.variant.id}
+    spec = assignment.variant.treatment
+    if spec.policy == "bandit":
+        policy = PolicyConfig(name=spec.name, alpha=spec.alpha, epsilon=spec.epsilon, tau=spec.tau)
+        own = variant_scope(scope, assignment.experiment_id, assignment.variant.id)
+        return Treatment(policy, own, policy.epsilon, experiment)
+    if spec.policy == "random":
+        return Treatment(PolicyConfig(name="random"), scope, 1.0, experiment)
+    if spec.policy == "static":
+        return Treatment(PolicyConfig(name="rules"), scope, 0.0, experiment, spec.offer_id)
+    if spec.policy == "holdout":
+        return Treatment(PolicyConfig(name="rules"), scope, 0.0, experiment, holdout=True)
+    return Treatment(PolicyConfig(name="rules"), scope, 0.0, experiment)
 
 
 def _safe_without_store(parsed: ParsedOffer, now: float, placement: str) -> bool:

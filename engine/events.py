@@ -118,6 +118,8 @@ class EventService:
             "value": repr(event.value or 0.0),
             "ts": repr(event_time),
             "status": joined.status,
+            "experiment": joined.experiment,
+            "variant": joined.variant,
         }
         activity = None
         if event.type in ("click", "conversion") and joined.channel in CHANNEL_CODES:

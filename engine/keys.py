@@ -15,6 +15,7 @@ __all__ = [
     "DECISION_LOG",
     "DEMO_MARKER",
     "EVENT_LOG",
+    "EXPERIMENTS",
     "FEATURE_SPEC",
     "MODEL_SCOPES",
     "OFFERS",
@@ -24,6 +25,7 @@ __all__ = [
     "SEGMENTS",
     "SEGMENT_MODELS",
     "customer_activity",
+    "customer_assignments",
     "customer_attributes",
     "customer_contacts",
     "customer_decision",
@@ -41,6 +43,7 @@ SEGMENT_MODELS = f"{CONFIG_TAG}:segment_models"
 SCHEMA = f"{CONFIG_TAG}:attributes"
 CONFIG_VERSION = f"{CONFIG_TAG}:version"
 FEATURE_SPEC = f"{CONFIG_TAG}:feature_spec"
+EXPERIMENTS = f"{CONFIG_TAG}:experiments"
 DEMO_MARKER = f"{CONFIG_TAG}:demo"
 BUDGET = "{nbo:budget}:spent"
 DECISION_LOG = "{nbo:log}:decisions"
@@ -83,6 +86,11 @@ def customer_keys(customer_id: str) -> list[str]:
     ]
 
 
+def customer_data_keys(customer_id: str) -> list[str]:
+    """The fixed keys of a customer (profile, activity, contacts, assignments)."""
+    return [*customer_keys(customer_id), customer_assignments(customer_id)]
+
+
 def customer_decision(customer_id: str, token: str) -> str:
     """A decision's record (served offers, propensities, x, rewards); lives in the customer slot."""
     return f"{{c:{customer_id}}}:d:{token}"
@@ -102,3 +110,8 @@ def model_key(scope: str, part: str) -> str:
     """Keys of one model scope share ``{m:<scope>}``: stream, state and snapshot stay in one slot,
     so the learner commits state, snapshot and stream acknowledgements in one transaction."""
     return f"{{m:{scope}}}:{part}"
+
+
+def customer_assignments(customer_id: str) -> str:
+    """Experiment assignments of one customer, with the segments at first exposure."""
+    return f"{{c:{customer_id}}}:x"

@@ -33,6 +33,7 @@ import orjson
 from redis.exceptions import ResponseError, WatchError
 
 from engine import keys
+from engine.catalog import Catalog
 from engine.catalog_cache import CatalogCache
 from engine.config import Settings
 from engine.metrics import REWARDS_LEARNED
@@ -45,6 +46,7 @@ log = logging.getLogger("nbo.learner")
 GROUP = "learners"
 APPLIED_TTL_SECONDS = 10 * 86_400
 CLAIM_IDLE_MS = 30_000
+SWEEP_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +133,12 @@ class Learner:
                 worked = 0
                 for scope in scopes:
                     worked += await self.step(scope, block_ms=0 if len(scopes) > 1 else None)
+                if worked:
+                    # let rewards gather: fewer, larger commits (each rewrites the model)
+                    await asyncio.sleep(self.settings.learner_min_commit_ms / 1000)
                 if self.clock() - last_sweep >= sweep_every:
                     for scope in scopes:
-                        await self.sweep(scope)
+                        await self.sweep_all(scope)
                         await self.trim(scope)
                     last_sweep = self.clock()
                 if not scopes or (not worked and len(scopes) > 1):
@@ -178,7 +183,7 @@ class Learner:
             trainer = Trainer.loads(cast(bytes, blob))
             if trainer.n_features == n_features:
                 return trainer
-        return Trainer(self.policy, [], n_features)
+        return Trainer(policy_for_scope(scope, self.catalog.current, self.policy), [], n_features)
 
     async def apply(self, scope: str, raw: Sequence[tuple[str, dict[str, str]]]) -> int:
         """Apply a batch exactly once; returns how many rewards were learned."""
@@ -296,7 +301,18 @@ class Learner:
             floor = min(floor, str(pending["min"]), key=_stream_id)
         return int(await self.client.xtrim(stream, minid=floor, approximate=False))
 
-    async def sweep(self, scope: str, limit: int = 500) -> int:
+    async def sweep_all(self, scope: str, budget_seconds: float = 0.5) -> int:
+        """Close every due decision, in batches, within a time budget (the rest next time)."""
+        closed = 0
+        started = time.monotonic()
+        while time.monotonic() - started < budget_seconds:
+            done = await self.sweep(scope)
+            closed += done
+            if done < SWEEP_BATCH:
+                break
+        return closed
+
+    async def sweep(self, scope: str, limit: int = SWEEP_BATCH) -> int:
         """Close decisions whose attribution window has passed; returns how many were closed."""
         pending = keys.model_key(scope, "pending")
         now = self.clock()
@@ -363,3 +379,21 @@ def _decision_key(decision_id: str) -> str:
 def _stream_id(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
+
+
+def policy_for_scope(scope: str, catalog: Catalog, default: PolicyConfig) -> PolicyConfig:
+    """A bandit variant's scope (``<base>~<experiment>~<variant>``) learns with its own policy."""
+    parts = scope.split("~")
+    if len(parts) >= 3:
+        experiment = catalog.experiments.get(parts[-2])
+        if experiment is not None:
+            for variant in experiment.variants:
+                treatment = variant.treatment
+                if variant.id == parts[-1] and treatment.policy == "bandit":
+                    return PolicyConfig(
+                        name=treatment.name,
+                        alpha=treatment.alpha,
+                        epsilon=treatment.epsilon,
+                        tau=treatment.tau,
+                    )
+    return default

@@ -26,7 +26,8 @@ __all__ = ["DecisionRead", "EventJoin", "LoopStore"]
 class DecisionRead:
     record: CustomerRecord
     replay: str | None
-    model_version: int
+    model_versions: dict[str, int]
+    assignments: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,8 @@ class EventJoin:
     decided_at: float
     policy: str
     channel: str
+    experiment: str = ""
+    variant: str = ""
 
 
 def _fields(entry: Mapping[str, str]) -> dict[Any, Any]:
@@ -57,7 +60,7 @@ class LoopStore:
         self.binary = store.binary
 
     async def read_for_decision(
-        self, customer_id: str, request_id: str | None, scope: str
+        self, customer_id: str, request_id: str | None, scopes: Sequence[str]
     ) -> DecisionRead:
         """Customer, catalog version, budgets, request replay and model version: one round trip."""
         try:
@@ -67,18 +70,20 @@ class LoopStore:
                 pipe.hgetall(keys.customer_contacts(customer_id))
                 pipe.get(keys.CONFIG_VERSION)
                 pipe.hgetall(keys.BUDGET)
-                pipe.get(keys.model_key(scope, "version"))
+                pipe.hgetall(keys.customer_assignments(customer_id))
+                pipe.mget([keys.model_key(scope, "version") for scope in scopes])
                 if request_id is not None:
                     pipe.get(keys.customer_request(customer_id, request_id))
                 results = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise _fail("read_for_decision", exc) from exc
-        attrs, activity, contacts, version, budget, model_version = results[:6]
-        replay = results[6] if request_id is not None else None
+        attrs, activity, contacts, version, budget, assignments, versions = results[:7]
+        replay = results[7] if request_id is not None else None
         return DecisionRead(
             CustomerRecord(attrs, activity, contacts, int(version or 0), budget),
             replay,
-            int(model_version or 0),
+            {scope: int(v or 0) for scope, v in zip(scopes, versions, strict=True)},
+            assignments,
         )
 
     async def commit_decision(
@@ -93,6 +98,7 @@ class LoopStore:
         request_id: str | None,
         decision_ttl: int,
         request_ttl: int,
+        assignment: tuple[str, str] | None = None,
     ) -> tuple[str, list[str]]:
         """Reserve caps for every served offer and write the decision, all or nothing.
 
@@ -111,7 +117,12 @@ class LoopStore:
         args += [decision_ttl, request_ttl, response, len(fields)]
         for name, value in fields.items():
             args += [name, value]
-        script_keys = [*keys.customer_keys(customer_id), keys.customer_decision(customer_id, token)]
+        args += list(assignment) if assignment is not None else ["", ""]
+        script_keys = [
+            *keys.customer_keys(customer_id),
+            keys.customer_decision(customer_id, token),
+            keys.customer_assignments(customer_id),
+        ]
         if request_id is not None:
             script_keys.append(keys.customer_request(customer_id, request_id))
         try:
@@ -169,7 +180,8 @@ class LoopStore:
         status = str(result[0])
         if len(result) == 1:
             return EventJoin(status, None, "", "", "", 0.0, "", "")
-        reward, x, scope, spec_version, decided_at, policy, channel = (str(v) for v in result[1:8])
+        values = [str(v) for v in result[1:10]]
+        reward, x, scope, spec_version, decided_at, policy, channel, experiment, variant = values
         return EventJoin(
             status,
             float(reward) if reward else None,
@@ -179,6 +191,8 @@ class LoopStore:
             float(decided_at or 0),
             policy,
             channel,
+            experiment,
+            variant,
         )
 
     async def record_event(

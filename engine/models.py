@@ -43,19 +43,22 @@ class ModelRegistry:
         self._store = store
         self.policy = policy
         self._scorers: dict[str, tuple[int, Scorer]] = {}
-        self._priors: dict[int, Scorer] = {}
+        self._priors: dict[tuple[PolicyConfig, int], Scorer] = {}
         self._loading: dict[str, asyncio.Task[None]] = {}
 
-    def prior(self, n_features: int) -> Scorer:
+    def prior(self, n_features: int, policy: PolicyConfig | None = None) -> Scorer:
         """What a model knows before any reward: every offer is a cold arm."""
-        scorer = self._priors.get(n_features)
+        policy = policy or self.policy
+        scorer = self._priors.get((policy, n_features))
         if scorer is None:
-            snapshot = Trainer(self.policy, [], n_features).snapshot(0)
-            scorer = self._priors[n_features] = Scorer(snapshot)
+            snapshot = Trainer(policy, [], n_features).snapshot(0)
+            scorer = self._priors[(policy, n_features)] = Scorer(snapshot)
         return scorer
 
-    async def scorer(self, scope: str, version: int, n_features: int) -> tuple[Scorer, int]:
-        """The scorer to use now and its version (0: the prior)."""
+    async def scorer(
+        self, scope: str, version: int, n_features: int, policy: PolicyConfig | None = None
+    ) -> tuple[Scorer, int]:
+        """The scorer to use now and its version (0: the prior of ``policy``)."""
         cached = self._scorers.get(scope)
         if version > 0 and (cached is None or cached[0] < version):
             if cached is None:
@@ -66,7 +69,7 @@ class ModelRegistry:
                 task.add_done_callback(lambda _: self._loading.pop(scope, None))
             cached = self._scorers.get(scope)
         if cached is None or cached[1].n_features != n_features:
-            return self.prior(n_features), 0
+            return self.prior(n_features, policy), 0
         return cached[1], cached[0]
 
     async def _load(self, scope: str) -> None:

@@ -54,6 +54,7 @@ class RawCatalog:
     models: dict[str, str]
     attribute_types: dict[str, str]
     feature_spec: str | None = None
+    experiments: dict[str, str] | None = None
 
 
 class Store(Protocol):
@@ -106,6 +107,8 @@ class Store(Protocol):
     ) -> None: ...
 
     async def put_feature_spec(self, doc: bytes) -> None: ...
+
+    async def put_experiment(self, experiment_id: str, doc: bytes) -> None: ...
 
     async def model_versions(self) -> dict[str, int]: ...
 
@@ -317,8 +320,12 @@ class RedisStore:
             pipe.hgetall(keys.SEGMENT_MODELS)
             pipe.hgetall(keys.SCHEMA)
             pipe.get(keys.FEATURE_SPEC)
-            version, offers, versions, segments, models, schema, spec = await pipe.execute()
-        return RawCatalog(int(version or 0), offers, versions, segments, models, schema, spec)
+            pipe.hgetall(keys.EXPERIMENTS)
+            results = await pipe.execute()
+        version, offers, versions, segments, models, schema, spec, experiments = results
+        return RawCatalog(
+            int(version or 0), offers, versions, segments, models, schema, spec, experiments
+        )
 
     @_translate("put_offer")
     async def put_offer(self, offer_id: str, doc: bytes) -> int:
@@ -371,6 +378,13 @@ class RedisStore:
             pipe.incr(keys.CONFIG_VERSION)
 
         await self.client.transaction(swap, keys.SEGMENT_MODELS)
+
+    @_translate("put_experiment")
+    async def put_experiment(self, experiment_id: str, doc: bytes) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.EXPERIMENTS, experiment_id, doc)
+            pipe.incr(keys.CONFIG_VERSION)
+            await pipe.execute()
 
     @_translate("put_feature_spec")
     async def put_feature_spec(self, doc: bytes) -> None:
@@ -472,7 +486,7 @@ class RedisStore:
         """
         async with self.client.pipeline(transaction=False) as pipe:
             for customer_id in customer_ids:
-                pipe.delete(*keys.customer_keys(customer_id))
+                pipe.delete(*keys.customer_data_keys(customer_id))
             return sum(1 for removed in await pipe.execute() if removed)
 
 

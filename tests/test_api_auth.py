@@ -25,6 +25,14 @@ Setup = Callable[[httpx.AsyncClient, Headers], Awaitable[dict[str, str]]]
 
 OFFER = {"name": "Spring sale", "channels": {"web": {"title": "20% off"}}}
 EVENT = {"event_id": "e-1", "decision_id": "d-1~c-1", "offer_id": "o-1", "type": "click"}
+EXPERIMENT = {
+    "name": "Rules vs bandit",
+    "variants": [
+        {"id": "control", "weight": 0.5, "treatment": {"policy": "rules"}},
+        {"id": "bandit", "weight": 0.5, "treatment": {"policy": "bandit"}},
+    ],
+    "control": "control",
+}
 SEGMENT = {"name": "Active", "rule": {"all": [{"field": "visits_30d", "op": "gte", "value": 1}]}}
 
 
@@ -44,6 +52,12 @@ async def _customer(client: httpx.AsyncClient, admin: Headers) -> dict[str, str]
     response = await client.put(
         "/v1/customers/c-1", json={"attributes": {"tier": "gold"}}, headers=admin
     )
+    assert response.status_code == 200, response.text
+    return {}
+
+
+async def _experiment(client: httpx.AsyncClient, admin: Headers) -> dict[str, str]:
+    response = await client.put("/v1/experiments/x-1", json=EXPERIMENT, headers=admin)
     assert response.status_code == 200, response.text
     return {}
 
@@ -132,6 +146,9 @@ ENDPOINTS = [
     _endpoint("GET", "/v1/feature-spec", ("analyst", "marketer")),
     _endpoint("PUT", "/v1/feature-spec", (), body={"hash_buckets": 4}),
     _endpoint("GET", "/v1/models", ("analyst", "marketer")),
+    _endpoint("PUT", "/v1/experiments/x-1", ("marketer",), body=EXPERIMENT),
+    _endpoint("GET", "/v1/experiments/x-1", ("marketer", "analyst"), setup=_experiment),
+    _endpoint("GET", "/v1/experiments", ("marketer", "analyst"), setup=_experiment),
 ]
 PUBLIC = ["/healthz", "/readyz", "/metrics"]
 
@@ -199,6 +216,7 @@ def template(path: str) -> str:
         path.replace("/c-1", "/{customer_id}")
         .replace("/o-1", "/{offer_id}")
         .replace("/s-1", "/{segment_id}")
+        .replace("/x-1", "/{experiment_id}")
     )
 
 

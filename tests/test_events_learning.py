@@ -238,3 +238,13 @@ async def test_acknowledged_rewards_are_trimmed_but_pending_ones_kept(
     assert await learner.trim("global") == 4
     remaining = await store.client.xrange(stream)
     assert len(remaining) == 1  # the unacknowledged entry survives for XAUTOCLAIM
+
+
+async def test_sweep_closes_more_than_one_batch_of_due_decisions(
+    settings: Settings, store: RedisStore
+) -> None:
+    pending = keys.model_key("global", "pending")
+    await store.client.zadd(pending, {f"d-{i:x}~gone-{i}": 1.0 for i in range(1200)})
+    learner = Learner(store, settings, POLICY, clock=lambda: 10.0)
+    assert await learner.sweep_all("global") == 1200
+    assert await store.client.zcard(pending) == 0

@@ -76,3 +76,28 @@ async def test_empirical_frequencies_match_logged_propensities(
         assert round(item["propensity"], 6) == round(
             propensity[(item["offer_id"], item["rank"])], 6
         )
+
+
+async def test_buffered_log_entries_are_flushed_once_under_concurrency(
+    settings: Settings, store: RedisStore
+) -> None:
+    """Entries kept during an outage are written exactly once when the store is back."""
+    import asyncio
+
+    offer = Offer(name="o", channels={"web": {"title": "o"}})
+    await store.put_offer("o-1", offer.model_dump_json().encode())
+    loop = LoopStore(store)
+    engine = DecisionEngine(
+        loop, CatalogCache(store), ModelRegistry(loop, PolicyConfig()), settings
+    )
+    for i in range(5):
+        engine._buffer(
+            {"decision_id": f"d-old{i}~c-x", "fallback": "1"}, "global", f"d-old{i}", 0.0
+        )
+    request = DecisionRequest(customer_id="c-1", channel="web")
+    await asyncio.gather(*(engine.decide(request) for _ in range(8)))
+    entries = await store.client.xrange(keys.DECISION_LOG)
+    ids = [fields["decision_id"] for _, fields in entries]
+    assert sorted(i for i in ids if i.startswith("d-old")) == [f"d-old{i}~c-x" for i in range(5)]
+    assert len(ids) == 13
+    assert not engine.pending_log.entries

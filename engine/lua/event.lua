@@ -4,7 +4,8 @@
 -- (i impression, k click, c conversion, x dismiss), ARGV[5]: value, ARGV[6]: event time,
 -- ARGV[7]: now, ARGV[8]: unused (the window is the decision's 'win'), ARGV[9]: reward definition
 -- (k click, c conversion, v conversion value).
--- Returns {status, reward, x, scope, spec version, decision time, policy, channel}; status is 'unknown',
+-- Returns {status, reward, x, scope, spec version, decision time, policy, channel, experiment,
+-- variant}; status is 'unknown',
 -- 'duplicate', 'not_served', 'late' or 'accepted'; reward is '' unless this event is the first
 -- reward of that offer in that decision (then the caller sends it to the learner).
 local d = KEYS[4]
@@ -12,7 +13,7 @@ local event_id, offer, kind = ARGV[2], ARGV[3], ARGV[4]
 if redis.call('EXISTS', d) == 0 then return {'unknown'} end
 if not redis.call('HGET', d, 'o:' .. offer) then return {'not_served'} end
 if redis.call('HSETNX', d, 'e:' .. event_id, kind) == 0 then return {'duplicate'} end
-local info = redis.call('HMGET', d, 'ts', 'x', 'sc', 'sv', 'pol', 'win', 'ch')
+local info = redis.call('HMGET', d, 'ts', 'x', 'sc', 'sv', 'pol', 'win', 'ch', 'exp', 'var')
 local decided_at = tonumber(info[1])
 local event_time = tonumber(ARGV[6])
 local late = event_time > decided_at + tonumber(info[6] or '0')
@@ -39,4 +40,4 @@ end
 local status = 'accepted'
 if late then status = 'late' end
 return {status, reward, info[2] or '', info[3] or '', info[4] or '', info[1] or '', info[5] or '',
-  info[7] or ''}
+  info[7] or '', info[8] or '', info[9] or ''}

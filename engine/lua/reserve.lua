@@ -1,18 +1,21 @@
 -- Check contact policy and count the contact for several offers, atomically, for one customer;
 -- for a decision, also write its record and idempotency key in the same atomic step.
 -- KEYS[1..3]: the customer's attribute, activity and contact-history hashes (one hash tag);
--- KEYS[4], KEYS[5] (decisions only): the decision hash and the request's idempotency key.
+-- KEYS[4], KEYS[5] (decisions only): the decision hash and the experiment-assignment hash;
+-- KEYS[6] (optional): the request's idempotency key.
 -- ARGV[1]: retention seconds (0: keep), ARGV[2]: now (epoch seconds), ARGV[3]: day number,
 -- ARGV[4]: channel code, ARGV[5]: all-or-nothing (0/1), ARGV[6]: n offers,
 -- then per offer 6 values: id, per_day, per_week, lifetime, cooldown seconds, suppress after
 -- conversion (0/1); -1 means no limit.
--- Decisions add: decision ttl, idempotency ttl, response JSON, n fields, then field/value pairs.
+-- Decisions add: decision ttl, idempotency ttl, response JSON, n fields, then field/value pairs,
+-- then an experiment id and its assignment record ('' when none; kept from first exposure).
 -- Returns {status, reasons...}: status 'ok', 'refused' (all-or-nothing, nothing written) or
 -- 'replay' with the stored response when the idempotency key already exists.
 -- Serves per day live in 7 slots "<id>|w<day mod 7>" = "<day>:<count>": bounded memory, no pruning.
 local h = KEYS[3]
 local decision = KEYS[4]
-local idem = KEYS[5]
+local assignments = KEYS[5]
+local idem = KEYS[6]
 if idem then
   local stored = redis.call('GET', idem)
   if stored then return {'replay', stored} end
@@ -90,11 +93,16 @@ if decision then
     j = j + 2
   end
   redis.call('EXPIRE', decision, decision_ttl)
+  local experiment = ARGV[j]
+  if experiment and experiment ~= '' then
+    redis.call('HSET', assignments, experiment, ARGV[j + 1])
+  end
   if idem then redis.call('SET', idem, response, 'EX', idem_ttl) end
 end
 local ttl = tonumber(ARGV[1])
 if ttl > 0 and (#updates > 0 or decision) then
   for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ttl) end
+  if assignments then redis.call('EXPIRE', assignments, ttl) end
 end
 table.insert(reasons, 1, 'ok')
 return reasons

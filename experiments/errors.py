@@ -1,0 +1,41 @@
+"""The experiments package's own exception tree.
+
+``experiments`` sits below ``engine`` in the dependency order, so it cannot raise the engine's
+errors; the engine translates these once (``ExperimentInvalid`` -> ``ValidationFailed``,
+``ExperimentConflict`` -> ``Conflict``), keeping ``message`` and ``field`` as they are.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ExperimentConflict", "ExperimentError", "ExperimentInvalid"]
+
+
+class ExperimentError(Exception):
+    """Base of every error this package raises on purpose.
+
+    ``field`` is the JSON path of the culprit in the experiment document (``variants[1].weight``),
+    or ``None`` when the document as a whole is at fault.
+    """
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ExperimentInvalid(ExperimentError):
+    """The document cannot describe any experiment, whatever was stored before."""
+
+    code = "validation_error"
+
+
+class ExperimentConflict(ExperimentError):
+    """The document is valid alone but not as the next state of the stored experiment.
+
+    Raised for lifecycle moves the state machine forbids, for edits that would change who is
+    assigned to what without starting a new phase, and for overlapping layer ranges.
+    """
+
+    code = "conflict"
