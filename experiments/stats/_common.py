@@ -1,0 +1,62 @@
+"""Vocabulary shared by every test: sidedness, difference scale, error codes, config checks."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Literal, get_args
+
+Alternative = Literal["two-sided", "greater", "less"]
+"""``greater``: the treatment is hypothesised above control; ``less``: below."""
+
+Difference = Literal["absolute", "relative"]
+"""``absolute``: mean_T - mean_C; ``relative``: (mean_T - mean_C) / |mean_C|."""
+
+NAN = math.nan
+
+
+class ErrorCode(StrEnum):
+    """Why a statistic could not be computed.
+
+    Results carry one of these in ``error`` (a plain ``str``, so it serialises as is) instead of
+    raising: a results page shows the other cells and says why this one is empty.
+    """
+
+    TOO_FEW_UNITS = "TOO_FEW_UNITS"
+    """Fewer than two units in an arm: no variance can be estimated."""
+    ZERO_VARIANCE = "ZERO_VARIANCE"
+    """The estimate has no sampling variance (e.g. nobody converted in either arm)."""
+    ZERO_BASELINE = "ZERO_BASELINE"
+    """Relative lift over a control mean of zero (or a ratio over a zero denominator)."""
+    MIXED_STATISTICS = "MIXED_STATISTICS"
+    """Control and treatment statistics are of different kinds."""
+    NO_UNITS = "NO_UNITS"
+    """No units at all (SRM over an empty experiment, or no usable stratum)."""
+    SINGLE_VARIANT = "SINGLE_VARIANT"
+    """Fewer than two variants to compare (SRM with one variant of positive weight)."""
+    INVALID_INPUT = "INVALID_INPUT"
+    """Inputs no data could produce (sums implying a negative variance, lengths that differ,
+    negative counts)."""
+    UNREACHABLE = "UNREACHABLE"
+    """A power target that no finite sample size (or effect) attains."""
+    NO_TRAFFIC = "NO_TRAFFIC"
+    """Days to significance with no daily traffic."""
+
+
+def check_alpha(alpha: float, name: str = "alpha") -> None:
+    """Reject a significance level outside (0, 1): a config error, so it raises."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {alpha!r}")
+
+
+def check_choice(value: str, allowed: object, name: str) -> None:
+    """Reject a string outside a ``Literal``: frozen configs validate themselves."""
+    choices = get_args(allowed)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def check_positive(value: float, name: str) -> None:
+    """Reject a non-positive or non-finite tuning value."""
+    if not (math.isfinite(value) and value > 0.0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
