@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from engine.aggregation import exposure_increments
 from engine.arbitration import ArbitrationMode, Selection, expected_values, select
 from engine.catalog import Catalog, ParsedOffer
 from engine.catalog_cache import CatalogCache
@@ -44,6 +45,7 @@ __all__ = ["Decision", "DecisionEngine", "DecisionRequest", "decision_token"]
 
 log = logging.getLogger("nbo.decisions")
 
+Cells = dict[str, dict[str, float]]
 ContextKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MAX_COMMIT_ATTEMPTS = 3
 
@@ -95,7 +97,7 @@ class _Candidate:
 class FallbackLog:
     """Decision log entries that could not be written during a store outage; flushed later."""
 
-    entries: deque[tuple[dict[str, str], str, str, float]] = field(
+    entries: deque[tuple[dict[str, str], str, str, float, Cells | None]] = field(
         default_factory=lambda: deque(maxlen=100_000)
     )
     dropped: int = 0
@@ -173,6 +175,8 @@ class DecisionEngine:
             if verdict.eligible and treatment.admits(parsed.offer_id):
                 candidates.append(_Candidate(parsed, verdict.matched_segments))
         x = vectorizer.vector(request.channel, request.context, features, attributes, segments)
+        pre_revenue = float(features.get("revenue_90d") or 0.0)
+        pre_converted = 1.0 if (features.get("purchases_90d") or 0) else 0.0
         token = decision_token()
         decision_id = f"d-{token}~{request.customer_id}"
         for _ in range(MAX_COMMIT_ATTEMPTS):
@@ -195,7 +199,10 @@ class DecisionEngine:
                 + self.settings.late_event_grace_seconds,
                 self.settings.request_id_ttl_seconds,
                 assignment=(
-                    (assignment.experiment_id, assignment.record(now))
+                    (
+                        assignment.experiment_id,
+                        assignment.record(now, pre_revenue, pre_converted),
+                    )
                     if assignment is not None and assignment.first_exposure
                     else None
                 ),
@@ -225,7 +232,18 @@ class DecisionEngine:
             [round(v, 5) for v in x.tolist()],
         )
         close_at = now + self.settings.attribution_window(request.channel)
-        await self._log(entry, treatment.scope, decision_id, close_at)
+        cells = None
+        if assignment is not None and assignment.first_exposure:
+            cells = exposure_increments(
+                assignment.experiment_id,
+                assignment.experiment.phase,
+                assignment.variant.id,
+                assignment.segments,
+                pre_revenue,
+                pre_converted,
+                now,
+            )
+        await self._log(entry, treatment.scope, decision_id, close_at, cells)
         DECISIONS.labels(channel=request.channel, fallback="false").inc()
         return Decision(body)
 
@@ -379,30 +397,47 @@ class DecisionEngine:
             "fallback": "0",
         }
 
-    async def _log(self, entry: dict[str, str], scope: str, decision_id: str, close: float) -> None:
+    async def _log(
+        self,
+        entry: dict[str, str],
+        scope: str,
+        decision_id: str,
+        close: float,
+        cells: Cells | None = None,
+    ) -> None:
         maxlen = self.settings.decision_log_maxlen
         try:
-            await self.store.log_decision(entry, scope, decision_id, close, maxlen)
+            await self.store.log_decision(entry, scope, decision_id, close, maxlen, cells)
         except StoreUnavailable:
-            self._buffer(entry, scope, decision_id, close)
+            self._buffer(entry, scope, decision_id, close, cells)
             return
         if self.pending_log.entries and not self._flushing.locked():
             async with self._flushing:  # one request flushes; the others go on serving
                 entries = self.pending_log.entries
                 while entries:
                     buffered = entries.popleft()
+                    b_entry, b_scope, b_id, b_close, b_cells = buffered
                     try:
-                        await self.store.log_decision(*buffered, maxlen)
+                        await self.store.log_decision(
+                            b_entry, b_scope, b_id, b_close, maxlen, b_cells
+                        )
                     except StoreUnavailable:
                         entries.appendleft(buffered)
                         return
 
-    def _buffer(self, entry: dict[str, str], scope: str, decision_id: str, close: float) -> None:
+    def _buffer(
+        self,
+        entry: dict[str, str],
+        scope: str,
+        decision_id: str,
+        close: float,
+        cells: Cells | None = None,
+    ) -> None:
         log_ = self.pending_log
         if len(log_.entries) == log_.entries.maxlen:
             log_.dropped += 1
             log.error("decision_log_buffer_full", extra={"dropped": log_.dropped})
-        log_.entries.append((entry, scope, decision_id, close))
+        log_.entries.append((entry, scope, decision_id, close, cells))
 
     def _fallback(self, request: DecisionRequest, now: float, scope: str) -> Decision:
         """The store is unreachable: serve only what is safe without customer data, flagged.

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from engine.aggregation import conversion_increments
 from engine.config import Settings
 from engine.decisions import split_decision_id
 from engine.errors import NotFound, ValidationFailed
@@ -133,6 +135,18 @@ class EventService:
                 channel_code=CHANNEL_CODES[joined.channel],
                 cents=cents,
             )
+        cells = None
+        if joined.assignment and event.type in ("click", "conversion"):
+            cells = conversion_increments(
+                joined.experiment,
+                joined.variant,
+                orjson.loads(joined.assignment),
+                KIND_CODES[event.type],
+                joined.first_conversion if event.type == "conversion" else joined.first_click,
+                event.value or 0.0,
+                joined.revenue_before,
+                event_time,
+            )
         await self.store.record_event(
             customer_id,
             token,
@@ -144,5 +158,6 @@ class EventService:
             impression=event.type == "impression",
             maxlen=self.settings.decision_log_maxlen,
             activity=activity,
+            cells=cells,
         )
         return EventOutcome(event.event_id, joined.status, reward is not None)

@@ -40,13 +40,17 @@ class Assignment:
     segments: tuple[str, ...]
     first_exposure: bool
 
-    def record(self, now: float) -> str:
+    def record(self, now: float, pre: float, pre_converted: float) -> str:
+        """What is kept at first exposure: the variant, the segments the unit is analysed in,
+        and its pre-exposure covariates (for CUPED)."""
         return orjson.dumps(
             {
                 "variant": self.variant.id,
                 "phase": self.experiment.phase,
                 "segments": list(self.segments),
                 "at": now,
+                "pre": pre,
+                "pre_c": pre_converted,
             }
         ).decode()
 

@@ -32,6 +32,7 @@ __all__ = [
     "customer_keys",
     "customer_pattern",
     "customer_request",
+    "experiment_cells",
     "model_key",
 ]
 
@@ -115,3 +116,8 @@ def model_key(scope: str, part: str) -> str:
 def customer_assignments(customer_id: str) -> str:
     """Experiment assignments of one customer, with the segments at first exposure."""
     return f"{{c:{customer_id}}}:x"
+
+
+def experiment_cells(experiment_id: str) -> str:
+    """Sufficient statistics of one experiment (see engine.aggregation)."""
+    return f"{{e:{experiment_id}}}:cells"

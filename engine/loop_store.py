@@ -42,10 +42,21 @@ class EventJoin:
     channel: str
     experiment: str = ""
     variant: str = ""
+    assignment: str = ""
+    first_conversion: bool = False
+    first_click: bool = False
+    revenue_before: float = 0.0
 
 
 def _fields(entry: Mapping[str, str]) -> dict[Any, Any]:
     return dict(entry)
+
+
+def _add_cells(pipe: Any, cells: Mapping[str, Mapping[str, float]] | None) -> None:
+    """Add to experiment cells: key -> {field: amount} (sufficient statistics, addable)."""
+    for key, increments in (cells or {}).items():
+        for name, amount in increments.items():
+            pipe.hincrbyfloat(key, name, amount)
 
 
 def _fail(operation: str, exc: Exception) -> StoreUnavailable:
@@ -132,11 +143,18 @@ class LoopStore:
         return str(status), [str(r) for r in rest]
 
     async def log_decision(
-        self, entry: Mapping[str, str], scope: str, decision_id: str, close_at: float, maxlen: int
+        self,
+        entry: Mapping[str, str],
+        scope: str,
+        decision_id: str,
+        close_at: float,
+        maxlen: int,
+        cells: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
-        """Decision log entry, and the decision's place in its scope's attribution queue."""
+        """Decision log entry, its place in the attribution queue, and exposure counts."""
         try:
             async with self.client.pipeline(transaction=False) as pipe:
+                _add_cells(pipe, cells)
                 pipe.xadd(keys.DECISION_LOG, _fields(entry), maxlen=maxlen, approximate=True)
                 pipe.zadd(keys.model_key(scope, "pending"), {decision_id: close_at})
                 pipe.sadd(keys.MODEL_SCOPES, scope)
@@ -162,6 +180,7 @@ class LoopStore:
                 keys=[
                     *keys.customer_keys(customer_id),
                     keys.customer_decision(customer_id, token),
+                    keys.customer_assignments(customer_id),
                 ],
                 args=[
                     self.store.retention_seconds,
@@ -180,8 +199,11 @@ class LoopStore:
         status = str(result[0])
         if len(result) == 1:
             return EventJoin(status, None, "", "", "", 0.0, "", "")
-        values = [str(v) for v in result[1:10]]
-        reward, x, scope, spec_version, decided_at, policy, channel, experiment, variant = values
+        values = [str(v) for v in result[1:14]]
+        reward, x, scope, spec_version, decided_at, policy, channel, experiment, variant = values[
+            :9
+        ]
+        assignment, first_conversion, first_click, revenue_before = values[9:13]
         return EventJoin(
             status,
             float(reward) if reward else None,
@@ -193,6 +215,10 @@ class LoopStore:
             channel,
             experiment,
             variant,
+            assignment,
+            first_conversion == "1",
+            first_click == "1",
+            float(revenue_before or 0),
         )
 
     async def record_event(
@@ -207,6 +233,7 @@ class LoopStore:
         impression: bool,
         maxlen: int,
         activity: ActivityRow | None = None,
+        cells: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
         """After a join: the event log, the reward for the learner, budget counters, and the
         behavioural features (a click counts as engagement, a conversion as a purchase)."""
@@ -228,6 +255,7 @@ class LoopStore:
                     pipe.hincrby(keys.BUDGET, f"{offer_id}|c", 1)
                 if impression:
                     pipe.hincrby(keys.BUDGET, f"{offer_id}|i", 1)
+                _add_cells(pipe, cells)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise _fail("record_event", exc) from exc

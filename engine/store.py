@@ -110,6 +110,8 @@ class Store(Protocol):
 
     async def put_experiment(self, experiment_id: str, doc: bytes) -> None: ...
 
+    async def read_experiment_cells(self, experiment_id: str) -> dict[str, str]: ...
+
     async def model_versions(self) -> dict[str, int]: ...
 
     async def register_attribute_types(self, types: Mapping[str, str]) -> dict[str, str]:
@@ -378,6 +380,10 @@ class RedisStore:
             pipe.incr(keys.CONFIG_VERSION)
 
         await self.client.transaction(swap, keys.SEGMENT_MODELS)
+
+    @_translate("read_experiment_cells")
+    async def read_experiment_cells(self, experiment_id: str) -> dict[str, str]:
+        return cast(dict[str, str], await self.client.hgetall(keys.experiment_cells(experiment_id)))
 
     @_translate("put_experiment")
     async def put_experiment(self, experiment_id: str, doc: bytes) -> None:

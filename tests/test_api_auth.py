@@ -149,6 +149,7 @@ ENDPOINTS = [
     _endpoint("PUT", "/v1/experiments/x-1", ("marketer",), body=EXPERIMENT),
     _endpoint("GET", "/v1/experiments/x-1", ("marketer", "analyst"), setup=_experiment),
     _endpoint("GET", "/v1/experiments", ("marketer", "analyst"), setup=_experiment),
+    _endpoint("GET", "/v1/experiments/x-1/results", ("marketer", "analyst"), setup=_experiment),
 ]
 PUBLIC = ["/healthz", "/readyz", "/metrics"]
 

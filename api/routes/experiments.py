@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel
 
 from api.deps import ServicesDep, allow
 from engine.auth import ApiKey
 from engine.experimentation import get_experiment, put_experiment
+from engine.results import experiment_results
 from engine.segments import ID_PATTERN
 from experiments import Experiment
 
@@ -18,6 +19,7 @@ router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 ExperimentId = Annotated[str, Path(pattern=ID_PATTERN)]
 Marketer = Annotated[ApiKey, Depends(allow("marketer"))]
 Reader = Annotated[ApiKey, Depends(allow("marketer", "analyst"))]
+Analyst = Annotated[ApiKey, Depends(allow("analyst", "marketer"))]
 
 
 class ExperimentOut(BaseModel):
@@ -58,3 +60,18 @@ async def list_all(services: ServicesDep, _: Reader) -> list[ExperimentOut]:
         ExperimentOut(experiment_id=eid, experiment=experiment)
         for eid, experiment in catalog.experiments.items()
     ]
+
+
+@router.get("/{experiment_id}/results", summary="Per-variant, per-segment results")
+async def results(
+    experiment_id: ExperimentId,
+    services: ServicesDep,
+    _: Analyst,
+    metric: Annotated[str | None, Query(max_length=64)] = None,
+    by: Annotated[Literal["segment", "none"], Query()] = "segment",
+) -> dict[str, Any]:
+    catalog = await services.catalog.get()
+    experiment = get_experiment(catalog, experiment_id)
+    return await experiment_results(
+        services.store, experiment_id, experiment, metric, by == "segment"
+    )

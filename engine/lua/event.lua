@@ -1,5 +1,6 @@
 -- Join one feedback event to its decision, exactly once, and update contact history.
--- KEYS[1..3]: the customer's attribute, activity and contact-history hashes; KEYS[4]: decision.
+-- KEYS[1..3]: the customer's attribute, activity and contact-history hashes; KEYS[4]: decision;
+-- KEYS[5]: the customer's experiment assignments (unit-level metric state per experiment).
 -- ARGV[1]: retention seconds, ARGV[2]: event id, ARGV[3]: offer id, ARGV[4]: kind
 -- (i impression, k click, c conversion, x dismiss), ARGV[5]: value, ARGV[6]: event time,
 -- ARGV[7]: now, ARGV[8]: unused (the window is the decision's 'win'), ARGV[9]: reward definition
@@ -33,6 +34,22 @@ else
   if definition == 'v' and kind == 'c' then value = ARGV[5] end
   if value and redis.call('HSETNX', d, 'r:' .. offer, value) == 1 then reward = value end
 end
+-- unit-level experiment state: first conversion, first click, revenue so far
+local record, first_conversion, first_click, revenue_before = '', '0', '0', '0'
+local experiment = info[8]
+if experiment and experiment ~= '' and KEYS[5] then
+  local ax = KEYS[5]
+  record = redis.call('HGET', ax, experiment) or ''
+  if record ~= '' then
+    if kind == 'c' then
+      first_conversion = tostring(redis.call('HSETNX', ax, experiment .. '|c', 1))
+      revenue_before = redis.call('HGET', ax, experiment .. '|r') or '0'
+      redis.call('HINCRBYFLOAT', ax, experiment .. '|r', ARGV[5])
+    elseif kind == 'k' then
+      first_click = tostring(redis.call('HSETNX', ax, experiment .. '|k', 1))
+    end
+  end
+end
 local ttl = tonumber(ARGV[1])
 if ttl > 0 then
   for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ttl) end
@@ -40,4 +57,4 @@ end
 local status = 'accepted'
 if late then status = 'late' end
 return {status, reward, info[2] or '', info[3] or '', info[4] or '', info[1] or '', info[5] or '',
-  info[7] or '', info[8] or '', info[9] or ''}
+  info[7] or '', info[8] or '', info[9] or '', record, first_conversion, first_click, revenue_before}

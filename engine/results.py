@@ -1,0 +1,201 @@
+"""Experiment results: cells read once, added up, and handed to the statistics package.
+
+Shape as in DESIGN.md section 3 (``GET /v1/experiments/{id}/results``), plus ``daily``
+(cumulative value per variant per day, for the report's chart) and ``power``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from engine.aggregation import ALL, parse_cells
+from engine.errors import ValidationFailed
+from engine.store import Store
+from experiments import Experiment
+from experiments.stats import (
+    BayesianConfig,
+    FrequentistConfig,
+    MultipleTestingConfig,
+    ProportionStats,
+    RegressionAdjustedStats,
+    SampleStats,
+    SequentialConfig,
+    SrmConfig,
+    adjust_p_values,
+    bayesian_test,
+    sequential_test,
+    srm_check,
+    two_proportion_z_test,
+    welch_t_test,
+)
+
+__all__ = ["METRICS", "experiment_results"]
+
+METRICS = ("conversion_rate", "click_rate", "revenue_per_unit")
+
+
+def _finite(value: float) -> float | None:
+    return round(value, 8) if math.isfinite(value) else None
+
+
+def _stats(cell: Mapping[str, float], metric: str, cuped: bool) -> Any:
+    n = int(cell.get("units", 0))
+    if metric == "revenue_per_unit":
+        if cuped:
+            return RegressionAdjustedStats(
+                n=n,
+                sum=cell.get("rev", 0.0),
+                sum_squares=cell.get("rev2", 0.0),
+                pre_sum=cell.get("pre", 0.0),
+                pre_sum_squares=cell.get("pre2", 0.0),
+                sum_products=cell.get("xy", 0.0),
+            )
+        return SampleStats(n=n, sum=cell.get("rev", 0.0), sum_squares=cell.get("rev2", 0.0))
+    count = cell.get("conv" if metric == "conversion_rate" else "click", 0.0)
+    return ProportionStats(n=n, sum=count)
+
+
+def _value(cell: Mapping[str, float], metric: str) -> float:
+    n = cell.get("units", 0.0)
+    if not n:
+        return float("nan")
+    if metric == "revenue_per_unit":
+        return cell.get("rev", 0.0) / n
+    return cell.get("conv" if metric == "conversion_rate" else "click", 0.0) / n
+
+
+def _compare(
+    control: Mapping[str, float],
+    treatment: Mapping[str, float],
+    metric: str,
+    experiment: Experiment,
+    cuped: bool,
+) -> dict[str, Any]:
+    c, t = _stats(control, metric, cuped), _stats(treatment, metric, cuped)
+    out: dict[str, Any] = {}
+    for difference in ("absolute", "relative"):
+        if experiment.analysis == "sequential":
+            result = sequential_test(
+                c, t, SequentialConfig(alpha=experiment.alpha, difference=difference)
+            )
+        elif metric == "revenue_per_unit":
+            result = welch_t_test(
+                c, t, FrequentistConfig(alpha=experiment.alpha, difference=difference)
+            )
+        else:
+            result = two_proportion_z_test(
+                c, t, FrequentistConfig(alpha=experiment.alpha, difference=difference)
+            )
+        out[f"{difference}_lift"] = _finite(result.estimate)
+        out[f"{difference}_ci"] = [_finite(result.ci[0]), _finite(result.ci[1])]
+        if difference == "relative":
+            out["p_value"] = _finite(result.p_value)
+            out["error"] = result.error
+    bayes = bayesian_test(c, t, BayesianConfig(alpha=experiment.alpha, difference="relative"))
+    out["chance_to_win"] = _finite(bayes.chance_to_win)
+    return out
+
+
+async def experiment_results(
+    store: Store,
+    experiment_id: str,
+    experiment: Experiment,
+    metric: str | None = None,
+    by_segment: bool = True,
+) -> dict[str, Any]:
+    metric = metric or experiment.primary_metric
+    if metric not in METRICS:
+        raise ValidationFailed(
+            f"metric must be one of {', '.join(METRICS)}; activity metrics are not analysed yet",
+            field="metric",
+        )
+    raw = await store.read_experiment_cells(experiment_id)
+    cells = parse_cells(raw, experiment.phase)
+    by_variant_segment: dict[tuple[str, str], dict[str, float]] = defaultdict(
+        lambda: defaultdict(float)
+    )
+    days: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for (variant, segment, day), stats in cells.items():
+        for stat, amount in stats.items():
+            by_variant_segment[(variant, segment)][stat] += amount
+            if segment == ALL:
+                days[(variant, day)][stat] += amount
+    variants = [v.id for v in experiment.variants]
+    weights = [v.weight for v in experiment.variants]
+    control = experiment.control
+    cuped = metric == "revenue_per_unit"
+    segments = sorted({s for (_, s) in by_variant_segment if s != ALL}) if by_segment else []
+
+    def block(segment: str) -> dict[str, Any]:
+        rows: list[dict[str, Any]] = []
+        for variant in variants:
+            cell = by_variant_segment.get((variant, segment), {})
+            rows.append(
+                {
+                    "variant": variant,
+                    "units": int(cell.get("units", 0)),
+                    "conversions": int(cell.get("conv", 0)),
+                    "clicks": int(cell.get("click", 0)),
+                    "value": _finite(_value(cell, metric)),
+                    "revenue": round(cell.get("rev", 0.0), 2),
+                }
+            )
+        comparisons = [
+            {
+                "variant": variant,
+                **_compare(
+                    by_variant_segment.get((control, segment), {}),
+                    by_variant_segment.get((variant, segment), {}),
+                    metric,
+                    experiment,
+                    cuped,
+                ),
+            }
+            for variant in variants
+            if variant != control
+        ]
+        srm = srm_check([int(row["units"]) for row in rows], weights, SrmConfig())
+        return {
+            "variants": rows,
+            "comparisons": comparisons,
+            "srm": {"p_value": _finite(srm.p_value), "mismatch": bool(srm.mismatch)},
+        }
+
+    overall = block(ALL)
+    segment_blocks = [{"segment": s, **block(s)} for s in segments]
+    # Holm across every segment x comparison of this metric
+    tests = [
+        c for b in (overall, *segment_blocks) for c in b["comparisons"] if c["p_value"] is not None
+    ]
+    if tests:
+        adjusted = adjust_p_values([c["p_value"] for c in tests], MultipleTestingConfig())
+        for comparison, p in zip(tests, adjusted.adjusted, strict=True):
+            comparison["p_value_adjusted"] = _finite(p)
+    daily = []
+    running: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for variant, day in sorted(days, key=lambda k: (k[1], k[0])):
+        for stat, amount in days[(variant, day)].items():
+            running[variant][stat] += amount
+        daily.append(
+            {
+                "day": day,
+                "variant": variant,
+                "units": int(running[variant]["units"]),
+                "value": _finite(_value(running[variant], metric)),
+            }
+        )
+    return {
+        "experiment_id": experiment_id,
+        "metric": metric,
+        "control": control,
+        "alpha": experiment.alpha,
+        "analysis": experiment.analysis,
+        "phase": experiment.phase,
+        "srm": overall.pop("srm"),
+        "overall": overall,
+        "segments": segment_blocks,
+        "daily": daily,
+    }

@@ -1,0 +1,154 @@
+"""End to end over HTTP: an experiment's results count exactly the decisions and events sent."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+import httpx
+
+from experiments import assign, parse_experiment
+
+Roles = dict[str, dict[str, str]]
+
+EXPERIMENT = {
+    "name": "Rules vs bandit",
+    "status": "running",
+    "variants": [
+        {"id": "control", "weight": 0.5, "treatment": {"policy": "rules"}},
+        {"id": "bandit", "weight": 0.5, "treatment": {"policy": "bandit"}},
+    ],
+    "control": "control",
+}
+
+
+async def setup(client: httpx.AsyncClient, roles: Roles) -> None:
+    for offer_id in ("o-a", "o-b"):
+        body = {"name": offer_id, "channels": {"web": {"title": offer_id}}, "value": 10.0}
+        r = await client.put(f"/v1/offers/{offer_id}", json=body, headers=roles["marketer"])
+        assert r.status_code == 200
+    segment = {"name": "Gold", "rule": {"all": [{"field": "tier", "op": "eq", "value": "gold"}]}}
+    await client.put(
+        "/v1/customers/seed", json={"attributes": {"tier": "gold"}}, headers=roles["decide"]
+    )
+    r = await client.put("/v1/segments/gold", json=segment, headers=roles["marketer"])
+    assert r.status_code == 200, r.text
+
+
+async def send(
+    client: httpx.AsyncClient, roles: Roles, customer: str, event_type: str, **extra: Any
+) -> dict[str, Any]:
+    r = await client.post(
+        "/v1/decisions", json={"customer_id": customer, "channel": "web"}, headers=roles["decide"]
+    )
+    body: dict[str, Any] = r.json()
+    if event_type:
+        event = {
+            "event_id": f"e-{customer}-{event_type}",
+            "decision_id": body["decision_id"],
+            "offer_id": body["offers"][0]["offer_id"],
+            "type": event_type,
+            **extra,
+        }
+        r = await client.post("/v1/events", json=event, headers=roles["decide"])
+        assert r.status_code == 200, r.text
+    return body
+
+
+async def test_results_match_the_events_sent_per_variant_and_segment(
+    client: httpx.AsyncClient, role_keys: Roles
+) -> None:
+    await setup(client, role_keys)
+    r = await client.put("/v1/experiments/exp-1", json=EXPERIMENT, headers=role_keys["marketer"])
+    assert r.status_code == 200
+    units: Counter[tuple[str, str]] = Counter()
+    conversions: Counter[tuple[str, str]] = Counter()
+    revenue: dict[tuple[str, str], float] = defaultdict(float)
+    for i in range(240):
+        customer = f"u-{i}"
+        gold = i % 4 == 0
+        if gold:
+            await client.put(
+                f"/v1/customers/{customer}",
+                json={"attributes": {"tier": "gold"}},
+                headers=role_keys["decide"],
+            )
+        converts = i % 5 == 0
+        body = await send(client, role_keys, customer, "conversion" if converts else "", value=12.5)
+        variant = body["experiment"]["variant"]
+        for segment in ("all", "gold") if gold else ("all",):
+            units[(variant, segment)] += 1
+            if converts:
+                conversions[(variant, segment)] += 1
+                revenue[(variant, segment)] += 12.5
+        if converts and i % 10 == 0:  # a second conversion adds revenue, not a unit conversion
+            await send(client, role_keys, customer, "conversion", value=5.0)
+            for segment in ("all", "gold") if gold else ("all",):
+                revenue[(variant, segment)] += 5.0
+    r = await client.get(
+        "/v1/experiments/exp-1/results?metric=conversion_rate&by=segment",
+        headers=role_keys["analyst"],
+    )
+    assert r.status_code == 200, r.text
+    results = r.json()
+    assert results["metric"] == "conversion_rate"
+    assert results["srm"]["mismatch"] is False
+
+    def check(block: dict[str, Any], segment: str) -> None:
+        for row in block["variants"]:
+            key = (row["variant"], segment)
+            assert row["units"] == units[key]
+            assert row["conversions"] == conversions[key]
+            assert abs(row["revenue"] - revenue[key]) < 1e-6
+            assert abs(row["value"] - conversions[key] / units[key]) < 1e-7
+
+    check(results["overall"], "all")
+    gold = next(s for s in results["segments"] if s["segment"] == "gold")
+    check(gold, "gold")
+    comparison = results["overall"]["comparisons"][0]
+    assert comparison["variant"] == "bandit"
+    assert comparison["p_value_adjusted"] >= comparison["p_value"]
+    assert 0.0 <= comparison["chance_to_win"] <= 1.0
+    assert results["daily"]
+    revenue_results = (
+        await client.get(
+            "/v1/experiments/exp-1/results?metric=revenue_per_unit", headers=role_keys["analyst"]
+        )
+    ).json()
+    row = revenue_results["overall"]["variants"][0]
+    assert (
+        abs(row["value"] - revenue[(row["variant"], "all")] / units[(row["variant"], "all")]) < 1e-9
+    )
+
+
+async def test_srm_is_flagged_when_assignment_is_skewed(
+    client: httpx.AsyncClient, role_keys: Roles
+) -> None:
+    await setup(client, role_keys)
+    r = await client.put("/v1/experiments/exp-2", json=EXPERIMENT, headers=role_keys["marketer"])
+    assert r.status_code == 200
+    experiment = parse_experiment(EXPERIMENT)
+    bandit_seen = 0
+    for i in range(400):
+        customer = f"k-{i}"
+        variant = assign(experiment, customer, experiment_id="exp-2")
+        assert variant is not None
+        if variant.id == "bandit":
+            bandit_seen += 1
+            if bandit_seen % 2:  # a broken integration drops half of one variant's exposures
+                continue
+        await send(client, role_keys, customer, "")
+    results = (
+        await client.get("/v1/experiments/exp-2/results", headers=role_keys["analyst"])
+    ).json()
+    assert results["srm"]["mismatch"] is True
+    assert results["srm"]["p_value"] < 0.001
+
+
+async def test_unknown_metric_is_refused(client: httpx.AsyncClient, role_keys: Roles) -> None:
+    await client.put("/v1/experiments/exp-3", json=EXPERIMENT, headers=role_keys["marketer"])
+    r = await client.get(
+        "/v1/experiments/exp-3/results?metric=happiness", headers=role_keys["analyst"]
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["field"] == "metric"
