@@ -16,9 +16,12 @@ from engine.errors import ValidationFailed
 from engine.store import Store
 from experiments import Experiment
 from experiments.stats import (
+    Baseline,
     BayesianConfig,
     FrequentistConfig,
+    GuardrailConfig,
     MultipleTestingConfig,
+    PowerConfig,
     ProportionStats,
     RegressionAdjustedStats,
     SampleStats,
@@ -26,6 +29,9 @@ from experiments.stats import (
     SrmConfig,
     adjust_p_values,
     bayesian_test,
+    days_to_significance,
+    guardrail_verdict,
+    minimum_detectable_effect,
     sequential_test,
     srm_check,
     two_proportion_z_test,
@@ -187,6 +193,49 @@ async def experiment_results(
                 "value": _finite(_value(running[variant], metric)),
             }
         )
+    first = next((v for v in variants if v != control), None)
+    power_block: dict[str, Any] = {}
+    control_cell = by_variant_segment.get((control, ALL), {})
+    if first is not None and control_cell.get("units", 0) >= 2:
+        treatment_cell = by_variant_segment.get((first, ALL), {})
+        n_days = max(1, len({day for (_, day) in days}))
+        daily_units = (control_cell.get("units", 0) + treatment_cell.get("units", 0)) / n_days
+        config = PowerConfig(alpha=experiment.alpha)
+        plain = metric != "revenue_per_unit"
+        c_stats = _stats(control_cell, metric, False)
+        baseline = Baseline.from_stats(c_stats)
+        mde = minimum_detectable_effect(baseline, control_cell["units"], config)
+        power_block["minimum_detectable_effect_now"] = _finite(mde.effect)
+        target = experiment.minimum_detectable_effect
+        if target:
+            wait = days_to_significance(
+                c_stats, _stats(treatment_cell, metric, False), daily_units, target, config
+            )
+            power_block["minimum_detectable_effect"] = target
+            power_block["days_to_significance"] = _finite(wait.days)
+            power_block["additional_units"] = _finite(wait.additional_units)
+        power_block["binary_metric"] = plain
+    guardrails = []
+    for guardrail in experiment.guardrail_metrics:
+        if guardrail not in METRICS:
+            continue
+        for variant in variants:
+            if variant == control:
+                continue
+            verdict = guardrail_verdict(
+                _stats(by_variant_segment.get((control, ALL), {}), guardrail, False),
+                _stats(by_variant_segment.get((variant, ALL), {}), guardrail, False),
+                GuardrailConfig(alpha=experiment.alpha),
+            )
+            guardrails.append(
+                {
+                    "metric": guardrail,
+                    "variant": variant,
+                    "verdict": verdict.verdict,
+                    "estimate": _finite(verdict.estimate),
+                    "p_value": _finite(verdict.p_value),
+                }
+            )
     return {
         "experiment_id": experiment_id,
         "metric": metric,
@@ -198,4 +247,6 @@ async def experiment_results(
         "overall": overall,
         "segments": segment_blocks,
         "daily": daily,
+        "power": power_block,
+        "guardrails": guardrails,
     }

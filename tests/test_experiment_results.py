@@ -59,8 +59,9 @@ async def test_results_match_the_events_sent_per_variant_and_segment(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
     await setup(client, role_keys)
-    r = await client.put("/v1/experiments/exp-1", json=EXPERIMENT, headers=role_keys["marketer"])
-    assert r.status_code == 200
+    planned = {**EXPERIMENT, "minimum_detectable_effect": 0.1, "guardrail_metrics": ["click_rate"]}
+    r = await client.put("/v1/experiments/exp-1", json=planned, headers=role_keys["marketer"])
+    assert r.status_code == 200, r.text
     units: Counter[tuple[str, str]] = Counter()
     conversions: Counter[tuple[str, str]] = Counter()
     revenue: dict[tuple[str, str], float] = defaultdict(float)
@@ -110,6 +111,14 @@ async def test_results_match_the_events_sent_per_variant_and_segment(
     assert comparison["p_value_adjusted"] >= comparison["p_value"]
     assert 0.0 <= comparison["chance_to_win"] <= 1.0
     assert results["daily"]
+    assert results["power"]["minimum_detectable_effect_now"] > 0
+    assert results["power"]["minimum_detectable_effect"] == 0.1
+    assert (
+        results["power"]["days_to_significance"] is None
+        or results["power"]["days_to_significance"] >= 0
+    )
+    assert [g["metric"] for g in results["guardrails"]] == ["click_rate"]
+    assert results["guardrails"][0]["verdict"] in ("ok", "warning", "failing")
     revenue_results = (
         await client.get(
             "/v1/experiments/exp-1/results?metric=revenue_per_unit", headers=role_keys["analyst"]
