@@ -32,6 +32,7 @@ from engine.catalog import Budget, Creative, Offer, OfferEligibility, field_type
 from engine.channels import Channel
 from engine.config import Settings
 from engine.contacts import Caps
+from engine.demo_experiment import run_demo_experiment
 from engine.errors import ValidationFailed
 from engine.features import FeatureSpec, validate_spec
 from engine.profiles import (
@@ -64,6 +65,7 @@ class DemoConfig:
     seed: int = 7
     chunk: int = 500  # customers per pipelined round trip
     history_days: int = 120  # longer than the 90-day window, so dormancy and lifetimes show
+    experiment_decisions: int = 3000  # traffic of the demo experiment (at most customers / 2)
 
     def __post_init__(self) -> None:
         if self.customers < 0 or self.chunk < 1 or self.history_days < 1:
@@ -836,6 +838,14 @@ async def load_demo(
             return DemoSummary(0, 0, 0, time.perf_counter() - started, skipped=True)
         offers, segments = await _load_catalog(store, at)
         await _load_customers(store, config, at, console)
+        await run_demo_experiment(
+            store,
+            settings,
+            config.customers,
+            min(config.experiment_decisions, config.customers // 2),
+            config.seed,
+            console,
+        )
     finally:
         await store.close()
     seconds = time.perf_counter() - started
