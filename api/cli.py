@@ -17,6 +17,7 @@ from rich.console import Console
 from engine.auth import ROLES, KeyRing
 from engine.config import Settings
 from engine.embedded import embedded_valkey
+from engine.errors import NboError
 from engine.store import RedisStore
 
 app = typer.Typer(help="nbo: next-best-offer decisioning engine.", no_args_is_help=True)
@@ -316,6 +317,43 @@ def simulate(
     print_report(result, console)
     summary_path, chart_path = write_outputs(result, out)
     console.print(f"wrote {summary_path} and {chart_path}")
+
+
+@app.command()
+def report(
+    experiment_id: Annotated[str, typer.Argument(help="The experiment to report on")],
+    output: Annotated[
+        Path | None, typer.Option(help="HTML file (default <id>-report.html)")
+    ] = None,
+    metric: Annotated[str | None, typer.Option(help="Metric (default: the primary)")] = None,
+) -> None:
+    """Write a self-contained HTML report of an experiment (lift per segment, SRM, power)."""
+    from engine.catalog_cache import CatalogCache
+    from engine.experimentation import get_experiment
+    from engine.results import experiment_results
+    from experiments.report import render_report
+
+    settings = Settings()
+
+    async def build(url: str) -> str:
+        store = RedisStore.from_settings(settings, url)
+        try:
+            catalog = await CatalogCache(store).get()
+            experiment = get_experiment(catalog, experiment_id)
+            results = await experiment_results(store, experiment_id, experiment, metric)
+            return render_report(results, experiment.model_dump(mode="json"))
+        finally:
+            await store.close()
+
+    try:
+        with store_url(settings) as url:
+            html = asyncio.run(build(url))
+    except NboError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    target = output or Path(f"{experiment_id}-report.html")
+    target.write_text(html, encoding="utf-8")
+    console.print(f"report written to {target}")
 
 
 @segments_app.command("learn")

@@ -161,3 +161,34 @@ async def test_unknown_metric_is_refused(client: httpx.AsyncClient, role_keys: R
     )
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "metric"
+
+
+async def test_results_as_csv_and_the_html_report_from_the_cli(
+    client: httpx.AsyncClient, role_keys: Roles, settings: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    await setup(client, role_keys)
+    await client.put("/v1/experiments/exp-r", json=EXPERIMENT, headers=role_keys["marketer"])
+    for i in range(40):
+        await send(client, role_keys, f"r-{i}", "conversion" if i % 4 == 0 else "", value=9.0)
+    r = await client.get("/v1/experiments/exp-r/results?format=csv", headers=role_keys["analyst"])
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/csv")
+    lines = r.text.strip().splitlines()
+    assert len(lines) >= 3  # header + one row per variant at least
+    assert "control" in r.text
+    assert "bandit" in r.text
+    monkeypatch.setenv("NBO_REDIS_URL", settings.redis_url)
+    target = tmp_path / "report.html"
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["report", "exp-r", "--output", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    html = target.read_text()
+    assert "Rules vs bandit" in html
+    assert "<script" not in html.lower()

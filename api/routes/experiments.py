@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import BaseModel
 
 from api.deps import ServicesDep, allow
@@ -13,6 +13,7 @@ from engine.experimentation import get_experiment, put_experiment
 from engine.results import experiment_results
 from engine.segments import ID_PATTERN
 from experiments import Experiment
+from experiments.report import render_csv
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 
@@ -69,9 +70,17 @@ async def results(
     _: Analyst,
     metric: Annotated[str | None, Query(max_length=64)] = None,
     by: Annotated[Literal["segment", "none"], Query()] = "segment",
-) -> dict[str, Any]:
+    format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+) -> Any:
     catalog = await services.catalog.get()
     experiment = get_experiment(catalog, experiment_id)
-    return await experiment_results(
+    body = await experiment_results(
         services.store, experiment_id, experiment, metric, by == "segment"
     )
+    if format == "csv":
+        return Response(
+            render_csv(body),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{experiment_id}-results.csv"'},
+        )
+    return body

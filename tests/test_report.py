@@ -1,0 +1,400 @@
+"""The HTML report and CSV export, down to a screenshot from a real headless Chromium.
+
+The fixture is built like real results (normal-theory lifts from plausible counts) so the
+report is exercised with numbers of realistic size and sign, not placeholders.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import math
+import re
+import subprocess
+import tempfile
+from datetime import date, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from experiments.report import CSV_COLUMNS, render_csv, render_report
+
+CHROMIUM = Path("/usr/bin/chromium")
+SEGMENTS = ("dormant_90d", "high_value", "new_customers", "mobile_first")
+VARIANTS = ("control", "bandit", "holdout")
+# Conversion rates per segment and variant: the bandit wins clearly in two segments.
+RATES = {
+    "dormant_90d": (0.021, 0.034, 0.015),
+    "high_value": (0.052, 0.055, 0.041),
+    "new_customers": (0.030, 0.043, 0.024),
+    "mobile_first": (0.027, 0.028, 0.020),
+}
+UNITS = {"dormant_90d": 1900, "high_value": 1100, "new_customers": 1400, "mobile_first": 1700}
+WEIGHTS = (0.45, 0.45, 0.10)
+
+
+def _p_two_sided(z: float) -> float:
+    return math.erfc(abs(z) / math.sqrt(2.0))
+
+
+def _arm(name: str, units: int, rate: float) -> dict[str, Any]:
+    conversions = round(units * rate)
+    return {
+        "variant": name,
+        "units": units,
+        "conversions": conversions,
+        "value": conversions / units,
+        "revenue": round(conversions * 24.5, 2),
+    }
+
+
+def _compare(control: dict[str, Any], arm: dict[str, Any]) -> dict[str, Any]:
+    p0, p1 = control["value"], arm["value"]
+    se = math.sqrt(p0 * (1 - p0) / control["units"] + p1 * (1 - p1) / arm["units"])
+    lift = p1 - p0
+    relative = lift / p0
+    # Delta method for the ratio p1 / p0 - 1.
+    rel_se = math.sqrt(
+        p1 * (1 - p1) / arm["units"] / p0**2 + p1**2 * p0 * (1 - p0) / control["units"] / p0**4
+    )
+    p_value = _p_two_sided(lift / se)
+    return {
+        "variant": arm["variant"],
+        "absolute_lift": lift,
+        "absolute_ci": [lift - 1.96 * se, lift + 1.96 * se],
+        "relative_lift": relative,
+        "relative_ci": [relative - 1.96 * rel_se, relative + 1.96 * rel_se],
+        "p_value": p_value,
+        "p_value_adjusted": min(1.0, p_value * 2),
+        "chance_to_win": 0.5 * math.erfc(-(lift / se) / math.sqrt(2.0)),
+    }
+
+
+def _scope(units: int, rates: tuple[float, ...]) -> tuple[list[dict[str, Any]], list[Any]]:
+    arms = [
+        _arm(name, round(units * weight / 0.45), rate)
+        for name, weight, rate in zip(VARIANTS, WEIGHTS, rates, strict=True)
+    ]
+    return arms, [_compare(arms[0], arm) for arm in arms[1:]]
+
+
+def make_results() -> dict[str, Any]:
+    segments = []
+    for segment in SEGMENTS:
+        arms, comparisons = _scope(UNITS[segment], RATES[segment])
+        segments.append(
+            {
+                "segment": segment,
+                "variants": arms,
+                "comparisons": comparisons,
+                "srm": {"p_value": 0.3 + 0.1 * len(segments), "mismatch": False},
+            }
+        )
+    overall_arms = []
+    for index, name in enumerate(VARIANTS):
+        units = sum(s["variants"][index]["units"] for s in segments)
+        conversions = sum(s["variants"][index]["conversions"] for s in segments)
+        overall_arms.append(
+            {
+                "variant": name,
+                "units": units,
+                "conversions": conversions,
+                "value": conversions / units,
+                "revenue": round(conversions * 24.5, 2),
+            }
+        )
+    start = date(2026, 11, 20)
+    daily = []
+    for day in range(14):
+        for arm in overall_arms:
+            # Cumulative rate: noisy early, settling towards the final value.
+            wobble = math.sin(day * 1.7 + len(arm["variant"])) * 0.008 / (day + 1)
+            daily.append(
+                {
+                    "day": (start + timedelta(days=day)).isoformat(),
+                    "variant": arm["variant"],
+                    "units": round(arm["units"] * (day + 1) / 14),
+                    "value": arm["value"] + wobble,
+                }
+            )
+    return {
+        "experiment_id": "exp-1",
+        "metric": "conversion_rate",
+        "control": "control",
+        "alpha": 0.05,
+        "analysis": "frequentist",
+        "srm": {"p_value": 0.41, "mismatch": False},
+        "overall": {
+            "variants": overall_arms,
+            "comparisons": [_compare(overall_arms[0], arm) for arm in overall_arms[1:]],
+        },
+        "segments": segments,
+        "daily": daily,
+        "power": {
+            "minimum_detectable_effect": 0.1,
+            "power": 0.62,
+            "days_to_significance": 6.4,
+            "additional_units": 4210.0,
+        },
+    }
+
+
+def make_experiment() -> dict[str, Any]:
+    return {
+        "name": "Personalised offers vs current rules",
+        "hypothesis": "Ranking offers with a contextual bandit raises conversion over our "
+        "current business rules, most of all for dormant customers.",
+        "status": "running",
+        "channels": ["web", "email"],
+        "segments": [],
+        "traffic": 1.0,
+        "variants": [
+            {"id": "control", "weight": 0.45, "treatment": {"policy": "rules"}},
+            {"id": "bandit", "weight": 0.45, "treatment": {"policy": "bandit", "name": "linucb"}},
+            {"id": "holdout", "weight": 0.10, "treatment": {"policy": "holdout"}},
+        ],
+        "control": "control",
+        "primary_metric": "conversion_rate",
+        "minimum_detectable_effect": 0.1,
+        "alpha": 0.05,
+        "analysis": "frequentist",
+        "phase": 1,
+        "started_at": "2026-11-20T09:00:00Z",
+    }
+
+
+VOID = frozenset({"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"})
+
+
+class _Balance(HTMLParser):
+    """Checks tags nest: a stray escape bug shows up as an unbalanced document."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> with open {self.stack[-3:]}")
+            return
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not self.stack or self.stack[-1] not in ("style", "title"):
+            self.text.append(data)
+
+
+def _parse(document: str) -> _Balance:
+    parser = _Balance()
+    parser.feed(document)
+    parser.close()
+    return parser
+
+
+def _visible_text(document: str) -> str:
+    return re.sub(r"\s+", " ", "".join(_parse(document).text))
+
+
+def test_report_tells_the_story_a_marketer_needs() -> None:
+    results, experiment = make_results(), make_experiment()
+    document = render_report(results, experiment)
+    parser = _parse(document)
+    assert parser.errors == []
+    assert parser.stack == []
+    text = _visible_text(document)
+
+    assert document.startswith("<!DOCTYPE html>")
+    assert "Personalised offers vs current rules" in text
+    assert "Ranking offers with a contextual bandit" in text
+    assert "running" in text
+    bandit = results["overall"]["comparisons"][0]
+    lift = round(bandit["relative_lift"] * 100)
+    low, high = (f"{round(x * 100)}".replace("-", "\u2212") for x in bandit["relative_ci"])
+    assert f"bandit converts {lift}% better than control (95% interval {low}% to {high}%)" in text
+    assert "— significant." in text
+    assert "holdout converts" in text
+    assert "worse than control" in text
+    for segment in SEGMENTS:
+        assert f"Segment: {segment}" in text
+    for variant in VARIANTS:
+        assert variant in text
+    assert "Traffic split OK (p = 0.410)" in text
+    assert "Needs about 4,210 more customers (2,105 per variant)" in text
+    assert "about 6 more days" in text
+    assert "Personalised offers (learning policy linucb)" in text
+    assert "No offer (holdout)" in text
+    assert "45.0%" in text  # planned share
+    # Two charts, embedded; nothing is fetched and nothing runs.
+    assert document.count('src="data:image/png;base64,') == 2
+    assert "<script" not in document.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", document)
+
+
+def test_headline_says_not_significant_yet_for_a_young_experiment() -> None:
+    results = make_results()
+    for comparison in results["overall"]["comparisons"]:
+        comparison["p_value"] = 0.2
+        comparison["p_value_adjusted"] = 0.4
+    text = _visible_text(render_report(results, make_experiment()))
+    assert "p = 0.200 (adjusted 0.400) — not significant yet." in text
+    stopped = {**make_experiment(), "status": "stopped"}
+    assert "— not significant." in _visible_text(render_report(results, stopped))
+
+
+def test_srm_mismatch_is_shouted() -> None:
+    results = make_results()
+    results["srm"] = {"p_value": 0.00002, "mismatch": True}
+    results["segments"][1]["srm"] = {"p_value": 0.0004, "mismatch": True}
+    text = _visible_text(render_report(results, make_experiment()))
+    assert "Sample ratio mismatch (p = < 0.001)" in text
+    assert "Segments with a split mismatch: high_value." in text
+    assert "split mismatch (p = < 0.001)" in text
+
+
+def test_every_input_string_is_escaped() -> None:
+    evil = "<script>alert('x')</script>"
+    experiment = {**make_experiment(), "name": evil, "hypothesis": evil, "status": evil}
+    results = make_results()
+    results["segments"][0]["segment"] = evil
+    results["overall"]["comparisons"][0]["variant"] = '"><img src=x onerror=alert(1)>'
+    results["metric"] = "activity:<b>bold</b>"
+    document = render_report(results, experiment)
+    assert "<script" not in document.lower()
+    assert "<img src=x" not in document
+    assert "<b>bold" not in document
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in document
+    assert _parse(document).errors == []
+
+
+def test_missing_and_nan_values_render_as_dashes() -> None:
+    results = make_results()
+    nan = float("nan")
+    comparison = results["overall"]["comparisons"][0]
+    comparison.update(
+        relative_lift=nan,
+        relative_ci=[None, math.inf],
+        p_value=None,
+        p_value_adjusted=nan,
+        chance_to_win="n/a",
+        absolute_ci=None,
+    )
+    results["segments"][2]["variants"][1].update(units=None, value=nan, revenue=math.inf)
+    results["segments"][3]["comparisons"] = []
+    results["segments"][3]["srm"] = None
+    results["power"] = {"minimum_detectable_effect": None, "additional_units": nan}
+    results["daily"] = [{"day": "not a date", "variant": "control", "value": 0.1}]
+    results["srm"] = {}
+    document = render_report(results, make_experiment())
+    text = _visible_text(document)
+    assert _parse(document).errors == []
+    assert "nan" not in text.lower().replace("personalised", "")
+    assert "inf" not in text.lower().replace("info", "")
+    assert "bandit: no estimate against control yet." in text
+    assert "\u2013" in text
+    assert "No daily numbers yet." in text
+    assert "Traffic split not checked yet." in text
+    assert "Power not computed yet." in text
+
+
+def test_report_survives_nearly_empty_documents() -> None:
+    document = render_report({}, {})
+    assert _parse(document).errors == []
+    text = _visible_text(document)
+    assert "No comparison with control yet." in text
+    assert "No comparisons to plot yet." in text
+    # Odd types where mappings and lists belong.
+    weird: dict[str, Any] = {"overall": [], "segments": "x", "srm": 3, "power": [1, {}]}
+    assert "</html>" in render_report(weird, {"variants": None, "name": 7})
+
+
+def test_csv_has_one_row_per_scope_and_variant() -> None:
+    results = make_results()
+    results["segments"][0]["variants"][0]["value"] = float("nan")
+    results["segments"][1]["segment"] = "=HYPERLINK(1)"
+    rows = list(csv.DictReader(io.StringIO(render_csv(results))))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert len(rows) == (1 + len(SEGMENTS)) * len(VARIANTS)
+    overall = [r for r in rows if r["scope"] == "overall"]
+    assert [r["variant"] for r in overall] == list(VARIANTS)
+    assert {r["segment"] for r in overall} == {""}
+    bandit = next(r for r in overall if r["variant"] == "bandit")
+    expected = results["overall"]["comparisons"][0]
+    assert float(bandit["relative_lift"]) == expected["relative_lift"]
+    assert float(bandit["relative_ci_high"]) == expected["relative_ci"][1]
+    assert bandit["srm_mismatch"] == "false"
+    control = next(r for r in overall if r["variant"] == "control")
+    assert control["is_control"] == "true"
+    assert control["relative_lift"] == ""
+    segments = [r["segment"] for r in rows if r["scope"] == "segment"]
+    assert segments[:: len(VARIANTS)] == ["dormant_90d", "'=HYPERLINK(1)", *SEGMENTS[2:]]
+    first = next(r for r in rows if r["segment"] == "dormant_90d")
+    assert first["value"] == ""
+    assert first["units"] == str(float(results["segments"][0]["variants"][0]["units"]))
+
+
+def test_inputs_are_not_mutated() -> None:
+    results, experiment = make_results(), make_experiment()
+    before = copy.deepcopy((results, experiment))
+    render_report(results, experiment)
+    render_csv(results)
+    assert (results, experiment) == before
+
+
+# Lines Chromium logs for the page's console (errors, failed loads, CSP violations).
+PAGE_CONSOLE = re.compile(r"CONSOLE|Uncaught|Failed to load resource|Refused to", re.IGNORECASE)
+
+
+def screenshot(document: str, directory: Path, size: str = "1280,2400") -> tuple[Path, str]:
+    """Renders ``document`` in headless Chromium; returns the PNG and Chromium's stderr."""
+    page = directory / "report.html"
+    page.write_text(document, encoding="utf-8")
+    png = directory / "report.png"
+    with tempfile.TemporaryDirectory(prefix="nbo-chromium-") as profile:
+        completed = subprocess.run(
+            [
+                str(CHROMIUM),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--enable-logging=stderr",
+                "--v=0",
+                f"--screenshot={png}",
+                f"--window-size={size}",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+    return png, completed.stderr
+
+
+def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the report acceptance test needs Debian's chromium "
+            "package. Run `make chromium` (apt-get install chromium) or `make test`."
+        )
+    png, stderr = screenshot(render_report(make_results(), make_experiment()), tmp_path)
+    assert png.exists(), f"no screenshot; chromium said:\n{stderr[-4000:]}"
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(data) > 20_000, f"suspiciously small screenshot ({len(data)} bytes)"
+    console = [line for line in stderr.splitlines() if PAGE_CONSOLE.search(line)]
+    assert console == [], "the page logged console errors:\n" + "\n".join(console)
