@@ -261,7 +261,31 @@ class RedisStore:
             removed += await self.client.delete(*found[start : start + 500])
         for stream in (keys.DECISION_LOG, keys.EVENT_LOG, keys.OUTCOME_LOG):
             removed += await self._erase_from_stream(stream, customer_id)
+        removed += await self._erase_from_models(customer_id)
         return bool(removed)
+
+    async def _erase_from_models(self, customer_id: str) -> int:
+        """Decision ids end in ``~<customer id>``: drop them from the learners' structures."""
+        suffix = f"~{customer_id}"
+        removed = 0
+        scopes = cast(set[str], await self.client.smembers(keys.MODEL_SCOPES))
+        for scope in scopes:
+            pending = keys.model_key(scope, "pending")
+            members = [m async for m, _ in self.client.zscan_iter(pending, match=f"*{suffix}")]
+            if members:
+                removed += await self.client.zrem(pending, *members)
+            async for applied in self.client.scan_iter(match=keys.model_key(scope, "applied:*")):
+                pairs = [m async for m in self.client.sscan_iter(applied, match=f"*{suffix}|*")]
+                if pairs:
+                    removed += await self.client.srem(applied, *pairs)
+            stream = keys.model_key(scope, "rewards")
+            entries = cast(
+                list[tuple[str, dict[str, str]]], await self.client.xrange(stream, count=100_000)
+            )
+            doomed = [e for e, f in entries if f.get("decision_id", "").endswith(suffix)]
+            if doomed:
+                removed += await self.client.xdel(stream, *doomed)
+        return removed
 
     async def _erase_from_stream(self, stream: str, customer_id: str) -> int:
         removed = 0

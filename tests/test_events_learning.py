@@ -248,3 +248,37 @@ async def test_sweep_closes_more_than_one_batch_of_due_decisions(
     learner = Learner(store, settings, POLICY, clock=lambda: 10.0)
     assert await learner.sweep_all("global") == 1200
     assert await store.client.zcard(pending) == 0
+
+
+async def test_erasure_reaches_decisions_logs_and_learning_structures(
+    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+) -> None:
+    await setup_offer(client, role_keys)
+    for customer in ("gone-1", "kept-1"):
+        d = await decide(client, role_keys, customer=customer)
+        await event(client, role_keys, d, "click", event_id=f"e-{customer}")
+    learner = Learner(store, settings, POLICY)
+    await learner.step("global", block_ms=1)  # applied pairs now hold both decision ids
+    await decide(client, role_keys, customer="gone-1")  # a pending decision too
+    r = await client.delete("/v1/customers/gone-1", headers=role_keys["admin"])
+    assert r.status_code == 204
+    found = []
+    async for key in store.client.scan_iter(match="*"):
+        kind = await store.client.type(key)
+        if kind == "hash":
+            content = str(await store.client.hgetall(key))
+        elif kind == "set":
+            content = str(await store.client.smembers(key))
+        elif kind == "zset":
+            content = str(await store.client.zrange(key, 0, -1))
+        elif kind == "stream":
+            content = str(await store.client.xrange(key))
+        elif kind == "string":
+            content = str(await store.binary.get(key))
+        else:
+            content = ""
+        if "gone-1" in key or "gone-1" in content:
+            found.append(key)
+    assert found == []
+    view = (await client.get("/v1/customers/kept-1", headers=role_keys["analyst"])).json()
+    assert view["contact_history"]["o-a"]["clicks"] == 1
