@@ -66,4 +66,7 @@ async def export_rows(store: RedisStore) -> AsyncIterator[dict[str, Any]]:
                     "name": fields.get("policy"),
                     "version": int(fields.get("model_version") or 0),
                 },
+                "experiment": fields.get("experiment", ""),
+                "variant": fields.get("variant", ""),
+                "scope": fields.get("scope", ""),
             }

@@ -9,11 +9,17 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+import orjson
+
+from engine import keys
 from engine.aggregation import ALL, parse_cells
 from engine.errors import ValidationFailed
-from engine.store import Store
+from engine.evaluation import evaluate, load_decision_log, model_candidate
+from engine.export import export_rows
+from engine.policies import ModelSnapshot
+from engine.store import RedisStore, Store
 from experiments import Experiment
 from experiments.stats import (
     Baseline,
@@ -38,7 +44,7 @@ from experiments.stats import (
     welch_t_test,
 )
 
-__all__ = ["METRICS", "experiment_results"]
+__all__ = ["METRICS", "adaptive_estimates", "experiment_results"]
 
 METRICS = ("conversion_rate", "click_rate", "revenue_per_unit")
 
@@ -102,6 +108,57 @@ def _compare(
             out["error"] = result.error
     bayes = bayesian_test(c, t, BayesianConfig(alpha=experiment.alpha, difference="relative"))
     out["chance_to_win"] = _finite(bayes.chance_to_win)
+    return out
+
+
+async def adaptive_estimates(
+    store: RedisStore, experiment_id: str, experiment: Experiment, alpha: float
+) -> list[dict[str, Any]]:
+    """Bandit variants, measured honestly: each bandit variant's current model evaluated on
+    that variant's own logged decisions by inverse propensity weighting (IPS and SNIPS) with the
+    propensities logged at decision time, overall and per segment. Unlike the running average
+    of an adaptive variant, this estimates what the policy as it is now would earn, whatever
+    allocation the earlier, exploring versions made."""
+    rows = [
+        row
+        async for row in export_rows(store)
+        if row.get("experiment") == experiment_id and row["position"] == 1
+    ]
+    out: list[dict[str, Any]] = []
+    for variant in experiment.variants:
+        if variant.treatment.policy != "bandit":
+            continue
+        mine = [r for r in rows if r.get("variant") == variant.id]
+        if len(mine) < 2:
+            out.append({"variant": variant.id, "error": "too_few_closed_decisions", "n": len(mine)})
+            continue
+        log = load_decision_log(orjson.dumps(r) for r in mine)
+        scope = mine[-1].get("scope") or ""
+        blob = await store.binary.get(keys.model_key(scope, "snapshot"))
+        if blob is None:
+            out.append({"variant": variant.id, "error": "no_model_yet", "n": len(mine)})
+            continue
+        snapshot = ModelSnapshot.from_bytes(cast(bytes, blob))
+        try:
+            target = model_candidate(snapshot, snapshot.policy.epsilon)(log)
+        except ValueError as exc:
+            out.append({"variant": variant.id, "error": str(exc), "n": len(mine)})
+            continue
+        report = evaluate(
+            log, {"current": target}, estimators=("ips", "snips"), by_segment=True, alpha=alpha
+        )
+        for block in (report.overall, *report.segments):
+            out.append(
+                {
+                    "variant": variant.id,
+                    "segment": block.segment or "all",
+                    "n": block.n,
+                    "model_version": snapshot.version,
+                    "logged": block.logged.to_dict(),
+                    "ips": block.estimates["current"]["ips"].to_dict(),
+                    "snips": block.estimates["current"]["snips"].to_dict(),
+                }
+            )
     return out
 
 

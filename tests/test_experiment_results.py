@@ -192,3 +192,33 @@ async def test_results_as_csv_and_the_html_report_from_the_cli(
     html = target.read_text()
     assert "Rules vs bandit" in html
     assert "<script" not in html.lower()
+
+
+async def test_bandit_variants_are_evaluated_with_logged_propensities(
+    client: httpx.AsyncClient, role_keys: Roles, settings: Any, store: Any
+) -> None:
+    from engine.learner import Learner
+    from engine.policies import PolicyConfig
+
+    await setup(client, role_keys)
+    await client.put("/v1/experiments/exp-a", json=EXPERIMENT, headers=role_keys["marketer"])
+    for i in range(80):
+        await send(client, role_keys, f"a-{i}", "click" if i % 3 == 0 else "")
+    learner = Learner(store, settings, PolicyConfig(), clock=lambda: 4_000_000_000.0)
+    for scope in await learner.scopes():
+        await learner.sweep_all(scope)
+        while await learner.step(scope, block_ms=1):
+            pass
+    r = await client.get(
+        "/v1/experiments/exp-a/results?adaptive=true", headers=role_keys["analyst"]
+    )
+    assert r.status_code == 200, r.text
+    adaptive = r.json()["adaptive"]
+    overall = next(a for a in adaptive if a["variant"] == "bandit" and a["segment"] == "all")
+    assert overall["n"] > 10
+    assert overall["model_version"] >= 1
+    ips = overall["ips"]
+    assert ips["error"] is None
+    assert 0.0 <= ips["value"] <= 1.5
+    assert ips["ci_low"] <= ips["value"] <= ips["ci_high"]
+    assert all(a["variant"] == "bandit" for a in adaptive)  # rules is not adaptive

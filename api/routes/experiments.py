@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from api.deps import ServicesDep, allow
 from engine.auth import ApiKey
 from engine.experimentation import get_experiment, put_experiment
-from engine.results import experiment_results
+from engine.results import adaptive_estimates, experiment_results
 from engine.segments import ID_PATTERN
+from engine.store import RedisStore
 from experiments import Experiment
 from experiments.report import render_csv
 
@@ -71,12 +72,23 @@ async def results(
     metric: Annotated[str | None, Query(max_length=64)] = None,
     by: Annotated[Literal["segment", "none"], Query()] = "segment",
     format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+    adaptive: Annotated[
+        bool,
+        Query(
+            description="Also evaluate bandit variants' current models on their own logged "
+            "decisions (IPS/SNIPS with logged propensities); reads the decision log."
+        ),
+    ] = False,
 ) -> Any:
     catalog = await services.catalog.get()
     experiment = get_experiment(catalog, experiment_id)
     body = await experiment_results(
         services.store, experiment_id, experiment, metric, by == "segment"
     )
+    if adaptive and isinstance(services.store, RedisStore):
+        body["adaptive"] = await adaptive_estimates(
+            services.store, experiment_id, experiment, experiment.alpha
+        )
     if format == "csv":
         return Response(
             render_csv(body),
