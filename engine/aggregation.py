@@ -17,7 +17,14 @@ import orjson
 
 from engine import keys
 
-__all__ = ["STATS", "cell_field", "conversion_increments", "exposure_increments", "parse_cells"]
+__all__ = [
+    "STATS",
+    "activity_increments",
+    "cell_field",
+    "conversion_increments",
+    "exposure_increments",
+    "parse_cells",
+]
 
 STATS = ("units", "pre", "pre2", "prec", "conv", "click", "rev", "rev2", "xy", "xc")
 ALL = "all"
@@ -105,3 +112,17 @@ def parse_cells(raw: Mapping[str, str], phase: int) -> dict[tuple[str, str, str]
 
 def record_json(record: Mapping[str, Any]) -> str:
     return orjson.dumps(record).decode()
+
+
+def activity_increments(
+    experiment_id: str, record: Mapping[str, Any], kind: str, ts: float
+) -> dict[str, dict[str, float]]:
+    """A unit did ``kind`` for the first time since exposure: ``a:<kind>`` counts it once."""
+    phase = int(record.get("phase", 1))
+    variant = str(record.get("variant", ""))
+    day = day_of(ts)
+    fields = {
+        cell_field(phase, variant, segment, day, f"a:{kind}"): 1.0
+        for segment in _segments(record.get("segments", []))
+    }
+    return {keys.experiment_cells(experiment_id): fields}

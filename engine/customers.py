@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from engine.aggregation import activity_increments
 from engine.catalog import Catalog
 from engine.contacts import ContactHistory, parse_contact_history
 from engine.errors import ValidationFailed
@@ -132,7 +133,15 @@ async def record_activities(
 ) -> int:
     """Count activities into the customer's features; all or nothing."""
     rows = encode_activities(activities, now, path)
-    await store.record_activities(customer_id, rows, day_number(now))
+    flagged = await store.record_activities(customer_id, rows, day_number(now))
+    cells: dict[str, dict[str, float]] = {}
+    for experiment_id, kind, record in flagged:
+        for key, fields in activity_increments(
+            experiment_id, orjson.loads(record), kind, now
+        ).items():
+            cells.setdefault(key, {}).update(fields)
+    if cells:
+        await store.add_experiment_cells(cells)
     return len(rows)
 
 

@@ -114,6 +114,7 @@ class ActivityRow:
     support: bool
     channel_code: str
     cents: int
+    kind: str = ""  # the activity type; experiments count units doing it after exposure
 
 
 def day_number(ts: float) -> int:
@@ -133,6 +134,7 @@ def encode_activity(activity: Activity, now: float) -> ActivityRow:
         support=activity.type == "support_contact",
         channel_code=CHANNEL_CODES[activity.channel],
         cents=round((activity.value or 0.0) * 100),
+        kind=activity.type,
     )
 
 

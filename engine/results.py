@@ -66,8 +66,14 @@ def _stats(cell: Mapping[str, float], metric: str, cuped: bool) -> Any:
                 sum_products=cell.get("xy", 0.0),
             )
         return SampleStats(n=n, sum=cell.get("rev", 0.0), sum_squares=cell.get("rev2", 0.0))
-    count = cell.get("conv" if metric == "conversion_rate" else "click", 0.0)
-    return ProportionStats(n=n, sum=count)
+    return ProportionStats(n=n, sum=cell.get(_count_stat(metric), 0.0))
+
+
+def _count_stat(metric: str) -> str:
+    """The unit-level count behind a rate metric."""
+    if metric.startswith("activity:"):
+        return "a:" + metric.removeprefix("activity:")
+    return "conv" if metric == "conversion_rate" else "click"
 
 
 def _value(cell: Mapping[str, float], metric: str) -> float:
@@ -76,7 +82,7 @@ def _value(cell: Mapping[str, float], metric: str) -> float:
         return float("nan")
     if metric == "revenue_per_unit":
         return cell.get("rev", 0.0) / n
-    return cell.get("conv" if metric == "conversion_rate" else "click", 0.0) / n
+    return cell.get(_count_stat(metric), 0.0) / n
 
 
 def _compare(
@@ -170,10 +176,9 @@ async def experiment_results(
     by_segment: bool = True,
 ) -> dict[str, Any]:
     metric = metric or experiment.primary_metric
-    if metric not in METRICS:
+    if metric not in METRICS and not metric.startswith("activity:"):
         raise ValidationFailed(
-            f"metric must be one of {', '.join(METRICS)}; activity metrics are not analysed yet",
-            field="metric",
+            f"metric must be one of {', '.join(METRICS)} or activity:<type>", field="metric"
         )
     raw = await store.read_experiment_cells(experiment_id)
     cells = parse_cells(raw, experiment.phase)
@@ -274,8 +279,6 @@ async def experiment_results(
         power_block["binary_metric"] = plain
     guardrails = []
     for guardrail in experiment.guardrail_metrics:
-        if guardrail not in METRICS:
-            continue
         for variant in variants:
             if variant == control:
                 continue

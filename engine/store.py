@@ -72,7 +72,9 @@ class Store(Protocol):
 
     async def record_activities(
         self, customer_id: str, rows: Sequence[ActivityRow], now_day: int
-    ) -> None: ...
+    ) -> list[tuple[str, str, str]]: ...
+
+    async def add_experiment_cells(self, cells: Mapping[str, Mapping[str, float]]) -> None: ...
 
     async def erase_customer(self, customer_id: str) -> bool: ...
 
@@ -225,11 +227,23 @@ class RedisStore:
     @_translate("record_activities")
     async def record_activities(
         self, customer_id: str, rows: Sequence[ActivityRow], now_day: int
-    ) -> None:
-        await self._activities(
-            keys=keys.customer_keys(customer_id),
+    ) -> list[tuple[str, str, str]]:
+        """Count the rows; returns (experiment, activity type, assignment record) for every
+        experiment whose exposed unit did that type for the first time since exposure."""
+        flagged = await self._activities(
+            keys=[*keys.customer_keys(customer_id), keys.customer_assignments(customer_id)],
             args=activity_args(self.retention_seconds, rows, now_day),
         )
+        values = [str(v) for v in flagged or []]
+        return [(values[i], values[i + 1], values[i + 2]) for i in range(0, len(values) - 2, 3)]
+
+    @_translate("add_experiment_cells")
+    async def add_experiment_cells(self, cells: Mapping[str, Mapping[str, float]]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key, increments in cells.items():
+                for name, amount in increments.items():
+                    pipe.hincrbyfloat(key, name, amount)
+            await pipe.execute()
 
     async def record_activities_many(
         self, batches: Sequence[tuple[str, Sequence[ActivityRow]]], now_day: int
@@ -541,5 +555,6 @@ def activity_args(retention_seconds: int, rows: Sequence[ActivityRow], now_day: 
             int(row.support),
             row.channel_code,
             row.cents,
+            row.kind,
         ]
     return args

@@ -222,3 +222,47 @@ async def test_bandit_variants_are_evaluated_with_logged_propensities(
     assert 0.0 <= ips["value"] <= 1.5
     assert ips["ci_low"] <= ips["value"] <= ips["ci_high"]
     assert all(a["variant"] == "bandit" for a in adaptive)  # rules is not adaptive
+
+
+async def test_activity_metrics_count_units_acting_after_exposure(
+    client: httpx.AsyncClient, role_keys: Roles
+) -> None:
+    await setup(client, role_keys)
+    body = {**EXPERIMENT, "secondary_metrics": ["activity:store_visit"]}
+    r = await client.put("/v1/experiments/exp-v", json=body, headers=role_keys["marketer"])
+    assert r.status_code == 200, r.text
+    visited: Counter[str] = Counter()
+    exposed: Counter[str] = Counter()
+
+    async def visit(customer: str, **extra: Any) -> None:
+        r = await client.post(
+            f"/v1/customers/{customer}/activities",
+            json={"type": "store_visit", "channel": "in_store", **extra},
+            headers=role_keys["decide"],
+        )
+        assert r.status_code == 200
+
+    from datetime import UTC, datetime, timedelta
+
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    for i in range(60):
+        customer = f"v-{i}"
+        if i % 3 == 1:
+            await visit(customer, timestamp=an_hour_ago)  # before exposure: does not count
+        variant = (await send(client, role_keys, customer, ""))["experiment"]["variant"]
+        exposed[variant] += 1
+        if i % 3 == 1:
+            await visit(customer, timestamp=an_hour_ago)  # reported late, happened before
+        if i % 3 == 0:
+            await visit(customer)
+            await visit(customer)  # a unit counts once
+            visited[variant] += 1
+    results = (
+        await client.get(
+            "/v1/experiments/exp-v/results?metric=activity:store_visit",
+            headers=role_keys["analyst"],
+        )
+    ).json()
+    for row in results["overall"]["variants"]:
+        assert row["units"] == exposed[row["variant"]]
+        assert abs(row["value"] - visited[row["variant"]] / exposed[row["variant"]]) < 1e-7

@@ -2,7 +2,10 @@
 -- KEYS: the customer's attribute, activity and contact-history hashes (one hash tag).
 -- ARGV[1]: retention seconds (0: keep), ARGV[2]: today's day number (UTC days since epoch),
 -- ARGV[3]: window in days, ARGV[4]: n rows,
--- then per row 7 values: ts, day, visit(0/1), purchase(0/1), support(0/1), channel code, cents.
+-- then per row 8 values: ts, day, visit(0/1), purchase(0/1), support(0/1), channel code, cents,
+-- activity type. KEYS[4] (optional): experiment assignments; for every experiment the customer
+-- was exposed to before an activity, the first activity of each type after exposure is flagged
+-- and returned as {experiment, type, assignment record} triples (unit-level activity metrics).
 -- Day buckets "<day>:<metric>" make rolling windows exact whatever order timestamps arrive in.
 local h = KEYS[2]
 local now_day = tonumber(ARGV[2])
@@ -23,7 +26,7 @@ for _ = 1, n do
   local support = ARGV[i + 4] == '1'
   local ch = ARGV[i + 5]
   local cents = tonumber(ARGV[i + 6])
-  i = i + 7
+  i = i + 8
   if day >= floor_day then
     local p = day .. ':'
     redis.call('HINCRBY', h, p .. ch, 1)
@@ -61,4 +64,27 @@ local ttl = tonumber(ARGV[1])
 if ttl > 0 then
   for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
 end
-return n
+local flagged = {}
+local ax = KEYS[4]
+if ax then
+  local assigned = redis.call('HGETALL', ax)
+  for a = 1, #assigned, 2 do
+    local experiment, record = assigned[a], assigned[a + 1]
+    if not string.find(experiment, '|', 1, true) then
+      local exposed_at = math.floor(tonumber(cjson.decode(record)['at']) or 0)
+      local r = 5
+      for _ = 1, n do
+        local ts, kind = tonumber(ARGV[r]), ARGV[r + 7]
+        if kind ~= '' and ts >= exposed_at then
+          if redis.call('HSETNX', ax, experiment .. '|a:' .. kind, 1) == 1 then
+            flagged[#flagged + 1] = experiment
+            flagged[#flagged + 1] = kind
+            flagged[#flagged + 1] = record
+          end
+        end
+        r = r + 8
+      end
+    end
+  end
+end
+return flagged
