@@ -13,12 +13,12 @@ Entries not covered, and why:
 - ``welch_raw_arrays.student``: the pooled-variance (Student) t test is deliberately not
   offered: treatments change spread as well as mean, and Student's test is miscalibrated when
   they do and the arms differ in size. The Welch numbers of the same entry are covered.
-- ``sample_size.NormalIndPower_arcsine``, ``sample_size.evan_miller_*``: sample sizes here are
-  planned for the test the results page runs, the pooled two-proportion z test, whose null
-  variance under the alternative is 2 pbar qbar (Fleiss; R ``power.prop.test``: the
-  ``closed_form`` and ``R_power_prop_test`` numbers of the same entry, covered). Cohen's
-  arcsine approximation and Evan Miller's calculator (null variance 2 p_C q_C at the control
-  rate, 1030 units against our 1094 at 0.20 -> 0.25) plan for other tests.
+- ``sample_size.NormalIndPower_arcsine``: sample sizes here are planned for the test the
+  results page runs, the pooled two-proportion z test, whose null variance is 2 pbar qbar
+  (Fleiss; R ``power.prop.test``: the ``closed_form`` and ``R_power_prop_test`` numbers of the
+  same entry, covered). Cohen's arcsine approximation plans for another test. Evan Miller's
+  calculator (null variance 2 p_C q_C at the control rate) is reproduced by
+  ``control_variance_sample_size`` so marketers' plans can be compared.
 - ``power_growthbook_ts.mean_metric.seq_power_Nstar5000`` and ``seq_mde_80``: GrowthBook's
   front-end calculator inflates the standard error by z_seq / z and keeps z as the critical
   value, which is not the probability that the confidence sequence excludes zero. We compute
@@ -646,3 +646,14 @@ def test_public_names() -> None:
     assert sorted(package.__all__) == package.__all__
     for name in package.__all__:
         assert hasattr(package, name), name
+
+
+@pytest.mark.parametrize(
+    ("name", "rate", "delta"),
+    [("evan_miller_p0.2_delta0.05", 0.2, 0.05), ("evan_miller_p0.1_delta0.01", 0.1, 0.01)],
+)
+def test_evan_miller_sample_sizes(name: str, rate: float, delta: float) -> None:
+    from experiments.stats import control_variance_sample_size
+
+    expected = REF["sample_size"][name]
+    assert control_variance_sample_size(rate, delta) == pytest.approx(expected, rel=1e-9)

@@ -474,3 +474,25 @@ def days_to_significance(
     if not daily_units > 0.0:
         return DaysToSignificanceResult(found, additional, NAN, ErrorCode.NO_TRAFFIC)
     return DaysToSignificanceResult(found, additional, additional / daily_units)
+
+
+def control_variance_sample_size(
+    control_rate: float, delta: float, alpha: float = 0.05, power: float = 0.8
+) -> float:
+    """Units per arm by the convention of Evan Miller's calculator (for comparing plans).
+
+    ``n = (z_{1-alpha/2} sqrt(2 p_C q_C) + z_{power} sqrt(p_C q_C + p_T q_T))^2 / delta^2``:
+    the null variance is taken at the control rate, where :func:`sample_size` (the test the
+    results page runs) takes it at the pooled rate. Marketers often plan with that calculator;
+    this reproduces its numbers so a plan can be checked against ours.
+    """
+    treatment_rate = control_rate + delta
+    if not (0 < control_rate < 1 and 0 < treatment_rate < 1) or delta == 0:
+        return NAN
+    z_alpha = float(sps.norm.ppf(1 - alpha / 2))
+    z_power = float(sps.norm.ppf(power))
+    null = math.sqrt(2 * control_rate * (1 - control_rate))
+    alternative = math.sqrt(
+        control_rate * (1 - control_rate) + treatment_rate * (1 - treatment_rate)
+    )
+    return (z_alpha * null + z_power * alternative) ** 2 / delta**2
