@@ -17,7 +17,7 @@ from engine import keys
 from engine.errors import StoreUnavailable
 from engine.metrics import STORE_ERRORS
 from engine.profiles import ActivityRow, day_number
-from engine.store import CustomerRecord, RedisStore, activity_args
+from engine.store import CustomerRecord, RedisStore, activity_args, queue_cells
 
 __all__ = ["DecisionRead", "EventJoin", "LoopStore"]
 
@@ -50,13 +50,6 @@ class EventJoin:
 
 def _fields(entry: Mapping[str, str]) -> dict[Any, Any]:
     return dict(entry)
-
-
-def _add_cells(pipe: Any, cells: Mapping[str, Mapping[str, float]] | None) -> None:
-    """Add to experiment cells: key -> {field: amount} (sufficient statistics, addable)."""
-    for key, increments in (cells or {}).items():
-        for name, amount in increments.items():
-            pipe.hincrbyfloat(key, name, amount)
 
 
 def _fail(operation: str, exc: Exception) -> StoreUnavailable:
@@ -154,7 +147,7 @@ class LoopStore:
         """Decision log entry, its place in the attribution queue, and exposure counts."""
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                _add_cells(pipe, cells)
+                queue_cells(pipe, cells)
                 pipe.xadd(keys.DECISION_LOG, _fields(entry), maxlen=maxlen, approximate=True)
                 pipe.zadd(keys.model_key(scope, "pending"), {decision_id: close_at})
                 pipe.sadd(keys.MODEL_SCOPES, scope)
@@ -255,7 +248,7 @@ class LoopStore:
                     pipe.hincrby(keys.BUDGET, f"{offer_id}|c", 1)
                 if impression:
                     pipe.hincrby(keys.BUDGET, f"{offer_id}|i", 1)
-                _add_cells(pipe, cells)
+                queue_cells(pipe, cells)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise _fail("record_event", exc) from exc

@@ -240,9 +240,7 @@ class RedisStore:
     @_translate("add_experiment_cells")
     async def add_experiment_cells(self, cells: Mapping[str, Mapping[str, float]]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
-            for key, increments in cells.items():
-                for name, amount in increments.items():
-                    pipe.hincrbyfloat(key, name, amount)
+            queue_cells(pipe, cells)
             await pipe.execute()
 
     async def record_activities_many(
@@ -532,6 +530,13 @@ class RedisStore:
             for customer_id in customer_ids:
                 pipe.delete(*keys.customer_data_keys(customer_id))
             return sum(1 for removed in await pipe.execute() if removed)
+
+
+def queue_cells(pipe: Any, cells: Mapping[str, Mapping[str, float]] | None) -> None:
+    """Queue additions to experiment cells (key -> {field: amount}) on a pipeline."""
+    for key, increments in (cells or {}).items():
+        for name, amount in increments.items():
+            pipe.hincrbyfloat(key, name, amount)
 
 
 def attribute_args(
