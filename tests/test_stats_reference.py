@@ -19,15 +19,15 @@ Entries not covered, and why:
   same entry, covered). Cohen's arcsine approximation plans for another test. Evan Miller's
   calculator (null variance 2 p_C q_C at the control rate) is reproduced by
   ``control_variance_sample_size`` so marketers' plans can be compared.
-- ``power_growthbook_ts.mean_metric.seq_power_Nstar5000`` and ``seq_mde_80``: GrowthBook's
-  front-end calculator inflates the standard error by z_seq / z and keeps z as the critical
-  value, which is not the probability that the confidence sequence excludes zero. We compute
-  that probability at the final look with the true standard error, as gbstats' own
-  mid-experiment power does (``mid_experiment_power.sequential_Nstar5000``, covered). In a
-  simulation of 20,000 paths with 2,000 looks up to N = 266,667: at effect 0.05 the sequence
-  rejects by N with probability 0.18 (final look alone 0.07, the calculator 0.21); at effect
-  0.128 with 0.96 (final look 0.93, the calculator 0.80), so the front-end number is neither a
-  bound nor an approximation of it; the final-look number is a lower bound.
+- ``power_growthbook_ts.mean_metric.seq_power_Nstar5000`` and ``seq_mde_80`` are GrowthBook's
+  planning-calculator convention (the delta-method SE widened by the sequence multiplier at the
+  two arms' units over z, z kept as critical value). :func:`power` computes the probability
+  that the confidence sequence excludes zero at the final look, as gbstats' mid-experiment
+  power does (``mid_experiment_power.sequential_Nstar5000``, covered); the calculator's numbers
+  are reproduced by ``calculator_sequential_power`` / ``calculator_sequential_mde`` so plans
+  made with it can be compared. In a simulation of 20,000 paths with 2,000 looks the sequence
+  rejects by N with probability 0.18 at effect 0.05 (calculator 0.21) and 0.96 at 0.128
+  (calculator 0.80): the calculator's number is neither a bound nor an approximation of it.
 - ``gst_spotify.z_bounds_recomputed[3]`` (2.7283): it contradicts the entry's own
   ``adjusted_alpha[3]`` (2 Phi(-2.7283) = 0.006366 rounds to 0.00637, not 0.00636, checked
   below). Our bound 2.72855 gives 0.006361; scipy's multivariate normal integration
@@ -657,3 +657,14 @@ def test_evan_miller_sample_sizes(name: str, rate: float, delta: float) -> None:
 
     expected = REF["sample_size"][name]
     assert control_variance_sample_size(rate, delta) == pytest.approx(expected, rel=1e-9)
+
+
+def test_growthbook_calculator_sequential_power_and_mde() -> None:
+    from experiments.stats import calculator_sequential_mde, calculator_sequential_power
+
+    case = REF["power_growthbook_ts"]["mean_metric"]
+    n = case["n_total"] / case["variations"]
+    power_value = calculator_sequential_power(case["mean"], case["variance"], case["effect"], n)
+    assert power_value == pytest.approx(case["seq_power_Nstar5000"], abs=5e-6)
+    mde = calculator_sequential_mde(case["mean"], case["variance"], n)
+    assert mde == pytest.approx(case["seq_mde_80"], abs=5e-6)

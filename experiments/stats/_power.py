@@ -496,3 +496,53 @@ def control_variance_sample_size(
         control_rate * (1 - control_rate) + treatment_rate * (1 - treatment_rate)
     )
     return (z_alpha * null + z_power * alternative) ** 2 / delta**2
+
+
+def calculator_sequential_power(
+    mean: float,
+    variance: float,
+    effect: float,
+    n_per_variant: float,
+    alpha: float = 0.05,
+    tuning: float = 5000.0,
+) -> float:
+    """Power by the convention of GrowthBook's planning calculator (for comparing plans).
+
+    The calculator widens the relative lift's delta-method standard error by the confidence
+    sequence's multiplier at the two compared arms' units over z, then keeps z as the critical
+    value. That is not the probability that the sequence excludes zero (:func:`power` with
+    ``sequential_tuning`` computes that, at the final look); this reproduces the calculator's
+    numbers so a plan made with it can be checked against ours.
+    """
+    if mean == 0 or n_per_variant <= 0 or variance < 0:
+        return NAN
+    treatment_mean = mean * (1 + effect)
+    se = math.sqrt(
+        variance / (n_per_variant * mean**2)
+        + variance * treatment_mean**2 / (n_per_variant * mean**4)
+    )
+    z = float(sps.norm.ppf(1 - alpha / 2))
+    widened = se * sequential_multiplier(2 * n_per_variant, alpha, tuning, True) / z
+    shift = effect / widened
+    return float(1 - sps.norm.cdf(z - shift) + sps.norm.cdf(-z - shift))
+
+
+def calculator_sequential_mde(
+    mean: float,
+    variance: float,
+    n_per_variant: float,
+    power_target: float = 0.8,
+    alpha: float = 0.05,
+    tuning: float = 5000.0,
+) -> float:
+    """The smallest relative lift the calculator's convention detects with ``power_target``."""
+
+    def gap(effect: float) -> float:
+        return (
+            calculator_sequential_power(mean, variance, effect, n_per_variant, alpha, tuning)
+            - power_target
+        )
+
+    if gap(1e-9) >= 0 or gap(100.0) <= 0:
+        return NAN
+    return float(optimize.brentq(gap, 1e-9, 100.0, xtol=1e-12))
