@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import orjson
 
@@ -174,6 +174,7 @@ async def experiment_results(
     experiment: Experiment,
     metric: str | None = None,
     by_segment: bool = True,
+    correction: Literal["holm", "bh"] = "holm",
 ) -> dict[str, Any]:
     metric = metric or experiment.primary_metric
     if metric not in METRICS and not metric.startswith("activity:"):
@@ -234,13 +235,32 @@ async def experiment_results(
 
     overall = block(ALL)
     segment_blocks = [{"segment": s, **block(s)} for s in segments]
-    # Holm across every segment x comparison of this metric
+    # One family: every segment x comparison of every metric the experiment reports
+    # (primary and secondary), so a "winner" found by slicing is adjusted for the slicing.
     tests = [
         c for b in (overall, *segment_blocks) for c in b["comparisons"] if c["p_value"] is not None
     ]
+    others: list[float] = []
+    for other in dict.fromkeys([experiment.primary_metric, *experiment.secondary_metrics]):
+        if other == metric:
+            continue
+        for segment in [ALL, *segments]:
+            for variant in variants:
+                if variant == control:
+                    continue
+                p_other = _compare(
+                    by_variant_segment.get((control, segment), {}),
+                    by_variant_segment.get((variant, segment), {}),
+                    other,
+                    experiment,
+                    other == "revenue_per_unit",
+                )["p_value"]
+                if p_other is not None:
+                    others.append(p_other)
     if tests:
-        adjusted = adjust_p_values([c["p_value"] for c in tests], MultipleTestingConfig())
-        for comparison, p in zip(tests, adjusted.adjusted, strict=True):
+        family = [c["p_value"] for c in tests] + others
+        adjusted = adjust_p_values(family, MultipleTestingConfig(method=correction))
+        for comparison, p in zip(tests, adjusted.adjusted[: len(tests)], strict=True):
             comparison["p_value_adjusted"] = _finite(p)
     daily = []
     running: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -307,6 +327,10 @@ async def experiment_results(
         "overall": overall,
         "segments": segment_blocks,
         "daily": daily,
+        "multiple_testing": {
+            "method": correction,
+            "family_size": len(tests) + len(others),
+        },
         "power": power_block,
         "guardrails": guardrails,
     }

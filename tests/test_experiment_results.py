@@ -266,3 +266,53 @@ async def test_activity_metrics_count_units_acting_after_exposure(
     for row in results["overall"]["variants"]:
         assert row["units"] == exposed[row["variant"]]
         assert abs(row["value"] - visited[row["variant"]] / exposed[row["variant"]]) < 1e-7
+
+
+async def test_adjustment_spans_segments_and_metrics(
+    client: httpx.AsyncClient, role_keys: Roles
+) -> None:
+    from experiments.stats import MultipleTestingConfig, adjust_p_values
+
+    await setup(client, role_keys)
+    body = {**EXPERIMENT, "secondary_metrics": ["click_rate"]}
+    await client.put("/v1/experiments/exp-m", json=body, headers=role_keys["marketer"])
+    for i in range(120):
+        if i % 4 == 0:
+            await client.put(
+                f"/v1/customers/m-{i}",
+                json={"attributes": {"tier": "gold"}},
+                headers=role_keys["decide"],
+            )
+        kind = "conversion" if i % 5 == 0 else ("click" if i % 3 == 0 else "")
+        await send(
+            client, role_keys, f"m-{i}", kind, **({"value": 3.0} if kind == "conversion" else {})
+        )
+
+    async def get(metric: str, correction: str) -> dict[str, Any]:
+        r = await client.get(
+            f"/v1/experiments/exp-m/results?metric={metric}&correction={correction}",
+            headers=role_keys["analyst"],
+        )
+        assert r.status_code == 200, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+    def raw(result: dict[str, Any]) -> list[float]:
+        blocks = [result["overall"], *result["segments"]]
+        return [c["p_value"] for b in blocks for c in b["comparisons"] if c["p_value"] is not None]
+
+    primary, secondary = await get("conversion_rate", "holm"), await get("click_rate", "holm")
+    family = raw(primary) + raw(secondary)
+    assert primary["multiple_testing"] == {"method": "holm", "family_size": len(family)}
+    expected = adjust_p_values(family, MultipleTestingConfig(method="holm")).adjusted
+    got = [
+        c["p_value_adjusted"]
+        for b in [primary["overall"], *primary["segments"]]
+        for c in b["comparisons"]
+    ]
+    assert got == [round(p, 8) for p in expected[: len(got)]]
+    bh = await get("conversion_rate", "bh")
+    bh_got = [
+        c["p_value_adjusted"] for b in [bh["overall"], *bh["segments"]] for c in b["comparisons"]
+    ]
+    assert all(b <= h + 1e-12 for b, h in zip(bh_got, got, strict=True))

@@ -72,6 +72,10 @@ async def results(
     metric: Annotated[str | None, Query(max_length=64)] = None,
     by: Annotated[Literal["segment", "none"], Query()] = "segment",
     format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+    correction: Annotated[
+        Literal["holm", "bh"],
+        Query(description="Holm (family-wise) or Benjamini-Hochberg (false discovery rate)"),
+    ] = "holm",
     adaptive: Annotated[
         bool,
         Query(
@@ -83,7 +87,7 @@ async def results(
     catalog = await services.catalog.get()
     experiment = get_experiment(catalog, experiment_id)
     body = await experiment_results(
-        services.store, experiment_id, experiment, metric, by == "segment"
+        services.store, experiment_id, experiment, metric, by == "segment", correction
     )
     if adaptive and isinstance(services.store, RedisStore):
         body["adaptive"] = await adaptive_estimates(
