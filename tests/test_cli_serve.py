@@ -83,3 +83,26 @@ def test_serve_keeps_data_across_restarts_and_stops_its_store(tmp_path: Path) ->
     with serving(tmp_path) as (base, _):
         view = httpx.get(f"{base}/v1/customers/c-1", headers=auth).json()
         assert view["attributes"] == {"tier": "gold"}
+
+
+def test_commands_run_while_serving_use_the_running_store(tmp_path: Path) -> None:
+    """A second embedded server on the same append-only file would corrupt it."""
+    with serving(tmp_path) as (base, _):
+        store_port = embedded_port(tmp_path)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NBO_")}
+        env["NBO_DATA_DIR"] = str(tmp_path)
+        nbo = Path(sys.executable).with_name("nbo")
+        done = subprocess.run(
+            [str(nbo), "keys", "create", "--role", "analyst", "--name", "ops"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        key = done.stdout.strip().splitlines()[-1]
+        assert "starting embedded Valkey" not in done.stderr
+        assert embedded_port(tmp_path) == store_port
+        r = httpx.get(f"{base}/v1/customers/c-1", headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200  # the key was written to the store the server reads
