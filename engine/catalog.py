@@ -141,7 +141,7 @@ class Catalog:
 
     @property
     def field_types(self) -> dict[str, str]:
-        return {**self.attribute_types, **FEATURE_TYPES}
+        return field_types(self.attribute_types)
 
 
 def field_types(attribute_types: Mapping[str, str]) -> dict[str, str]:

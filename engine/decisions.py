@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from engine import keys
 from engine.aggregation import exposure_increments
 from engine.arbitration import ArbitrationMode, Selection, expected_values, select
 from engine.catalog import Catalog, ParsedOffer
@@ -69,16 +70,6 @@ class DecisionRequest(BaseModel):
 def decision_token() -> str:
     """Time-ordered and unguessable: milliseconds then 40 random bits."""
     return f"{int(time.time() * 1000):x}{secrets.token_hex(5)}"
-
-
-def split_decision_id(decision_id: str) -> tuple[str, str] | None:
-    """(customer id, token) of ``d-<token>~<customer id>``; the id routes an event to the slot."""
-    if not decision_id.startswith("d-") or "~" not in decision_id:
-        return None
-    token, _, customer_id = decision_id[2:].partition("~")
-    if not token or not customer_id:
-        return None
-    return customer_id, token
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +169,7 @@ class DecisionEngine:
         pre_revenue = float(features.get("revenue_90d") or 0.0)
         pre_converted = 1.0 if (features.get("purchases_90d") or 0) else 0.0
         token = decision_token()
-        decision_id = f"d-{token}~{request.customer_id}"
+        decision_id = keys.decision_id(request.customer_id, token)
         for _ in range(MAX_COMMIT_ATTEMPTS):
             body, selection, served = self._choose(
                 request, decision_id, candidates, scorer, model_version, x, treatment, segments
@@ -454,7 +445,7 @@ class DecisionEngine:
         ]
         safe.sort(key=lambda p: (-p.offer.value * p.offer.weight, p.offer_id))
         token = decision_token()
-        decision_id = f"d-{token}~{request.customer_id}"
+        decision_id = keys.decision_id(request.customer_id, token)
         offers = [
             {
                 "offer_id": p.offer_id,

@@ -12,9 +12,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from engine.aggregation import conversion_increments
 from engine.config import Settings
-from engine.decisions import split_decision_id
 from engine.errors import NotFound, ValidationFailed
-from engine.keys import CHANNEL_CODES
+from engine.keys import CHANNEL_CODES, split_decision_id
 from engine.loop_store import LoopStore
 from engine.metrics import EVENTS, LATE_EVENTS
 from engine.profiles import FUTURE_TOLERANCE_SECONDS, ActivityRow, day_number

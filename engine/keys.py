@@ -32,8 +32,10 @@ __all__ = [
     "customer_keys",
     "customer_pattern",
     "customer_request",
+    "decision_id",
     "experiment_cells",
     "model_key",
+    "split_decision_id",
 ]
 
 CONFIG_TAG = "{nbo:cfg}"
@@ -121,3 +123,18 @@ def customer_assignments(customer_id: str) -> str:
 def experiment_cells(experiment_id: str) -> str:
     """Sufficient statistics of one experiment (see engine.aggregation)."""
     return f"{{e:{experiment_id}}}:cells"
+
+
+def decision_id(customer_id: str, token: str) -> str:
+    """``d-<token>~<customer id>``: the id carries its customer, so an event finds the slot."""
+    return f"d-{token}~{customer_id}"
+
+
+def split_decision_id(value: str) -> tuple[str, str] | None:
+    """(customer id, token) of a decision id, or None if it is not one."""
+    if not value.startswith("d-") or "~" not in value:
+        return None
+    token, _, customer_id = value[2:].partition("~")
+    if not token or not customer_id:
+        return None
+    return customer_id, token

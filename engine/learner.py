@@ -356,7 +356,8 @@ class Learner:
                 },
             )
             pipe.hset(_decision_key(decision_id), f"s:{offer_id}", "1")
-        customer_id = decision_id.partition("~")[2]
+        parts = keys.split_decision_id(decision_id)
+        customer_id = parts[0] if parts else ""
         pipe.xadd(
             keys.OUTCOME_LOG,
             {
@@ -369,11 +370,6 @@ class Learner:
             maxlen=self.settings.decision_log_maxlen,
             approximate=True,
         )
-
-
-def _decision_key(decision_id: str) -> str:
-    token, _, customer_id = decision_id[2:].partition("~")
-    return keys.customer_decision(customer_id, token)
 
 
 def _stream_id(entry_id: str) -> tuple[int, int]:
@@ -397,3 +393,10 @@ def policy_for_scope(scope: str, catalog: Catalog, default: PolicyConfig) -> Pol
                         tau=treatment.tau,
                     )
     return default
+
+
+def _decision_key(decision_id: str) -> str:
+    parts = keys.split_decision_id(decision_id)
+    if parts is None:
+        raise ValueError(f"not a decision id: {decision_id!r}")
+    return keys.customer_decision(*parts)

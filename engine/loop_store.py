@@ -17,7 +17,14 @@ from engine import keys
 from engine.errors import StoreUnavailable
 from engine.metrics import STORE_ERRORS
 from engine.profiles import ActivityRow, day_number
-from engine.store import CustomerRecord, RedisStore, activity_args, queue_cells
+from engine.store import (
+    CustomerRecord,
+    RedisStore,
+    activity_args,
+    customer_record,
+    queue_cells,
+    queue_customer_read,
+)
 
 __all__ = ["DecisionRead", "EventJoin", "LoopStore"]
 
@@ -69,11 +76,7 @@ class LoopStore:
         """Customer, catalog version, budgets, request replay and model version: one round trip."""
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                pipe.hgetall(keys.customer_attributes(customer_id))
-                pipe.hgetall(keys.customer_activity(customer_id))
-                pipe.hgetall(keys.customer_contacts(customer_id))
-                pipe.get(keys.CONFIG_VERSION)
-                pipe.hgetall(keys.BUDGET)
+                queue_customer_read(pipe, customer_id)
                 pipe.hgetall(keys.customer_assignments(customer_id))
                 pipe.mget([keys.model_key(scope, "version") for scope in scopes])
                 if request_id is not None:
@@ -81,10 +84,10 @@ class LoopStore:
                 results = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise _fail("read_for_decision", exc) from exc
-        attrs, activity, contacts, version, budget, assignments, versions = results[:7]
+        assignments, versions = results[5:7]
         replay = results[7] if request_id is not None else None
         return DecisionRead(
-            CustomerRecord(attrs, activity, contacts, int(version or 0), budget),
+            customer_record(results),
             replay,
             {scope: int(v or 0) for scope, v in zip(scopes, versions, strict=True)},
             assignments,

@@ -207,13 +207,8 @@ class RedisStore:
     @_translate("read_customer")
     async def read_customer(self, customer_id: str) -> CustomerRecord:
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.customer_attributes(customer_id))
-            pipe.hgetall(keys.customer_activity(customer_id))
-            pipe.hgetall(keys.customer_contacts(customer_id))
-            pipe.get(keys.CONFIG_VERSION)
-            pipe.hgetall(keys.BUDGET)
-            attrs, activity, contacts, version, budget = await pipe.execute()
-        return CustomerRecord(attrs, activity, contacts, int(version or 0), budget)
+            queue_customer_read(pipe, customer_id)
+            return customer_record(await pipe.execute())
 
     @_translate("upsert_attributes")
     async def upsert_attributes(
@@ -530,6 +525,20 @@ class RedisStore:
             for customer_id in customer_ids:
                 pipe.delete(*keys.customer_data_keys(customer_id))
             return sum(1 for removed in await pipe.execute() if removed)
+
+
+def queue_customer_read(pipe: Any, customer_id: str) -> None:
+    """Queue what a decision needs about one customer (5 replies, see customer_record)."""
+    pipe.hgetall(keys.customer_attributes(customer_id))
+    pipe.hgetall(keys.customer_activity(customer_id))
+    pipe.hgetall(keys.customer_contacts(customer_id))
+    pipe.get(keys.CONFIG_VERSION)
+    pipe.hgetall(keys.BUDGET)
+
+
+def customer_record(replies: Sequence[Any]) -> CustomerRecord:
+    attrs, activity, contacts, version, budget = replies[:5]
+    return CustomerRecord(attrs, activity, contacts, int(version or 0), budget)
 
 
 def queue_cells(pipe: Any, cells: Mapping[str, Mapping[str, float]] | None) -> None:
