@@ -62,7 +62,7 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="How long a verified API key is trusted without a lookup."
     )
     policy: dict[str, Any] = Field(
-        default_factory=lambda: {"name": "linucb", "alpha": 1.0, "epsilon": 0.05},
+        default_factory=lambda: {"name": "linucb", "alpha": 0.5, "epsilon": 0.05},
         description="Default policy as JSON (name, alpha, l2_lambda, epsilon, tau, seed).",
     )
     model_scope: Literal["global", "channel_group", "placement"] = Field(

@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -47,6 +47,7 @@ __all__ = ["Decision", "DecisionEngine", "DecisionRequest", "decision_token"]
 log = logging.getLogger("nbo.decisions")
 
 Cells = dict[str, dict[str, float]]
+Exposures = Sequence[Mapping[str, str]]
 ContextKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MAX_COMMIT_ATTEMPTS = 3
 
@@ -88,7 +89,7 @@ class _Candidate:
 class FallbackLog:
     """Decision log entries that could not be written during a store outage; flushed later."""
 
-    entries: deque[tuple[dict[str, str], str, str, float, Cells | None]] = field(
+    entries: deque[tuple[dict[str, str], str, str, float, Cells | None, Exposures]] = field(
         default_factory=lambda: deque(maxlen=100_000)
     )
     dropped: int = 0
@@ -234,7 +235,20 @@ class DecisionEngine:
                 pre_converted,
                 now,
             )
-        await self._log(entry, treatment.scope, decision_id, close_at, cells)
+        exposures = [
+            {
+                "kind": "exposure",
+                "decision_id": decision_id,
+                "offer_id": candidate.parsed.offer_id,
+                "reward": "0.0",
+                "x": fields["x"],
+                "spec_version": fields["sv"],
+                "decided_at": fields["ts"],
+                "policy": fields["pol"],
+            }
+            for candidate in served
+        ]
+        await self._log(entry, treatment.scope, decision_id, close_at, cells, exposures)
         DECISIONS.labels(channel=request.channel, fallback="false").inc()
         return Decision(body)
 
@@ -340,6 +354,7 @@ class DecisionEngine:
             "var": experiment.get("variant", ""),
             "win": str(self.settings.attribution_window(request.channel)),
             "x": orjson.dumps(x.tolist()).decode(),
+            "xp": "1",  # exposures go to the learner with the log: the sweep need not send 0s
         }
         for rank, (candidate, propensity) in enumerate(
             zip(served, selection.propensities, strict=True), start=1
@@ -395,22 +410,25 @@ class DecisionEngine:
         decision_id: str,
         close: float,
         cells: Cells | None = None,
+        exposures: Exposures = (),
     ) -> None:
         maxlen = self.settings.decision_log_maxlen
         try:
-            await self.store.log_decision(entry, scope, decision_id, close, maxlen, cells)
+            await self.store.log_decision(
+                entry, scope, decision_id, close, maxlen, cells, exposures
+            )
         except StoreUnavailable:
-            self._buffer(entry, scope, decision_id, close, cells)
+            self._buffer(entry, scope, decision_id, close, cells, exposures)
             return
         if self.pending_log.entries and not self._flushing.locked():
             async with self._flushing:  # one request flushes; the others go on serving
                 entries = self.pending_log.entries
                 while entries:
                     buffered = entries.popleft()
-                    b_entry, b_scope, b_id, b_close, b_cells = buffered
+                    b_entry, b_scope, b_id, b_close, b_cells, b_exposures = buffered
                     try:
                         await self.store.log_decision(
-                            b_entry, b_scope, b_id, b_close, maxlen, b_cells
+                            b_entry, b_scope, b_id, b_close, maxlen, b_cells, b_exposures
                         )
                     except StoreUnavailable:
                         entries.appendleft(buffered)
@@ -423,12 +441,13 @@ class DecisionEngine:
         decision_id: str,
         close: float,
         cells: Cells | None = None,
+        exposures: Exposures = (),
     ) -> None:
         log_ = self.pending_log
         if len(log_.entries) == log_.entries.maxlen:
             log_.dropped += 1
             log.error("decision_log_buffer_full", extra={"dropped": log_.dropped})
-        log_.entries.append((entry, scope, decision_id, close, cells))
+        log_.entries.append((entry, scope, decision_id, close, cells, exposures))
 
     def _fallback(self, request: DecisionRequest, now: float, scope: str) -> Decision:
         """The store is unreachable: serve only what is safe without customer data, flagged.

@@ -104,6 +104,7 @@ class EventService:
             reward = {
                 "decision_id": event.decision_id,
                 "offer_id": event.offer_id,
+                "kind": "reward",
                 "reward": repr(joined.reward),
                 "x": joined.x,
                 "spec_version": joined.spec_version,

@@ -13,8 +13,13 @@ the version. So:
 * several learners may share a scope: a commit that lost the race is retried on fresh state;
 * a restart loads the stored trainer and continues exactly where the last commit left it.
 
-The attribution sweep closes decisions whose window has passed: every served offer that got
-no reward is taught the default reward 0, and the decision's final outcome is logged.
+Learning a served offer comes in two parts. Its exposure (reward 0) is sent when the decision
+is logged, and its reward, if one arrives within the window, is added to that observation when
+it comes (:meth:`Trainer.add_rewards`). So an open window counts as "shown, not (yet) clicked"
+rather than being invisible while its clicks already count, the delayed-feedback bias that
+would otherwise make every recently served offer look better than it is. The attribution sweep
+closes decisions whose window has passed, sends whatever never reached the learner, and logs
+the decision's final outcome.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -58,6 +63,7 @@ class RewardEntry:
     x: list[float]
     spec_version: int
     decided_at: float
+    exposure: bool = False  # served, reward 0 for now; a reward entry may add to it later
 
     @property
     def pair(self) -> str:
@@ -78,6 +84,7 @@ class RewardEntry:
                 x=[float(v) for v in orjson.loads(fields["x"])],
                 spec_version=int(fields.get("spec_version") or 0),
                 decided_at=float(fields.get("decided_at") or 0),
+                exposure=fields.get("kind") == "exposure",
             )
         except (KeyError, ValueError, TypeError):
             return None
@@ -226,21 +233,27 @@ class Learner:
                 await pipe.watch(version_key)
                 version = int(await pipe.get(version_key) or 0)
                 trainer = await self._load_trainer(scope, version, n_features)
-                fresh = await self._unapplied(pipe, scope, entries)
+                plan = await self._unapplied(pipe, scope, entries)
                 pipe.multi()  # type: ignore[no-untyped-call]
                 new_version = version
-                if fresh:
+                if plan.marks:
                     # the cached trainer is changed in place; any failure below drops it
                     self._trainers.pop(scope, None)
                     for arm in trainer.arms:
                         if arm not in live:  # deleted or archived offers leave the model
                             trainer.remove_arm(arm)
-                    fresh = [e for e in fresh if e.offer_id in live]
-                if fresh:
+                    plan = plan.only(live)
+                if plan.marks:
+                    observed, added = plan.observations, plan.additions
                     trainer.partial_fit(
-                        [e.offer_id for e in fresh],
-                        np.array([e.reward for e in fresh]),
-                        np.array([e.x for e in fresh]),
+                        [e.offer_id for e in observed],
+                        np.array([e.reward for e in observed]),
+                        np.array([e.x for e in observed]).reshape(len(observed), n_features),
+                    )
+                    trainer.add_rewards(
+                        [e.offer_id for e in added],
+                        np.array([e.reward for e in added]),
+                        np.array([e.x for e in added]).reshape(len(added), n_features),
                     )
                     new_version = version + 1
                     pipe.set(keys.model_key(scope, "state"), trainer.dumps())
@@ -249,11 +262,11 @@ class Learner:
                     )
                     pipe.set(version_key, new_version)
                     by_day: dict[int, list[str]] = {}
-                    for entry in fresh:
-                        by_day.setdefault(entry.day, []).append(entry.pair)
-                    for day, pairs in by_day.items():
+                    for day, member in plan.marks:
+                        by_day.setdefault(day, []).append(member)
+                    for day, members in by_day.items():
                         applied_key = keys.model_key(scope, f"applied:{day}")
-                        pipe.sadd(applied_key, *pairs)
+                        pipe.sadd(applied_key, *members)
                         pipe.expire(applied_key, APPLIED_TTL_SECONDS)
                 if ids:
                     pipe.xack(stream, GROUP, *ids)
@@ -262,31 +275,49 @@ class Learner:
             self._trainers.pop(scope, None)
             raise
         self._trainers[scope] = (new_version, trainer)
-        if fresh:
-            self.applied += len(fresh)
-            REWARDS_LEARNED.labels(scope=scope).inc(len(fresh))
-        return len(fresh)
+        learned = plan.learned
+        if learned:
+            self.applied += learned
+            REWARDS_LEARNED.labels(scope=scope).inc(learned)
+        return learned
 
-    async def _unapplied(
-        self, pipe: Any, scope: str, entries: list[RewardEntry]
-    ) -> list[RewardEntry]:
-        """Entries whose (decision, offer) pair no commit has learned yet, first of each pair."""
-        by_day: dict[int, list[RewardEntry]] = {}
+    async def _unapplied(self, pipe: Any, scope: str, entries: list[RewardEntry]) -> _Plan:
+        """What in this batch no commit has learned yet, decided per (decision, offer) pair.
+
+        A pair is learned in two parts, each once: its exposure (the observation, reward 0;
+        member ``pair|e`` of the applied set) and its reward (member ``pair|r``). A reward whose
+        exposure is already learned, or comes earlier in this batch, is added to it; a reward
+        that arrives first is learned as a whole observation and its exposure, coming later,
+        is then skipped. Any order of delivery and any redelivery ends in the same state.
+        """
+        by_day: dict[int, list[str]] = {}
         for entry in entries:
-            by_day.setdefault(entry.day, []).append(entry)
-        applied: set[str] = set()
-        for day, group in by_day.items():
-            pairs = [e.pair for e in group]
+            by_day.setdefault(entry.day, []).extend((f"{entry.pair}|e", f"{entry.pair}|r"))
+        done: set[str] = set()
+        for day, members in by_day.items():
             flags = await pipe.execute_command(
-                "SMISMEMBER", keys.model_key(scope, f"applied:{day}"), *pairs
+                "SMISMEMBER", keys.model_key(scope, f"applied:{day}"), *members
             )
-            applied.update(pair for pair, flag in zip(pairs, flags, strict=True) if flag)
-        fresh = []
+            done.update(m for m, flag in zip(members, flags, strict=True) if flag)
+        plan = _Plan()
         for entry in entries:
-            if entry.pair not in applied:
-                applied.add(entry.pair)
-                fresh.append(entry)
-        return fresh
+            exposed, rewarded = f"{entry.pair}|e", f"{entry.pair}|r"
+            if entry.exposure:
+                if exposed in done:
+                    continue
+                plan.observations.append(entry)
+                plan.marks.append((entry.day, exposed))
+                done.add(exposed)
+            elif rewarded not in done:
+                if exposed in done:
+                    plan.additions.append(entry)
+                else:
+                    plan.observations.append(entry)
+                    plan.marks.append((entry.day, exposed))
+                    done.add(exposed)
+                plan.marks.append((entry.day, rewarded))
+                done.add(rewarded)
+        return plan
 
     async def trim(self, scope: str) -> int:
         """Drop reward entries every learner has acknowledged (the stream stays bounded)."""
@@ -339,16 +370,21 @@ class Learner:
             if not name.startswith("o:"):
                 continue
             offer_id = name[2:]
-            reward = float(record.get(f"r:{offer_id}", 0.0))
-            rewards[offer_id] = reward
+            reward = record.get(f"r:{offer_id}")
+            rewards[offer_id] = float(reward or 0.0)
             if f"s:{offer_id}" in record:
-                continue  # already sent to the learner when the reward arrived
+                continue  # its reward already went to the learner when it arrived
+            if reward is None and "xp" in record:
+                continue  # its exposure went to the learner when it was served: 0 is known
+            # what never reached the learner: a reward whose send failed, or the exposure
+            # (a redelivered exposure is harmless: the learner skips pairs it has learned)
             pipe.xadd(
                 keys.model_key(scope, "rewards"),
                 {
+                    "kind": "exposure" if reward is None else "reward",
                     "decision_id": decision_id,
                     "offer_id": offer_id,
-                    "reward": repr(reward),
+                    "reward": reward or "0.0",
                     "x": record.get("x", "[]"),
                     "spec_version": record.get("sv", "0"),
                     "decided_at": record.get("ts", "0"),
@@ -369,6 +405,27 @@ class Learner:
             },
             maxlen=self.settings.decision_log_maxlen,
             approximate=True,
+        )
+
+
+@dataclass
+class _Plan:
+    """One batch's learning: whole observations, rewards added to them, applied-set members."""
+
+    observations: list[RewardEntry] = field(default_factory=list)
+    additions: list[RewardEntry] = field(default_factory=list)
+    marks: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def learned(self) -> int:
+        return len(self.observations) + len(self.additions)
+
+    def only(self, live: set[str]) -> _Plan:
+        """Without offers that left the catalog (nothing of theirs is learned or marked)."""
+        return _Plan(
+            [e for e in self.observations if e.offer_id in live],
+            [e for e in self.additions if e.offer_id in live],
+            [(day, m) for day, m in self.marks if m.rsplit("|", 2)[1] in live],
         )
 
 

@@ -146,12 +146,16 @@ class LoopStore:
         close_at: float,
         maxlen: int,
         cells: Mapping[str, Mapping[str, float]] | None = None,
+        exposures: Sequence[Mapping[str, str]] = (),
     ) -> None:
-        """Decision log entry, its place in the attribution queue, and exposure counts."""
+        """Decision log entry, its place in the attribution queue, experiment exposure counts,
+        and the served offers' exposures for the learner (the decision record says ``xp``)."""
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 queue_cells(pipe, cells)
                 pipe.xadd(keys.DECISION_LOG, _fields(entry), maxlen=maxlen, approximate=True)
+                for exposure in exposures:
+                    pipe.xadd(keys.model_key(scope, "rewards"), _fields(exposure))
                 pipe.zadd(keys.model_key(scope, "pending"), {decision_id: close_at})
                 pipe.sadd(keys.MODEL_SCOPES, scope)
                 await pipe.execute()

@@ -128,7 +128,8 @@ class BanditTreatment(_Frozen):
         and ``thompson`` learn one value per offer.
     alpha : float
         Exploration of the linear policies (LinUCB width, LinTS posterior scale; LinTS
-        needs ``alpha > 0``). Unrelated to the experiment's significance level.
+        needs ``alpha > 0``; default 0.5, see :class:`engine.policies.PolicyConfig`).
+        Unrelated to the experiment's significance level.
     l2_lambda : float
         Ridge penalty of the linear policies.
     epsilon : float
@@ -139,7 +140,7 @@ class BanditTreatment(_Frozen):
 
     policy: Literal["bandit"]
     name: BanditPolicyName = "linucb"
-    alpha: float = Field(default=1.0, ge=0, le=100)
+    alpha: float = Field(default=0.5, ge=0, le=100)
     l2_lambda: float = Field(default=1.0, gt=0, le=1e6)
     epsilon: float = Field(default=0.05, ge=0, le=1)
     tau: float = Field(default=1.0, gt=0, le=1e3)

@@ -22,7 +22,7 @@ async def put_offer(client: httpx.AsyncClient, roles: Roles, offer_id: str, **ex
 
 
 async def decide_and_click(
-    client: httpx.AsyncClient, roles: Roles, customer: str, limit: int = 1
+    client: httpx.AsyncClient, roles: Roles, customer: str, limit: int = 1, click: bool = True
 ) -> dict[str, Any]:
     r = await client.post(
         "/v1/decisions",
@@ -30,7 +30,7 @@ async def decide_and_click(
         headers=roles["decide"],
     )
     body: dict[str, Any] = r.json()
-    for item in body["offers"]:
+    for item in body["offers"] if click else ():
         token = body["decision_id"][2:].split("~")[0]
         await client.post(
             "/v1/events",
@@ -57,8 +57,8 @@ async def test_new_offer_is_explored_then_learned_and_archived_offers_leave(
     await put_offer(client, role_keys, "o-a")
     await put_offer(client, role_keys, "o-b")
     learner = Learner(store, settings, PolicyConfig())
-    for i in range(30):
-        await decide_and_click(client, role_keys, f"c-{i}", limit=2)
+    for i in range(30):  # a click rate of 1 in 5, as offers earn
+        await decide_and_click(client, role_keys, f"c-{i}", limit=2, click=i % 5 == 0)
     await learner.step("global", block_ms=1)
     trained = await snapshot(store)
     assert set(trained.arms) == {"o-a", "o-b"}

@@ -6,14 +6,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import numpy as np
 import orjson
 import redis.asyncio as redis
 
 from engine import keys
+from engine.catalog_cache import CatalogCache
 from engine.config import Settings
 from engine.export import export_rows
 from engine.learner import GROUP, Learner
-from engine.policies import PolicyConfig
+from engine.policies import ModelSnapshot, PolicyConfig, Trainer
 from engine.store import RedisStore
 
 Roles = dict[str, dict[str, str]]
@@ -121,6 +123,43 @@ async def test_batch_events_report_each_item(client: httpx.AsyncClient, role_key
     assert items[1]["error"]["field"] == "events[1].decision_id"
 
 
+async def learned_state(store: RedisStore, scope: str = "global") -> dict[str, np.ndarray]:
+    blob = await store.binary.get(keys.model_key(scope, "snapshot"))
+    assert blob is not None
+    snapshot = ModelSnapshot.from_bytes(bytes(blob))
+    return {"arms": np.array(snapshot.arms), **snapshot.arrays}
+
+
+def direct_state(rows: list[tuple[str, float, list[float]]]) -> dict[str, np.ndarray]:
+    """What MABWiser learns from the same (offer, reward, x) observations fed in one go."""
+    trainer = Trainer(POLICY, [], len(rows[0][2]))
+    trainer.partial_fit(
+        [r[0] for r in rows], np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
+    )
+    snapshot = trainer.snapshot(1)
+    return {"arms": np.array(snapshot.arms), **snapshot.arrays}
+
+
+def assert_same_state(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:
+    assert got.keys() == want.keys()
+    for name, value in want.items():
+        if value.dtype.kind in "fc":
+            np.testing.assert_allclose(got[name], value, rtol=1e-9, atol=1e-12, err_msg=name)
+        else:
+            np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+async def served_rows(
+    store: RedisStore, decisions: list[dict[str, Any]], clicked: set[int]
+) -> list[tuple[str, float, list[float]]]:
+    rows = []
+    for i, d in enumerate(decisions):
+        customer, token = keys.split_decision_id(d["decision_id"]) or ("", "")
+        x = orjson.loads(await store.client.hget(keys.customer_decision(customer, token), "x"))
+        rows.append((d["offers"][0]["offer_id"], 1.0 if i in clicked else 0.0, x))
+    return rows
+
+
 async def test_rewards_are_learned_exactly_once_under_redelivery(
     client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
 ) -> None:
@@ -129,21 +168,27 @@ async def test_rewards_are_learned_exactly_once_under_redelivery(
     for d in decisions:
         assert (await event(client, role_keys, d, "click")).json()["learned"] is True
     stream = keys.model_key("global", "rewards")
+    entries = await store.client.xrange(stream)
+    # each served offer: its exposure at decision time, then its reward
+    assert [f["kind"] for _, f in entries] == ["exposure"] * 6 + ["reward"] * 6
     # a learner reads the batch and dies before committing
     doomed = Learner(store, settings, POLICY, name="doomed")
     await doomed._ensure_group("global")
     taken = await store.client.xreadgroup(GROUP, "doomed", {stream: ">"}, count=100)
-    assert len(taken[0][1]) == 6
+    assert len(taken[0][1]) == 12
     # another learner reclaims the stale entries and applies them once
     survivor = Learner(store, settings, POLICY, name="survivor", claim_idle_ms=0)
-    assert await survivor.step("global", block_ms=1) == 6
-    assert survivor.applied == 6
+    assert await survivor.step("global", block_ms=1) == 12
+    assert survivor.applied == 12  # 6 exposures + 6 rewards added to them
     assert int(await store.client.get(keys.model_key("global", "version"))) == 1
-    # the same rewards emitted again (e.g. by the window sweep) are not counted twice
-    for _, fields in (await store.client.xrange(stream))[:3]:
+    want = direct_state(await served_rows(store, decisions, set(range(6))))
+    assert_same_state(await learned_state(store), want)
+    # the same entries emitted again (e.g. by the window sweep) are not counted twice
+    for _, fields in entries[:3] + entries[6:9]:
         await store.client.xadd(stream, fields)
-    assert await survivor.step("global", block_ms=1) == 3
-    assert survivor.applied == 6
+    assert await survivor.step("global", block_ms=1) == 6
+    assert survivor.applied == 12
+    assert_same_state(await learned_state(store), want)
     pending = await store.client.xpending(stream, GROUP)
     assert pending["pending"] == 0
     # a restarted learner resumes from the stored state: same snapshot bytes
@@ -153,6 +198,54 @@ async def test_rewards_are_learned_exactly_once_under_redelivery(
     assert trainer.snapshot(1).to_bytes() == state_before
 
 
+async def test_open_windows_count_as_shown_and_rewards_in_any_order_learn_the_same(
+    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+) -> None:
+    """No delayed-feedback bias: an unclicked offer counts as a 0 before its window closes."""
+    await setup_offer(client, role_keys)
+    decisions = [await decide(client, role_keys, customer=f"c-{i}") for i in range(8)]
+    learner = Learner(store, settings, POLICY, name="now")
+    assert await learner.step("global", block_ms=1) == 8
+    # windows still open, nothing clicked yet: all eight are learned as shown, reward 0
+    assert_same_state(
+        await learned_state(store), direct_state(await served_rows(store, decisions, set()))
+    )
+    for i in (1, 4):
+        await event(client, role_keys, decisions[i], "click")
+    # a reward whose exposure is unknown to the learner (sent again by a sweep, reordered)
+    stream = keys.model_key("global", "rewards")
+    exposures = [f for _, f in await store.client.xrange(stream) if f["kind"] == "exposure"]
+    assert await learner.step("global", block_ms=1) == 2
+    for fields in exposures:  # redelivered exposures of pairs already learned: skipped
+        await store.client.xadd(stream, fields)
+    assert await learner.step("global", block_ms=1) == 8
+    want = direct_state(await served_rows(store, decisions, {1, 4}))
+    assert_same_state(await learned_state(store), want)
+    # closing the windows sends nothing more: every exposure and reward is already learned
+    future = Learner(store, settings, POLICY, name="future", clock=lambda: 4_000_000_000.0)
+    assert await future.sweep("global") == 8
+    assert await future.step("global", block_ms=1) == 0
+    assert_same_state(await learned_state(store), want)
+
+
+async def test_a_reward_before_its_exposure_is_learned_once(
+    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+) -> None:
+    await setup_offer(client, role_keys)
+    catalog = await CatalogCache(store).get()
+    x = [1.0] + [0.5] * (catalog.vectorizer.size - 1)
+    stream = keys.model_key("global", "rewards")
+    base = {"decision_id": "d-1~c-1", "offer_id": "o-a", "x": orjson.dumps(x).decode()}
+    base |= {"spec_version": str(catalog.feature_spec.version), "decided_at": "100.0"}
+    await store.client.xadd(stream, {**base, "kind": "reward", "reward": "1.0"})
+    await store.client.xadd(stream, {**base, "kind": "exposure", "reward": "0.0"})
+    await store.client.xadd(stream, {**base, "kind": "reward", "reward": "1.0"})
+    learner = Learner(store, settings, POLICY)
+    assert await learner.step("global", block_ms=1) == 3
+    assert learner.applied == 1  # one whole observation; the exposure and the copy are skipped
+    assert_same_state(await learned_state(store), direct_state([("o-a", 1.0, x)]))
+
+
 async def test_window_close_teaches_zero_and_export_joins_rewards(
     client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
 ) -> None:
@@ -160,13 +253,27 @@ async def test_window_close_teaches_zero_and_export_joins_rewards(
     clicked = await decide(client, role_keys, customer="c-1")
     ignored = await decide(client, role_keys, customer="c-2")
     await event(client, role_keys, clicked, "click")
+    # the log write of `ignored` was lost (say): its exposure never reached the learner
+    stream = keys.model_key("global", "rewards")
+    for entry_id, fields in await store.client.xrange(stream):
+        if fields["decision_id"] == ignored["decision_id"]:
+            await store.client.xdel(stream, entry_id)
+    customer, token = keys.split_decision_id(ignored["decision_id"]) or ("", "")
+    await store.client.hdel(keys.customer_decision(customer, token), "xp")
     future = Learner(store, settings, POLICY, clock=lambda: 4_000_000_000.0)
     assert await future.sweep("global") == 2
-    rewards = await store.client.xrange(keys.model_key("global", "rewards"))
-    by_decision = {f["decision_id"]: float(f["reward"]) for _, f in rewards}
-    assert by_decision == {clicked["decision_id"]: 1.0, ignored["decision_id"]: 0.0}
+    rewards = await store.client.xrange(stream)
+    sent = [(f["decision_id"], f["kind"], float(f["reward"])) for _, f in rewards]
+    assert sent == [
+        (clicked["decision_id"], "exposure", 0.0),
+        (clicked["decision_id"], "reward", 1.0),
+        (ignored["decision_id"], "exposure", 0.0),  # sent by the sweep: the window taught 0
+    ]
+    by_decision = {clicked["decision_id"]: 1.0, ignored["decision_id"]: 0.0}
     await future.step("global", block_ms=1)
-    assert future.applied == 2
+    assert future.applied == 3
+    want = direct_state(await served_rows(store, [clicked, ignored], {0}))
+    assert_same_state(await learned_state(store), want)
     rows = [row async for row in export_rows(store)]
     assert {r["decision_id"]: r["reward"] for r in rows} == by_decision
     for row in rows:
@@ -235,9 +342,9 @@ async def test_acknowledged_rewards_are_trimmed_but_pending_ones_kept(
     await event(client, role_keys, await decide(client, role_keys, "c-9"), "click")
     await learner._ensure_group("global")
     await store.client.xreadgroup(GROUP, "slow", {stream: ">"}, count=10)  # read, not acked
-    assert await learner.trim("global") == 4
+    assert await learner.trim("global") == 8  # 4 exposures, 4 rewards
     remaining = await store.client.xrange(stream)
-    assert len(remaining) == 1  # the unacknowledged entry survives for XAUTOCLAIM
+    assert len(remaining) == 2  # the unacknowledged entries survive for XAUTOCLAIM
 
 
 async def test_sweep_closes_more_than_one_batch_of_due_decisions(

@@ -89,7 +89,7 @@ def assert_same_ranking(got: Floats, reference: Floats) -> None:
 
 def test_config_defaults_and_mabwiser_twins() -> None:
     config = PolicyConfig()
-    assert (config.name, config.alpha, config.l2_lambda, config.epsilon) == ("linucb", 1, 1, 0.05)
+    assert (config.name, config.alpha, config.l2_lambda, config.epsilon) == ("linucb", 0.5, 1, 0.05)
     assert config.contextual
     assert not config.stochastic
     linucb = PolicyConfig(alpha=0.3, l2_lambda=2.0).learning_policy()
@@ -380,6 +380,44 @@ def test_trainer_restart_is_exact(name: PolicyName) -> None:
     after = trainer.snapshot(3)
     assert restored.snapshot(3) == after
     assert "o-late" in after.arms  # joined on its first reward, without retraining
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_exposure_then_added_reward_learns_what_the_reward_would(name: PolicyName) -> None:
+    """Learning a served offer as 0 and adding its reward later ends in MABWiser's own state."""
+    rng = np.random.default_rng(11)
+    warm, (decisions, rewards, x) = batch(rng, 150, ARMS), batch(rng, 300, ARMS)
+    direct = Trainer(PolicyConfig(name=name, seed=2), ARMS, D)
+    direct.partial_fit(*warm)
+    direct.partial_fit(decisions, rewards, x)
+    two_step = Trainer(PolicyConfig(name=name, seed=2), ARMS, D)
+    two_step.partial_fit(*warm)
+    two_step.partial_fit(decisions, np.zeros(len(decisions)), x)  # served: shown, 0 so far
+    clicked = np.flatnonzero(rewards)
+    rng.shuffle(clicked)  # rewards come back in any order, in several batches
+    for part in np.array_split(clicked, 3):
+        two_step.add_rewards([decisions[i] for i in part], rewards[part], x[part])
+    want, got = direct.snapshot(1), two_step.snapshot(1)
+    assert got.arms == want.arms
+    assert got.arrays.keys() == want.arrays.keys()
+    for key, value in want.arrays.items():
+        np.testing.assert_allclose(got.arrays[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
+    if name == "linucb":  # and the scorer ranks like MABWiser's own predict on that state
+        scorer, arms = Scorer(got), np.arange(len(got.arms))
+        for row in x[:20]:
+            reference = expectations(two_step._mab, row)
+            assert_same_ranking(scorer.score(row, arms, np.random.default_rng(0)), reference)
+
+
+def test_added_rewards_need_a_known_arm_and_valid_input() -> None:
+    trainer = Trainer(PolicyConfig(), ARMS, D)
+    with pytest.raises(ValueError, match="no exposure"):
+        trainer.add_rewards(["o-new"], np.ones(1), np.ones((1, D)))
+    with pytest.raises(ValueError, match="finite"):
+        trainer.add_rewards(["o-1"], np.array([np.nan]), np.ones((1, D)))
+    thompson = Trainer(PolicyConfig(name="thompson"), ARMS, D)
+    with pytest.raises(ValueError, match="binary"):
+        thompson.add_rewards(["o-1"], np.array([0.5]), None)
 
 
 def test_trainer_first_batch_fits_later_batches_accumulate() -> None:

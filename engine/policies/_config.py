@@ -28,7 +28,11 @@ class PolicyConfig(BaseModel):
         business weight and value alone).
     alpha : float
         Exploration of the linear policies: LinUCB's confidence width, LinTS's posterior
-        scale (LinTS needs ``alpha > 0``: it samples from N(beta, alpha^2 A^-1)).
+        scale (LinTS needs ``alpha > 0``: it samples from N(beta, alpha^2 A^-1)). The width
+        is in units of the reward's noise: a reward in [0, 1] (click, conversion) is
+        1/2-sub-Gaussian (Hoeffding), hence the default 0.5 rather than MABWiser's 1.0,
+        which assumes unit noise and over-explores click rewards (measured in the README's
+        simulation section). Scale it up for conversion-value rewards.
     l2_lambda : float
         Ridge penalty of the linear policies.
     epsilon : float
@@ -47,7 +51,7 @@ class PolicyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: PolicyName = "linucb"
-    alpha: float = Field(default=1.0, ge=0)
+    alpha: float = Field(default=0.5, ge=0)
     l2_lambda: float = Field(default=1.0, gt=0)
     epsilon: float = Field(default=0.05, ge=0, le=1)
     tau: float = Field(default=1.0, gt=0)

@@ -132,6 +132,74 @@ class Trainer:
             Thompson sampling, or missing contexts for a contextual policy.
         """
         decisions = list(arms)
+        y, x = self._checked(decisions, rewards, contexts)
+        if not decisions:
+            return
+        known = set(self._mab.arms)
+        for arm in dict.fromkeys(decisions):
+            if arm not in known:
+                self._mab.add_arm(arm)
+        self._mab.partial_fit(np.asarray(decisions), y, x)
+
+    def add_rewards(
+        self,
+        arms: Sequence[str],
+        rewards: npt.NDArray[np.float64],
+        contexts: npt.NDArray[np.float64] | None,
+    ) -> None:
+        """Add rewards to observations already learned with reward 0 (their exposures).
+
+        Serving an offer is learned at once as a 0 (:meth:`partial_fit` with reward 0); the
+        reward, when it comes, is added here. Every policy's state is a sum over observations
+        in which the reward enters only additively (ridge: ``X'y`` but not ``X'X``; means:
+        the reward sum but not the count; Beta: one failure becomes a success), so exposure +
+        added reward ends in exactly the state :meth:`partial_fit` with the reward would give.
+        Doing it in two steps removes the delayed-feedback bias: while a decision's window is
+        open its offer already counts as shown, instead of only its clicks counting.
+
+        Raises
+        ------
+        ValueError
+            On the input errors of :meth:`partial_fit`, or an arm never learned.
+        """
+        decisions = list(arms)
+        y, x = self._checked(decisions, rewards, contexts)
+        if not decisions:
+            return
+        unknown = set(decisions) - set(self._mab.arms)
+        if unknown:
+            raise ValueError(f"arms {sorted(unknown)} have no exposure to add a reward to")
+        imp = self._mab._imp
+        chosen = np.asarray(decisions)
+        for arm in dict.fromkeys(decisions):
+            mask = chosen == arm
+            total = float(y[mask].sum())
+            match self._config.name:
+                case "linucb" | "lints":
+                    assert x is not None
+                    model = imp.arm_to_model[arm]
+                    model.Xty = model.Xty + x[mask].T @ y[mask]
+                    model.beta = model.A_inv @ model.Xty
+                case "epsilon_greedy":
+                    imp.arm_to_sum[arm] += total
+                    imp.arm_to_expectation[arm] = imp.arm_to_sum[arm] / imp.arm_to_count[arm]
+                case "softmax":
+                    imp.arm_to_sum[arm] += total
+                    imp.arm_to_mean[arm] = imp.arm_to_sum[arm] / imp.arm_to_count[arm]
+                case "thompson":
+                    imp.arm_to_success_count[arm] += total
+                    imp.arm_to_fail_count[arm] -= total
+                case "random" | "rules":
+                    pass
+        if self._config.name == "softmax":
+            imp._expectation_operation()
+
+    def _checked(
+        self,
+        decisions: list[str],
+        rewards: npt.NDArray[np.float64],
+        contexts: npt.NDArray[np.float64] | None,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
         n = len(decisions)
         if not all(isinstance(arm, str) for arm in decisions):
             raise ValueError("arms must be strings (offer ids)")
@@ -153,13 +221,7 @@ class Trainer:
                 )
             if not np.all(np.isfinite(x)):
                 raise ValueError("contexts must be finite")
-        if n == 0:
-            return
-        known = set(self._mab.arms)
-        for arm in dict.fromkeys(decisions):
-            if arm not in known:
-                self._mab.add_arm(arm)
-        self._mab.partial_fit(np.asarray(decisions), y, x)
+        return y, x
 
     def snapshot(self, version: int) -> ModelSnapshot:
         """Freeze the current state for serving (copies: later training does not leak in).
