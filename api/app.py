@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.services.decisions.flush_log()  # what the last responses queued
             stop.set()
             if learner_task is not None:
                 learner_task.cancel()

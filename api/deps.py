@@ -34,7 +34,9 @@ class Services:
         return orjson.dumps(body)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread
+    # hop on every request (measured in bench/profile_decision.py)
     services: Services = request.app.state.services
     return services
 

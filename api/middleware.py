@@ -86,17 +86,20 @@ class ObservabilityMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        answered: float | None = None
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                answered = time.perf_counter()  # background work after this is not latency
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            elapsed = time.perf_counter() - start
+            elapsed = (answered or time.perf_counter()) - start
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             REQUEST_LATENCY.labels(scope["method"], template, str(status)).observe(elapsed)

@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -34,7 +34,7 @@ from engine.eligibility import evaluate_offer
 from engine.errors import StoreUnavailable
 from engine.experimentation import Assignment, assign_for_decision
 from engine.keys import CHANNEL_CODES
-from engine.loop_store import LoopStore
+from engine.loop_store import LogRecord, LoopStore
 from engine.metrics import DECISIONS, FALLBACKS
 from engine.models import ModelRegistry, scope_for
 from engine.policies import PolicyConfig, Scorer
@@ -47,7 +47,6 @@ __all__ = ["Decision", "DecisionEngine", "DecisionRequest", "decision_token"]
 log = logging.getLogger("nbo.decisions")
 
 Cells = dict[str, dict[str, float]]
-Exposures = Sequence[Mapping[str, str]]
 ContextKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MAX_COMMIT_ATTEMPTS = 3
 
@@ -86,13 +85,15 @@ class _Candidate:
 
 
 @dataclass(slots=True)
-class FallbackLog:
-    """Decision log entries that could not be written during a store outage; flushed later."""
+class DecisionLogQueue:
+    """Log records not yet written: waiting for the next group write, or for the store to
+    come back (entries stay queued through an outage, the oldest dropped past ``maxlen``)."""
 
-    entries: deque[tuple[dict[str, str], str, str, float, Cells | None, Exposures]] = field(
-        default_factory=lambda: deque(maxlen=100_000)
-    )
+    entries: deque[LogRecord] = field(default_factory=lambda: deque(maxlen=100_000))
     dropped: int = 0
+
+
+LOG_BATCH = 500  # records per pipeline when the queue has a backlog
 
 
 class DecisionEngine:
@@ -113,11 +114,17 @@ class DecisionEngine:
         self.settings = settings
         self.clock = clock
         self.rng = rng or np.random.default_rng()
-        self.pending_log = FallbackLog()
+        self.pending_log = DecisionLogQueue()
         self._flushing = asyncio.Lock()
         self._response_ranked = frozenset(settings.response_ranked_placements)
 
-    async def decide(self, request: DecisionRequest) -> Decision:
+    async def decide(self, request: DecisionRequest, *, defer_log: bool = False) -> Decision:
+        """Decide; the log is written before returning unless ``defer_log``.
+
+        With ``defer_log`` the caller promises to call :meth:`flush_log` soon (the API does it
+        after the response is sent), so the log write leaves the response path and concurrent
+        decisions share one pipeline (group commit).
+        """
         now = self.clock()
         scope = scope_for(self.settings.model_scope, request.channel, request.placement)
         scopes = [scope, *variant_scopes(self.catalog.current, scope)]
@@ -248,7 +255,9 @@ class DecisionEngine:
             }
             for candidate in served
         ]
-        await self._log(entry, treatment.scope, decision_id, close_at, cells, exposures)
+        self._enqueue(LogRecord(entry, treatment.scope, decision_id, close_at, cells, exposures))
+        if not defer_log:
+            await self.flush_log(wait=True)
         DECISIONS.labels(channel=request.channel, fallback="false").inc()
         return Decision(body)
 
@@ -403,51 +412,32 @@ class DecisionEngine:
             "fallback": "0",
         }
 
-    async def _log(
-        self,
-        entry: dict[str, str],
-        scope: str,
-        decision_id: str,
-        close: float,
-        cells: Cells | None = None,
-        exposures: Exposures = (),
-    ) -> None:
-        maxlen = self.settings.decision_log_maxlen
-        try:
-            await self.store.log_decision(
-                entry, scope, decision_id, close, maxlen, cells, exposures
-            )
-        except StoreUnavailable:
-            self._buffer(entry, scope, decision_id, close, cells, exposures)
-            return
-        if self.pending_log.entries and not self._flushing.locked():
-            async with self._flushing:  # one request flushes; the others go on serving
-                entries = self.pending_log.entries
-                while entries:
-                    buffered = entries.popleft()
-                    b_entry, b_scope, b_id, b_close, b_cells, b_exposures = buffered
-                    try:
-                        await self.store.log_decision(
-                            b_entry, b_scope, b_id, b_close, maxlen, b_cells, b_exposures
-                        )
-                    except StoreUnavailable:
-                        entries.appendleft(buffered)
-                        return
+    async def flush_log(self, wait: bool = False) -> None:
+        """Write every queued log record, in as few pipelines as the backlog needs.
 
-    def _buffer(
-        self,
-        entry: dict[str, str],
-        scope: str,
-        decision_id: str,
-        close: float,
-        cells: Cells | None = None,
-        exposures: Exposures = (),
-    ) -> None:
-        log_ = self.pending_log
-        if len(log_.entries) == log_.entries.maxlen:
-            log_.dropped += 1
-            log.error("decision_log_buffer_full", extra={"dropped": log_.dropped})
-        log_.entries.append((entry, scope, decision_id, close, cells, exposures))
+        One flush at a time. Without ``wait`` a call while another runs returns at once: the
+        running one loops until the queue is empty, so it takes records queued meanwhile too.
+        With ``wait`` the call returns only once its records are written (or the store failed).
+        On a store outage the records stay queued for the next flush.
+        """
+        queue = self.pending_log.entries
+        if not queue or (self._flushing.locked() and not wait):
+            return
+        async with self._flushing:
+            while queue:
+                batch = [queue.popleft() for _ in range(min(len(queue), LOG_BATCH))]
+                try:
+                    await self.store.log_decisions(batch, self.settings.decision_log_maxlen)
+                except StoreUnavailable:
+                    queue.extendleft(reversed(batch))
+                    return
+
+    def _enqueue(self, record: LogRecord) -> None:
+        queue = self.pending_log
+        if len(queue.entries) == queue.entries.maxlen:
+            queue.dropped += 1
+            log.error("decision_log_buffer_full", extra={"dropped": queue.dropped})
+        queue.entries.append(record)
 
     def _fallback(self, request: DecisionRequest, now: float, scope: str) -> Decision:
         """The store is unreachable: serve only what is safe without customer data, flagged.
@@ -503,7 +493,7 @@ class DecisionEngine:
             "policy": "fallback",
             "fallback": "1",
         }
-        self._buffer(entry, scope, decision_id, now)
+        self._enqueue(LogRecord(entry, scope, decision_id, now))
         FALLBACKS.labels(channel=request.channel).inc()
         DECISIONS.labels(channel=request.channel, fallback="true").inc()
         return Decision(body)

@@ -55,6 +55,18 @@ class EventJoin:
     revenue_before: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """What a decision writes besides its own record: log entry, attribution queue, exposures."""
+
+    entry: Mapping[str, str]
+    scope: str
+    decision_id: str
+    close_at: float
+    cells: Mapping[str, Mapping[str, float]] | None = None
+    exposures: Sequence[Mapping[str, str]] = ()
+
+
 def _fields(entry: Mapping[str, str]) -> dict[Any, Any]:
     return dict(entry)
 
@@ -138,26 +150,27 @@ class LoopStore:
             raise _fail("commit_decision", exc) from exc
         return str(status), [str(r) for r in rest]
 
-    async def log_decision(
-        self,
-        entry: Mapping[str, str],
-        scope: str,
-        decision_id: str,
-        close_at: float,
-        maxlen: int,
-        cells: Mapping[str, Mapping[str, float]] | None = None,
-        exposures: Sequence[Mapping[str, str]] = (),
-    ) -> None:
-        """Decision log entry, its place in the attribution queue, experiment exposure counts,
-        and the served offers' exposures for the learner (the decision record says ``xp``)."""
+    async def log_decisions(self, records: Sequence[LogRecord], maxlen: int) -> None:
+        """For each decision: its log entry, its place in the attribution queue, experiment
+        exposure counts and the served offers' exposures for the learner (the decision record
+        says ``xp``). One pipeline for the whole batch."""
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                queue_cells(pipe, cells)
-                pipe.xadd(keys.DECISION_LOG, _fields(entry), maxlen=maxlen, approximate=True)
-                for exposure in exposures:
-                    pipe.xadd(keys.model_key(scope, "rewards"), _fields(exposure))
-                pipe.zadd(keys.model_key(scope, "pending"), {decision_id: close_at})
-                pipe.sadd(keys.MODEL_SCOPES, scope)
+                scopes = set()
+                for record in records:
+                    queue_cells(pipe, record.cells)
+                    pipe.xadd(
+                        keys.DECISION_LOG, _fields(record.entry), maxlen=maxlen, approximate=True
+                    )
+                    rewards = keys.model_key(record.scope, "rewards")
+                    for exposure in record.exposures:
+                        pipe.xadd(rewards, _fields(exposure))
+                    pipe.zadd(
+                        keys.model_key(record.scope, "pending"),
+                        {record.decision_id: record.close_at},
+                    )
+                    scopes.add(record.scope)
+                pipe.sadd(keys.MODEL_SCOPES, *scopes)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise _fail("log_decision", exc) from exc

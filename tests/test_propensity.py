@@ -13,7 +13,7 @@ from engine.catalog import Offer
 from engine.catalog_cache import CatalogCache
 from engine.config import Settings
 from engine.decisions import DecisionEngine, DecisionRequest
-from engine.loop_store import LoopStore
+from engine.loop_store import LogRecord, LoopStore
 from engine.models import ModelRegistry
 from engine.policies import PolicyConfig, Trainer
 from engine.store import RedisStore
@@ -91,8 +91,8 @@ async def test_buffered_log_entries_are_flushed_once_under_concurrency(
         loop, CatalogCache(store), ModelRegistry(loop, PolicyConfig()), settings
     )
     for i in range(5):
-        engine._buffer(
-            {"decision_id": f"d-old{i}~c-x", "fallback": "1"}, "global", f"d-old{i}", 0.0
+        engine._enqueue(
+            LogRecord({"decision_id": f"d-old{i}~c-x", "fallback": "1"}, "global", f"d-old{i}", 0.0)
         )
     request = DecisionRequest(customer_id="c-1", channel="web")
     await asyncio.gather(*(engine.decide(request) for _ in range(8)))

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 from api.deps import ServicesDep, allow
 from engine.auth import ApiKey
@@ -65,8 +66,13 @@ class EventBatchItem(BaseModel):
     response_model=DecisionOut,
 )
 async def post_decision(body: DecisionRequest, services: ServicesDep, _: Decide) -> Response:
-    decision = await services.decisions.decide(body)
-    return Response(services.json(decision.body), media_type="application/json")
+    decision = await services.decisions.decide(body, defer_log=True)
+    # the decision log is written after the response is sent, batched with concurrent ones
+    return Response(
+        services.json(decision.body),
+        media_type="application/json",
+        background=BackgroundTask(services.decisions.flush_log),
+    )
 
 
 @router.post("/v1/events", summary="One feedback event", response_model=EventOut)
