@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest chromium demo clean
+.PHONY: install run test lint typecheck pytest chromium demo loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,8 @@ run: $(STAMP)
 test: $(STAMP) lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check engine api experiments tests
-	$(BIN)/ruff format --check engine api experiments tests
+	$(BIN)/ruff check engine api experiments loadtests tests
+	$(BIN)/ruff format --check engine api experiments loadtests tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -39,6 +39,18 @@ chromium:
 
 demo: $(STAMP)
 	$(BIN)/nbo demo
+
+LOAD_STAMP := $(VENV)/.installed-load
+
+$(LOAD_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[load]'
+	touch $(LOAD_STAMP)
+
+## Locust against one API worker, every throughput as a ratio to the floor server measured in
+## the same run; writes bench/out/loadtest. Options: make loadtest LOADTEST_ARGS="--duration 60"
+LOADTEST_ARGS ?=
+loadtest: $(LOAD_STAMP)
+	$(BIN)/python -m loadtests.run $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .nbo .pytest_cache .mypy_cache .ruff_cache
