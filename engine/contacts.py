@@ -106,10 +106,13 @@ def parse_contact_history(raw: Mapping[str, str]) -> ContactHistory:
     return history
 
 
+_NO_CONTACTS = OfferContacts()  # read only: the history of an offer never shown
+
+
 def check_contact_policy(caps: Caps, contacts: OfferContacts | None, now: float) -> str | None:
     """The reason the policy refuses another contact now, or ``None``; same order as the Lua."""
     if contacts is None:
-        contacts = OfferContacts()
+        contacts = _NO_CONTACTS
     now = int(now)
     day = now // 86_400
     if caps.suppress_after_conversion and contacts.conversions > 0:

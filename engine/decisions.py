@@ -30,7 +30,7 @@ from engine.channels import Channel
 from engine.config import Settings
 from engine.contacts import parse_contact_history
 from engine.customers import CUSTOMER_ID_PATTERN, decode_attributes
-from engine.eligibility import evaluate_offer
+from engine.eligibility import admissible
 from engine.errors import StoreUnavailable
 from engine.experimentation import Assignment, assign_for_decision
 from engine.keys import CHANNEL_CODES
@@ -158,9 +158,9 @@ class DecisionEngine:
         excluded = set(request.exclude_offers)
         candidates = []
         for parsed in catalog.by_channel.get(request.channel, ()):
-            if parsed.offer_id in excluded:
+            if parsed.offer_id in excluded or not treatment.admits(parsed.offer_id):
                 continue
-            verdict = evaluate_offer(
+            matched = admissible(
                 parsed,
                 request.channel,
                 request.placement,
@@ -169,10 +169,9 @@ class DecisionEngine:
                 contacts,
                 record.budget_spent,
                 now,
-                explain=False,
             )
-            if verdict.eligible and treatment.admits(parsed.offer_id):
-                candidates.append(_Candidate(parsed, verdict.matched_segments))
+            if matched is not None:
+                candidates.append(_Candidate(parsed, matched))
         x = vectorizer.vector(request.channel, request.context, features, attributes, segments)
         pre_revenue = float(features.get("revenue_90d") or 0.0)
         pre_converted = 1.0 if (features.get("purchases_90d") or 0) else 0.0

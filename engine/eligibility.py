@@ -10,7 +10,7 @@ from engine.catalog import Catalog, ParsedOffer
 from engine.contacts import ContactHistory, check_contact_policy
 from engine.rules import failing_conditions
 
-__all__ = ["OfferVerdict", "Reason", "evaluate_offer", "evaluate_offers"]
+__all__ = ["OfferVerdict", "Reason", "admissible", "evaluate_offer", "evaluate_offers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +105,50 @@ def evaluate_offer(
     if budget is not None:
         reasons.append(budget)
     return OfferVerdict(parsed.offer_id, not reasons, reasons, matched)
+
+
+def admissible(
+    parsed: ParsedOffer,
+    channel: str,
+    placement: str | None,
+    values: Mapping[str, Any],
+    segments: set[str],
+    contacts: ContactHistory,
+    budget_spent: Mapping[str, str],
+    now: float,
+) -> list[str] | None:
+    """The decision path's eligibility: the matched segments if eligible, else ``None``.
+
+    The same checks in the same order as :func:`evaluate_offer` (a property test holds them
+    equal), without building reasons: a decision asks this of every offer of the channel,
+    and the explaining version's allocations were a tenth of a decision's CPU.
+    """
+    offer = parsed.offer
+    if offer.status != "active":
+        return None
+    if parsed.start_ts is not None and now < parsed.start_ts:
+        return None
+    if parsed.end_ts is not None and now >= parsed.end_ts:
+        return None
+    if channel not in offer.channels:
+        return None
+    if placement is not None and offer.placements and placement not in offer.placements:
+        return None
+    rules = offer.eligibility
+    matched = [s for s in rules.segments_any if s in segments] if rules.segments_any else []
+    if rules.segments_any and not matched:
+        return None
+    if rules.segments_none and not segments.isdisjoint(rules.segments_none):
+        return None
+    if parsed.rules.rules and failing_conditions(parsed.rules, values):
+        return None
+    if check_contact_policy(offer.caps, contacts.get(parsed.offer_id), now) is not None:
+        return None
+    if (offer.budget.conversions is not None or offer.budget.impressions is not None) and (
+        _budget_reason(parsed, budget_spent) is not None
+    ):
+        return None
+    return matched
 
 
 def evaluate_offers(

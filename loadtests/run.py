@@ -40,6 +40,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
@@ -55,6 +56,7 @@ import typer
 from rich.console import Console
 
 from engine.embedded import embedded_valkey
+from loadtests.budget import budget_from_collapsed
 from loadtests.measure import Buckets, bucket_delta, histogram_quantile, percentile
 from loadtests.report import chart, print_table, targets
 from loadtests.workload import (
@@ -104,6 +106,7 @@ class Plan:
     persist: bool
     server_cpus: frozenset[int] | None
     load_cpus: frozenset[int] | None
+    profile: bool = False
 
 
 @dataclass(frozen=True)
@@ -324,6 +327,10 @@ def _run_locust(
         spec.user_class,
     ]
     log = out / f"{spec.name}_locust.log"
+    profiler: _Sampler | None = None
+    if plan.profile and spec.name == "decisions" and "server" in watch:
+        profiler = _Sampler(watch["server"], plan.duration, out / f"{spec.name}_pyspy.txt")
+        profiler.start_after(plan.spawn_seconds + plan.warmup)
     offered = f", {spec.offered_decisions:g} decisions/s offered" if spec.offered_decisions else ""
     console.print(f"[bold]{spec.name}[/bold]: {spec.users} {spec.user_class}s{offered}")
     with open(log, "wb") as sink:
@@ -339,10 +346,80 @@ def _run_locust(
             proc.wait(timeout=limit + 30)
         except BaseException:
             _stop(proc, timeout=5)
+            if profiler is not None:
+                profiler.stop()
             raise
     if not result.exists():
         raise RunFailed(f"locust run {spec.name} wrote no result:\n{_tail(log)}")
-    return _summarize_run(spec, orjson.loads(result.read_bytes()), out)
+    record = _summarize_run(spec, orjson.loads(result.read_bytes()), out)
+    if profiler is not None:
+        record["cpu_budget"] = profiler.budget(record)
+    return record
+
+
+class _Sampler:
+    """py-spy on the server for the measured window of a run (starts after the warm-up)."""
+
+    def __init__(self, pid: int, seconds: float, out: Path) -> None:
+        self.pid, self.seconds, self.out = pid, seconds, out
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.timer: threading.Timer | None = None
+
+    def start_after(self, delay: float) -> None:
+        self.timer = threading.Timer(delay, self._start)
+        self.timer.start()
+
+    def _start(self) -> None:
+        cmd = [
+            str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--pid",
+            str(self.pid),
+            "--duration",
+            str(max(1, round(self.seconds))),
+            "--rate",
+            "200",
+            "--nonblocking",
+            "--format",
+            "raw",
+            "--output",
+            str(self.out),
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.proc is not None:
+            _stop(self.proc, timeout=5)
+
+    def budget(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Budget lines as shares of sampled CPU and as microseconds per decision."""
+        if self.timer is not None:
+            self.timer.join()
+        if self.proc is None:
+            return {"error": "py-spy did not start"}
+        try:
+            _, err = self.proc.communicate(timeout=self.seconds + 30)
+        except subprocess.TimeoutExpired:
+            _stop(self.proc, timeout=5)
+            return {"error": "py-spy did not finish"}
+        if self.proc.returncode != 0 or not self.out.exists():
+            return {"error": f"py-spy failed: {err.decode(errors='replace')[-300:]}"}
+        samples = budget_from_collapsed(self.out.read_text().splitlines())
+        total = sum(samples.values())
+        per_s = record["throughput_per_s"]
+        server_cpu = record["cpu_share"].get("server", 0.0)
+        us_per_decision = 1e6 * server_cpu / per_s if per_s else 0.0
+        return {
+            "samples": total,
+            "server_cpu_us_per_decision": us_per_decision,
+            "lines": {
+                line: {"share": n / total, "us_per_decision": us_per_decision * n / total}
+                for line, n in sorted(samples.items(), key=lambda kv: -kv[1])
+            },
+            "file": self.out.name,
+        }
 
 
 def _endpoint(latencies: list[float], failures: int, elapsed: float) -> dict[str, Any]:
@@ -563,6 +640,18 @@ def _print_progress(record: dict[str, Any]) -> None:
         f"  {record['throughput_per_s']:,.0f} {record['primary']}/s, "
         f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, {record['total']['failures']} failed"
     )
+    budget = record.get("cpu_budget")
+    if budget and "lines" in budget:
+        console.print(
+            f"  server CPU per decision {budget['server_cpu_us_per_decision']:.0f} us "
+            f"({budget['samples']} py-spy samples):"
+        )
+        for line, part in budget["lines"].items():
+            console.print(
+                f"    {line:<58} {part['us_per_decision']:6.0f} us {100 * part['share']:5.1f}%"
+            )
+    elif budget:
+        console.print(f"  [yellow]no CPU budget: {budget['error']}[/yellow]")
 
 
 def _summary(
@@ -690,6 +779,10 @@ def main(
     persist: Annotated[
         bool, typer.Option(help="Valkey append-only file, as the embedded store of `nbo serve`")
     ] = True,
+    profile: Annotated[
+        bool,
+        typer.Option(help="Sample the server with py-spy during the decisions run: CPU budget"),
+    ] = False,
 ) -> None:
     """Run the load tests headless and write CSV, summary.json and latency_vs_load.png to OUT."""
     chosen_runs = tuple(
@@ -736,6 +829,7 @@ def main(
         persist=persist,
         server_cpus=server_set,
         load_cpus=load_set,
+        profile=profile,
     )
 
     def interrupted(signum: int, frame: object) -> None:
