@@ -95,7 +95,7 @@ class Settings(BaseSettings):
         default=100, ge=1, description="Longest a learner waits for new rewards."
     )
     learner_min_commit_ms: int = Field(
-        default=200,
+        default=500,
         ge=0,
         description="Pause after a commit so rewards gather into larger batches.",
     )

@@ -94,6 +94,7 @@ class DecisionLogQueue:
 
 
 LOG_BATCH = 500  # records per pipeline when the queue has a backlog
+LOG_LINGER_SECONDS = 0.002
 
 
 class DecisionEngine:
@@ -423,6 +424,9 @@ class DecisionEngine:
         if not queue or (self._flushing.locked() and not wait):
             return
         async with self._flushing:
+            if not wait and len(queue) < LOG_BATCH:
+                # after a response: linger so decisions answered meanwhile share the pipeline
+                await asyncio.sleep(LOG_LINGER_SECONDS)
             while queue:
                 batch = [queue.popleft() for _ in range(min(len(queue), LOG_BATCH))]
                 try:

@@ -7,7 +7,8 @@ see a third-party exception.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
@@ -18,7 +19,9 @@ from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocket
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.connection import HiredisRespSerializer
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engine import keys
 from engine.config import Settings
@@ -160,12 +163,16 @@ def _translate(
 
 
 class _HiredisPacking:
-    """Commands packed by hiredis (C) instead of redis-py's pure-Python packer.
+    """Two per-command costs of redis-py's asyncio connection, removed.
 
-    redis-py's synchronous client packs with ``hiredis.pack_command`` when hiredis is
-    installed; its asyncio client (8.x) does not, and packing was the largest single CPU cost
-    of a decision (a decision sends about 130 arguments). Same serializer class as the
-    synchronous client, same protocol bytes for str, bytes, int and float arguments.
+    * Packing: redis-py's synchronous client packs with ``hiredis.pack_command`` (C) when
+      hiredis is installed; its asyncio client (8.x) uses a pure-Python packer, which was the
+      largest single CPU cost of a decision (about 130 arguments). Same serializer class as
+      the synchronous client, same bytes on the wire.
+    * Sending: with a socket timeout set, every send runs in ``asyncio.wait_for``, a new task
+      per command. Here the bytes go to the transport at once, and only when the kernel did
+      not take them all is the drain awaited, under the same timeout. Errors are handled as
+      redis-py handles them (the connection is dropped and the error re-raised as redis-py's).
     """
 
     _serializer = HiredisRespSerializer()
@@ -173,6 +180,31 @@ class _HiredisPacking:
     def pack_command(self, *args: Any) -> list[bytes]:
         packed: list[bytes] = self._serializer.pack(*args)
         return packed
+
+    async def send_packed_command(
+        self: Any, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        if not self.is_connected:
+            await self.connect_check_health(check_health=False)
+        if check_health:
+            await self.check_health()
+        try:
+            if isinstance(command, str):
+                command = command.encode()
+            if isinstance(command, bytes):
+                command = [command]
+            self._writer.writelines(command)
+            if self._writer.transport.get_write_buffer_size():
+                await asyncio.wait_for(self._writer.drain(), self.socket_timeout)
+        except TimeoutError:
+            await self.disconnect(nowait=True)
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        except OSError as exc:
+            await self.disconnect(nowait=True)
+            raise RedisConnectionError(f"Error while writing to socket. {exc}.") from exc
+        except BaseException:
+            await self.disconnect(nowait=True)
+            raise
 
 
 class _PackedConnection(_HiredisPacking, Connection):

@@ -34,6 +34,7 @@ BUDGET: dict[tuple[str, str], str] = {
     ("engine/segments.py", "memberships"): "segments",
     ("engine/contacts.py", "parse_contact_history"): "eligibility and caps",
     ("engine/eligibility.py", "evaluate_offer"): "eligibility and caps",
+    ("engine/eligibility.py", "admissible"): "eligibility and caps",
     ("engine/experimentation.py", "assign_for_decision"): "experiment assignment",
     ("engine/decisions.py", "treatment_for"): "experiment assignment",
     ("engine/models.py", "scorer"): "model lookup",

@@ -45,13 +45,15 @@ async def test_customer_read_is_one_round_trip(
     await seed_customer(store, "c-7")
     await store.ping()  # open the connection before counting
     writes: list[int] = []
-    original = Connection.send_packed_command
+    connection_class = store.client.connection_pool.connection_class
+    assert issubclass(connection_class, Connection)
+    original = connection_class.send_packed_command
 
     async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
         writes.append(1)
         await original(self, command, check_health)
 
-    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    monkeypatch.setattr(connection_class, "send_packed_command", counting)
     record = await store.read_customer("c-7")
     assert len(writes) == 1
     assert record.attributes
