@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest chromium demo loadtest clean
+.PHONY: install run test lint typecheck pytest chromium demo loadtest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ $(LOAD_STAMP): $(STAMP)
 LOADTEST_ARGS ?=
 loadtest: $(LOAD_STAMP)
 	$(BIN)/python -m loadtests.run $(LOADTEST_ARGS)
+
+## Every benchmark (micro, scale, load tests) one after another; writes bench/results.json and
+## refreshes the README's performance table. Options: make bench BENCH_ARGS="--skip loadtest"
+BENCH_ARGS ?=
+bench: $(LOAD_STAMP)
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .nbo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,228 @@
+"""The benchmark suite: every micro and macro benchmark, one results file, the README table.
+
+Runs, one after another (they must not share the 2 cores): the micro benchmarks (scorer vs
+MABWiser, assignment, eligibility with caps, learner, freshness), the scale figures (memory
+per customer, bulk load, results on 1M exposures x 20 segments) and the locust load tests
+against the floor. Each script writes its own JSON under ``bench/out``; this collects them
+into ``bench/results.json`` and rewrites the README's performance table between its markers,
+so the table always shows the last measured run and the command behind every figure.
+
+    .venv/bin/python bench/run_all.py [--quick] [--skip loadtest,scale]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+RESULTS = ROOT / "bench" / "results.json"
+README = ROOT / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+PY = sys.executable
+
+
+def steps(quick: bool) -> dict[str, tuple[list[str], Path]]:
+    """Name -> (command, JSON it writes)."""
+    return {
+        "micro": ([PY, "bench/micro.py"], OUT / "micro.json"),
+        "scorer": ([PY, "bench/scorer.py"], OUT / "scorer.json"),
+        "learner": (
+            [PY, "bench/learner.py", "--rewards", "5000" if quick else "20000"],
+            OUT / "learner.json",
+        ),
+        "freshness": (
+            [PY, "bench/freshness.py", "--samples", "10" if quick else "60"],
+            OUT / "freshness.json",
+        ),
+        "scale": (
+            [PY, "bench/scale.py", *(["--customers", "20000"] if quick else [])],
+            OUT / "scale.json",
+        ),
+        "loadtest": (
+            [PY, "-m", "loadtests.run", "--profile", *(["--quick"] if quick else [])],
+            OUT / "loadtest" / "summary.json",
+        ),
+    }
+
+
+def run(names: list[str], quick: bool) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        },
+        "quick": quick,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    for name, (command, output) in steps(quick).items():
+        if name not in names:
+            continue
+        print(f"== {name}: {' '.join(Path(c).name if c == PY else c for c in command)}", flush=True)
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, check=False)
+        entry: dict[str, Any] = {
+            "command": " ".join(".venv/bin/python" if c == PY else c for c in command),
+            "seconds": round(time.perf_counter() - started, 1),
+            "exit_code": done.returncode,
+        }
+        if done.returncode == 0 and output.exists():
+            entry["result"] = json.loads(output.read_text())
+        results[name] = entry
+    return results
+
+
+def _get(tree: Any, *path: str | int) -> Any:
+    for part in path:
+        try:
+            tree = tree[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return tree
+
+
+def _fmt(value: Any, digits: int = 0, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def table(results: dict[str, Any]) -> str:
+    """The README's performance table, every row from this run's results."""
+    rows: list[tuple[str, str, str, str]] = []
+    scorer = _get(results, "scorer", "result", "results") or []
+    for item in scorer:
+        if item.get("policy") in ("linucb", "lints"):
+            rows.append(
+                (
+                    f"scorer, {item['policy']}, 100 offers x 32 features",
+                    _get(results, "scorer", "command"),
+                    f"{_fmt(item.get('scorer_median_us'), 1)} µs per context",
+                    f"MABWiser one-context predict {_fmt(item.get('mabwiser_median_us'))} µs: "
+                    f"**{_fmt(item.get('speedup'), 1)}x faster**",
+                )
+            )
+    micro = _get(results, "micro", "result") or {}
+    if "assignment" in micro:
+        a = micro["assignment"]
+        rows.append(
+            (
+                "experiment assignment (gbhash v2)",
+                _get(results, "micro", "command"),
+                f"{_fmt(a['us_per_call'], 2)} µs per call",
+                f"one FNV-1a hash {_fmt(a['baseline_us_per_call'], 2)} µs "
+                f"(ratio {_fmt(a['ratio_to_baseline'], 1)})",
+            )
+        )
+    if "eligibility" in micro:
+        e = micro["eligibility"]
+        rows.append(
+            (
+                "eligibility and caps, 100 offers, one customer",
+                _get(results, "micro", "command"),
+                f"{_fmt(e['us_per_decision'])} µs",
+                f"explaining path {_fmt(e['baseline_us_per_decision'])} µs: "
+                f"{_fmt(e['speedup'], 2)}x faster",
+            )
+        )
+    learner = _get(results, "learner", "result")
+    if learner:
+        rows.append(
+            (
+                "learner throughput, 100 arms x 32 features",
+                _get(results, "learner", "command"),
+                f"**{_fmt(learner.get('learner_rewards_per_s'))} rewards/s** end to end",
+                f"MABWiser partial_fit alone {_fmt(learner.get('mabwiser_only_rewards_per_s'))}/s "
+                f"(ratio {_fmt(learner.get('ratio_to_mabwiser_only'), 2)})",
+            )
+        )
+    fresh = _get(results, "freshness", "result")
+    if fresh:
+        rows.append(
+            (
+                "freshness: accepted reward → served model including it",
+                _get(results, "freshness", "command"),
+                f"p50 {_fmt(fresh.get('freshness_p50_ms'))} ms, "
+                f"**p95 {_fmt(fresh.get('freshness_p95_ms'))} ms**",
+                f"{_fmt(100 * (fresh.get('freshness_p95_share_of_2s_target') or 0))}% "
+                "of the 2 s target",
+            )
+        )
+    scale = _get(results, "scale", "result") or {}
+    for line in scale.get("readme_rows", []):
+        rows.append((line[0], _get(results, "scale", "command"), line[1], line[2]))
+    load = _get(results, "loadtest", "result")
+    if load:
+        floor = load.get("floor_per_s")
+        command = _get(results, "loadtest", "command")
+        for record in load.get("runs", []):
+            if record["target"] == "floor":
+                continue
+            primary = record["endpoints"].get(record["primary"], {})
+            server = _get(record, "server_side", record["primary"], "p99_ms")
+            what = record["name"]
+            if record.get("offered_decisions_per_s"):
+                what = f"fixed {record['offered_decisions_per_s']:g} decisions/s (mix)"
+                if record.get("achieved") is False:
+                    what += ", not achieved"
+            rows.append(
+                (
+                    f"load test: {what}",
+                    command,
+                    f"{_fmt(record['throughput_per_s'])} {record['primary']}/s, "
+                    f"p50 {_fmt(primary.get('p50_ms'), 2)} ms, "
+                    f"p99 {_fmt(primary.get('p99_ms'), 2)} ms, "
+                    f"server p99 {_fmt(server, 2)} ms, {record['total']['failures']} failed",
+                    f"floor {_fmt(floor)}/s: **{_fmt(record.get('ratio_to_floor'), 2)}**",
+                )
+            )
+    lines = [
+        "| what | command | result | baseline (same run) |",
+        "|---|---|---|---|",
+        *(f"| {w} | `{c}` | {r} | {b} |" for w, c, r, b in rows),
+    ]
+    stamp = results.get("started_at", "")
+    load_avg = _get(results, "machine", "load_average_at_start")
+    note = f"Measured {stamp} by `make bench`"
+    if load_avg:
+        note += f" (load average at start {load_avg[0]:.2f})"
+    return "\n".join([note + ".", "", *lines])
+
+
+def update_readme(text: str) -> bool:
+    readme = README.read_text()
+    if START not in readme or END not in readme:
+        return False
+    head, _, rest = readme.partition(START)
+    _, _, tail = rest.partition(END)
+    README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument("--skip", default="", help="comma-separated steps to skip")
+    parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README")
+    args = parser.parse_args()
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    names = [name for name in steps(args.quick) if name not in skip]
+    results = run(names, args.quick)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    rendered = table(results)
+    print(rendered)
+    if not args.no_readme and not args.quick and update_readme(rendered):
+        print(f"README performance table refreshed; results in {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
