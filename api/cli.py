@@ -114,13 +114,27 @@ def _run_uvicorn(settings: Settings, host: str, port: int, workers: int | None) 
 def demo(
     customers: Annotated[int, typer.Option(min=1, help="How many synthetic customers")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+    offers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Active offers (default: the hand-written ones); more are generated on all "
+            "8 channels. A paused example offer comes on top",
+        ),
+    ] = None,
 ) -> None:
     """Load the demo catalog, segments and customers into the configured store."""
-    from engine.demo import DemoConfig, load_demo
+    from engine.demo import HANDWRITTEN_ACTIVE_OFFERS, DemoConfig, load_demo
 
+    try:
+        config = DemoConfig(
+            customers=customers, seed=seed, offers=offers or HANDWRITTEN_ACTIVE_OFFERS
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--offers") from exc
     settings = Settings()
     with store_url(settings) as url:
-        asyncio.run(load_demo(settings, url, DemoConfig(customers=customers, seed=seed), console))
+        asyncio.run(load_demo(settings, url, config, console))
 
 
 @keys_app.command("create")

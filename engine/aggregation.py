@@ -1,10 +1,15 @@
-"""Experiment cells: sufficient statistics per experiment x phase x variant x segment x day.
+"""Experiment cells: sufficient statistics per experiment x phase x variant x segment.
 
 Kept in Redis as decisions and events arrive, so results cost O(cells), not O(events). A unit
 (customer) counts once: at first exposure it adds to ``units`` and its pre-exposure covariates;
 its first conversion and first click add once; revenue adds every time, with the sum of squares
 kept per unit through (r + v)^2 - r^2. Every statistic is a plain sum, so cells add up across
 days and segments ("all" is a segment every unit is in).
+
+Only "all" is also split by day, for the daily chart: results add a segment's cells over days
+anyway, and keeping every segment per day multiplied what a results query reads by the days
+the experiment ran (20 segments x 28 days: 18,000 fields and 30 ms to read and add up, against
+1,500 fields and 8 ms). Cells written with a day for every segment still read correctly.
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ def _segments(segments: Sequence[str]) -> list[str]:
     return [ALL, *segments]
 
 
+def _day(segment: str, day: str) -> str:
+    """The day a segment's cell is kept under: its own for "all", none for the others."""
+    return day if segment == ALL else ""
+
+
 def exposure_increments(
     experiment_id: str,
     phase: int,
@@ -60,7 +70,7 @@ def exposure_increments(
             ("pre2", pre * pre),
             ("prec", pre_converted),
         ):
-            fields[cell_field(phase, variant, segment, day, stat)] = amount
+            fields[cell_field(phase, variant, segment, _day(segment, day), stat)] = amount
     return {keys.experiment_cells(experiment_id): fields}
 
 
@@ -84,7 +94,7 @@ def conversion_increments(
 
         def add(stat: str, amount: float, segment: str = segment) -> None:
             if amount:
-                fields[cell_field(phase, variant, segment, day, stat)] = amount
+                fields[cell_field(phase, variant, segment, _day(segment, day), stat)] = amount
 
         if kind == "k" and first:
             add("click", 1.0)
@@ -122,7 +132,7 @@ def activity_increments(
     variant = str(record.get("variant", ""))
     day = day_of(ts)
     fields = {
-        cell_field(phase, variant, segment, day, f"a:{kind}"): 1.0
+        cell_field(phase, variant, segment, _day(segment, day), f"a:{kind}"): 1.0
         for segment in _segments(record.get("segments", []))
     }
     return {keys.experiment_cells(experiment_id): fields}

@@ -6,70 +6,85 @@ finds structure. Customers therefore come from distinct personas (app-first, sto
 web shoppers, high spenders, lapsing, support-heavy, dormant, new, casual) rather than from one
 distribution.
 
-Everything goes through the same paths the API uses: offers and segments are validated like
-``PUT /v1/offers`` and ``PUT /v1/segments`` would, activities are :class:`Activity` values
-encoded by :func:`encode_activity`. Only the transport differs: customers are written in
-pipelined chunks, so 10,000 of them take a few seconds instead of tens of thousands of round
-trips. Generation is deterministic in (seed, customer index, now): customer ``c-42`` looks the
-same whatever the population size.
+Offers and segments are validated as ``PUT /v1/offers`` and ``PUT /v1/segments`` would validate
+them. Customers come from :mod:`engine.demo_customers`, which writes in bulk exactly what the
+engine's own scripts would store, so a million of them load in well under two minutes on two
+cores (``bench/scale.py`` measures it). Generation is
+deterministic in (seed, customer index, now): customer ``c-42`` looks the same whatever the
+population size. Load tests need a bigger catalog than the hand-written one, so ``offers``
+adds generated offers that look and behave like real ones (creatives, values, targeting, caps).
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.catalog import Budget, Creative, Offer, OfferEligibility, field_types, validate_offer
-from engine.channels import Channel
+from engine.channels import CHANNELS, Channel
 from engine.config import Settings
 from engine.contacts import Caps
+from engine.demo_customers import (
+    BLOCK,
+    BulkWriter,
+    DemoCustomer,
+    encode_population,
+    generate_customer,
+    generate_population,
+)
 from engine.demo_experiment import run_demo_experiment
 from engine.errors import ValidationFailed
 from engine.features import FeatureSpec, validate_spec
-from engine.profiles import (
-    SECONDS_PER_DAY,
-    Activity,
-    ActivityRow,
-    ActivityType,
-    day_number,
-    encode_activity,
-)
+from engine.profiles import SECONDS_PER_DAY
 from engine.rules import parse_rule
 from engine.segments import StoredSegment
 from engine.store import RedisStore
 
 __all__ = [
     "ATTRIBUTE_TYPES",
+    "GENERATED_PREFIX",
+    "HANDWRITTEN_ACTIVE_OFFERS",
     "DemoConfig",
     "DemoCustomer",
     "DemoSummary",
+    "demo_catalog",
     "demo_offers",
     "demo_segments",
     "generate_customer",
+    "generated_offers",
     "load_demo",
 ]
+
+
+# Active offers of the hand-written catalog; it also holds one paused offer.
+HANDWRITTEN_ACTIVE_OFFERS = 14
+GENERATED_PREFIX = "o-gen-"
 
 
 @dataclass(frozen=True)
 class DemoConfig:
     customers: int = 10_000
     seed: int = 7
-    chunk: int = 500  # customers per pipelined round trip
+    chunk: int = 8 * BLOCK  # customers per pipelined write (a multiple of the random block)
     history_days: int = 120  # longer than the 90-day window, so dormancy and lifetimes show
     experiment_decisions: int = 3000  # traffic of the demo experiment (at most customers / 2)
+    offers: int = HANDWRITTEN_ACTIVE_OFFERS  # active offers; beyond the hand-written, generated
 
     def __post_init__(self) -> None:
         if self.customers < 0 or self.chunk < 1 or self.history_days < 1:
             raise ValueError("customers must be >= 0, chunk and history_days >= 1")
+        if self.offers < HANDWRITTEN_ACTIVE_OFFERS:
+            raise ValueError(f"offers must be >= {HANDWRITTEN_ACTIVE_OFFERS} (the hand-written)")
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,7 @@ class DemoSummary:
     customers: int
     seconds: float
     skipped: bool = False
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: catalog, customers, ...
 
 
 ATTRIBUTE_TYPES: dict[str, str] = {
@@ -481,236 +497,152 @@ def demo_offers(now: float) -> dict[str, Offer]:
     return offers
 
 
-# --- Personas -----------------------------------------------------------------------------
+# --- Generated offers ---------------------------------------------------------------------
 
-# (activity type, channel, mean count over the persona's window, mean order value or 0)
-Spec = tuple[ActivityType, Channel, float, float]
-
-
-@dataclass(frozen=True)
-class Persona:
-    name: str
-    share: float
-    window: tuple[float, float]  # active from .. to, in days before now
-    specs: tuple[Spec, ...]
-    recent: tuple[Spec, ...] = ()  # extra activity in the last 30 days
-    tenure_days: tuple[float, float] = (120, 1500)
-    silent_share: float = 0.0  # of this persona, how many never did anything recorded
-    age: tuple[float, float] = (42, 13)
-    tiers: tuple[float, float, float, float] = (0.55, 0.30, 0.12, 0.03)
-    loyalty: float = 0.35
-    push_opt_in: float = 0.35
-
-
-PERSONAS: tuple[Persona, ...] = (
-    Persona(
-        "app_first",
-        0.17,
-        (120, 0),
-        (
-            ("app_open", "mobile_app", 22, 0),
-            ("search", "mobile_app", 6, 0),
-            ("add_to_cart", "mobile_app", 5, 0),
-            ("purchase", "mobile_app", 3.5, 45),
-            ("push_open", "push", 6, 0),
-            ("page_view", "web", 2, 0),
-        ),
-        age=(31, 8),
-        push_opt_in=0.85,
+# (category, path) and (title, body, call to action, tag) templates; {cat}, {pct}, {amount}
+# and {points} are filled per offer.
+_CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("running shoes", "/sport/running"),
+    ("kitchenware", "/home/kitchen"),
+    ("headphones", "/tech/audio"),
+    ("kids' clothing", "/kids/clothing"),
+    ("garden furniture", "/garden/furniture"),
+    ("skincare", "/beauty/skincare"),
+    ("coffee machines", "/home/coffee"),
+    ("smart watches", "/tech/wearables"),
+    ("bedding", "/home/bedding"),
+    ("board games", "/toys/games"),
+    ("pet food", "/pets/food"),
+    ("outdoor jackets", "/outdoor/jackets"),
+    ("mobile data add-ons", "/mobile/data"),
+    ("fibre broadband", "/broadband/fibre"),
+    ("streaming bundles", "/tv/streaming"),
+    ("home insurance", "/insurance/home"),
+    ("laptops", "/tech/laptops"),
+    ("vitamins", "/health/vitamins"),
+    ("cookware sets", "/home/cookware"),
+    ("travel luggage", "/travel/luggage"),
+)
+_MECHANICS: tuple[tuple[str, str, str, str], ...] = (
+    ("{pct}% off {cat}", "Take {pct}% off {cat} this week only.", "Shop now", "discount"),
+    (
+        "Second one half price: {cat}",
+        "Mix and match {cat}: the second item is half price.",
+        "See the range",
+        "discount",
     ),
-    Persona(
-        "store_first",
-        0.14,
-        (120, 0),
-        (
-            ("store_visit", "in_store", 12, 0),
-            ("purchase", "in_store", 5, 60),
-            ("email_open", "email", 2, 0),
-            ("page_view", "web", 1, 0),
-        ),
-        age=(53, 12),
-        loyalty=0.7,
+    (
+        "Free gift with {cat}",
+        "Spend {amount} on {cat} and we add a free gift to your order.",
+        "Claim the gift",
+        "gift",
     ),
-    Persona(
-        "web_shopper",
-        0.19,
-        (120, 0),
-        (
-            ("page_view", "web", 16, 0),
-            ("search", "web", 6, 0),
-            ("login", "web", 4, 0),
-            ("add_to_cart", "web", 5, 0),
-            ("purchase", "web", 3.5, 55),
-            ("email_open", "email", 6, 0),
-            ("email_click", "email", 2, 0),
-            ("social_engagement", "social", 2, 0),
-        ),
-        age=(38, 11),
+    (
+        "{points} bonus points on {cat}",
+        "Earn {points} extra loyalty points when you buy {cat}.",
+        "Earn points",
+        "loyalty",
     ),
-    Persona(
-        "high_spender",
-        0.08,
-        (120, 0),
-        (
-            ("page_view", "web", 15, 0),
-            ("app_open", "mobile_app", 12, 0),
-            ("store_visit", "in_store", 3, 0),
-            ("purchase", "web", 5, 170),
-            ("purchase", "mobile_app", 3, 150),
-            ("purchase", "in_store", 2, 220),
-            ("email_open", "email", 6, 0),
-            ("email_click", "email", 3, 0),
-        ),
-        age=(45, 10),
-        tiers=(0.05, 0.25, 0.45, 0.25),
-        loyalty=0.8,
-        push_opt_in=0.5,
-    ),
-    Persona(
-        "lapsing",
-        0.06,
-        (120, 45),
-        (
-            ("page_view", "web", 10, 0),
-            ("purchase", "web", 3, 75),
-            ("email_open", "email", 3, 0),
-        ),
-        recent=(("page_view", "web", 2, 0), ("email_open", "email", 2, 0)),
-        tiers=(0.35, 0.4, 0.2, 0.05),
-    ),
-    Persona(
-        "support_heavy",
-        0.07,
-        (120, 0),
-        (
-            ("page_view", "web", 8, 0),
-            ("login", "web", 4, 0),
-            ("purchase", "web", 2, 40),
-            ("sms_click", "sms", 1.5, 0),
-        ),
-        recent=(
-            ("call", "call_center", 4, 0),
-            ("support_contact", "call_center", 4, 0),
-            ("support_contact", "web", 1.5, 0),
-        ),
-        age=(48, 14),
-    ),
-    Persona(
-        "dormant",
-        0.12,
-        (120, 91),
-        (
-            ("page_view", "web", 5, 0),
-            ("purchase", "web", 0.8, 50),
-            ("email_open", "email", 2, 0),
-        ),
-        tenure_days=(150, 1500),
-        silent_share=0.25,
-    ),
-    Persona(
-        "new",
-        0.09,
-        (29, 0),  # clipped to the days since sign-up
-        (
-            ("app_open", "mobile_app", 4, 0),
-            ("page_view", "web", 5, 0),
-            ("purchase", "web", 0.7, 35),
-            ("email_open", "email", 2, 0),
-        ),
-        tenure_days=(0, 29),
-        age=(34, 11),
-        tiers=(1.0, 0.0, 0.0, 0.0),
-        loyalty=0.1,
-    ),
-    Persona(
-        "casual",
-        0.08,
-        (120, 0),
-        (
-            ("email_open", "email", 5, 0),
-            ("email_click", "email", 1.2, 0),
-            ("social_engagement", "social", 5, 0),
-            ("page_view", "web", 3, 0),
-            ("purchase", "web", 0.7, 40),
-            ("sms_click", "sms", 1, 0),
-            ("push_open", "push", 1, 0),
-        ),
+    ("New in: {cat}", "Discover this season's {cat}, picked for you.", "Discover", "awareness"),
+    (
+        "Bundle and save on {cat}",
+        "Add {cat} to what you already have and save {amount} a month.",
+        "Build my bundle",
+        "cross-sell",
     ),
 )
-_PERSONA_CDF = np.cumsum([p.share for p in PERSONAS]) / sum(p.share for p in PERSONAS)
-
-COUNTRIES = ("DE", "FR", "ES", "IT", "NL", "GB")
-_COUNTRY_CDF = np.cumsum((0.3, 0.2, 0.15, 0.12, 0.08, 0.15))
-LANGUAGES = {"DE": "de", "FR": "fr", "ES": "es", "IT": "it", "NL": "nl", "GB": "en"}
-TIERS = ("bronze", "silver", "gold", "platinum")
-
-
-@dataclass(frozen=True)
-class DemoCustomer:
-    customer_id: str
-    persona: str
-    attributes: dict[str, Any]
-    signed_up_at: int
-    activities: list[Activity]
+# Targeting of generated offers; most stay broad so a decision has many offers to score.
+_GENERATED_RULES: tuple[dict[str, Any], ...] = (
+    {"field": "email_opt_in", "op": "eq", "value": True},
+    {"field": "age", "op": "gte", "value": 25},
+    {"field": "country", "op": "in", "value": ["DE", "FR", "GB"]},
+    {"field": "visits_30d", "op": "gte", "value": 1},
+    {"field": "tier", "op": "in", "value": ["silver", "gold", "platinum"]},
+    {"field": "lifetime_purchases", "op": "gte", "value": 1},
+    {"field": "days_since_last_activity", "op": "lt", "value": 60},
+)
+_OFFER_STREAM = 1 << 40  # random stream of the offers, apart from the customer blocks
 
 
-def _pick(cdf: np.ndarray[Any, Any], u: float) -> int:
-    """Index drawn by a uniform ``u``; clamped, as a float cdf may end just below 1."""
-    return min(int(np.searchsorted(cdf, u, side="right")), len(cdf) - 1)
+def generated_offers(count: int, seed: int, now: float) -> dict[str, Offer]:
+    """``count`` plausible active offers, a function of (count, seed, now).
 
-
-def generate_customer(index: int, seed: int, now: float, history_days: int = 120) -> DemoCustomer:
-    """One synthetic customer; a function of (index, seed, now) only."""
-    rng = np.random.default_rng([seed, index])
-    persona = PERSONAS[_pick(_PERSONA_CDF, rng.random())]
-    country = COUNTRIES[_pick(_COUNTRY_CDF, rng.random())]
-    tenure = float(rng.uniform(*persona.tenure_days))
-    u = rng.random(7)
-    attributes: dict[str, Any] = {
-        "country": country,
-        "preferred_language": LANGUAGES[country] if u[0] < 0.9 else "en",
-        "tier": TIERS[_pick(np.cumsum(persona.tiers), u[1])],
-        "age": int(np.clip(rng.normal(*persona.age), 18, 90)),
-        "email_opt_in": bool(u[2] < 0.7),
-        "sms_opt_in": bool(u[3] < 0.4),
-        "push_opt_in": bool(u[4] < persona.push_opt_in),
-        "loyalty_member": bool(u[5] < persona.loyalty),
-    }
-    activities: list[Activity] = []
-    if u[6] >= persona.silent_share:
-        specs = persona.specs + persona.recent
-        oldest = min(persona.window[0], history_days, tenure)
-        # Activity happens in [newest, oldest] days before now; "recent" specs in the last 30.
-        newest = [min(persona.window[1], oldest)] * len(persona.specs)
-        oldest_of = [oldest] * len(persona.specs) + [min(30.0, tenure)] * len(persona.recent)
-        newest += [0.0] * len(persona.recent)
-        intensity = rng.gamma(4.0, 0.25)  # mean 1: customers of one persona differ
-        counts = rng.poisson(np.array([spec[2] for spec in specs]) * intensity)
-        ages = rng.uniform(np.repeat(newest, counts), np.repeat(oldest_of, counts))
-        values = np.repeat([spec[3] for spec in specs], counts) * rng.lognormal(
-            -0.125, 0.5, size=int(counts.sum())
-        )
-        kinds = [
-            spec for spec, count in zip(specs, counts.tolist(), strict=True) for _ in range(count)
-        ]
-        for (activity_type, channel, _, _), age, value in zip(
-            kinds, ages.tolist(), values.tolist(), strict=True
-        ):
-            activities.append(
-                Activity(
-                    type=activity_type,
-                    channel=channel,
-                    timestamp=datetime.fromtimestamp(now - age * SECONDS_PER_DAY, tz=UTC),
-                    value=round(value, 2) if activity_type == "purchase" else None,
-                )
+    Offer k's first channel is the k-th channel in turn, so every channel gets its share; one
+    to three more channels are drawn. A third are untargeted, the rest target a segment, avoid
+    the dormant or carry a broad rule; most have caps, a few a budget or a date window.
+    """
+    rng = np.random.default_rng([seed, _OFFER_STREAM])
+    segment_ids = sorted(demo_segments())
+    offers: dict[str, Offer] = {}
+    for k in range(count):
+        category, path = _CATEGORIES[int(rng.integers(len(_CATEGORIES)))]
+        title, body, cta, tag = _MECHANICS[int(rng.integers(len(_MECHANICS)))]
+        words = {
+            "cat": category,
+            "pct": int(rng.choice([10, 15, 20, 25, 30])),
+            "amount": int(rng.choice([5, 10, 20, 50])),
+            "points": int(rng.choice([100, 250, 500, 1000])),
+        }
+        first = CHANNELS[k % len(CHANNELS)]
+        others = [c for c in CHANNELS if c != first]
+        extra = rng.choice(len(others), size=int(rng.integers(1, 4)), replace=False)
+        channels = [cast(Channel, c) for c in (first, *(others[int(i)] for i in sorted(extra)))]
+        targeting = rng.random()
+        if targeting < 0.35:
+            eligibility = OfferEligibility()
+        elif targeting < 0.55:
+            eligibility = OfferEligibility(
+                segments_any=[segment_ids[int(rng.integers(len(segment_ids)))]]
             )
-    signed_up = int(now - tenure * SECONDS_PER_DAY)
-    return DemoCustomer(f"c-{index}", persona.name, attributes, signed_up, activities)
+        elif targeting < 0.7:
+            eligibility = OfferEligibility(segments_none=["dormant_90d"])
+        else:
+            rule = _GENERATED_RULES[int(rng.integers(len(_GENERATED_RULES)))]
+            eligibility = OfferEligibility(rules=[rule])
+        kind = rng.random()
+        if kind < 0.15:
+            caps = Caps()
+        elif kind < 0.6:
+            caps = Caps(per_day=1, per_week=int(rng.integers(2, 6)))
+        elif kind < 0.85:
+            caps = Caps(per_week=int(rng.integers(1, 4)), lifetime=int(rng.integers(3, 9)))
+        else:
+            caps = Caps(per_week=2, cooldown_after_dismiss_hours=int(rng.choice([72, 168, 336])))
+        windowed = rng.random() < 0.1
+        offers[f"{GENERATED_PREFIX}{k + 1:03d}"] = Offer(
+            name=title.format(**words).capitalize(),
+            description=f"Generated demo offer ({tag}, {category}).",
+            channels=_creatives(
+                title.format(**words).capitalize(),
+                body.format(**words),
+                cta,
+                path,
+                channels,
+                script=f"Mention: {body.format(**words)} Offer to send the link by SMS.",
+            ),
+            eligibility=eligibility,
+            start_at=(
+                datetime.fromtimestamp(now - 3 * SECONDS_PER_DAY, tz=UTC) if windowed else None
+            ),
+            end_at=(
+                datetime.fromtimestamp(now + 30 * SECONDS_PER_DAY, tz=UTC) if windowed else None
+            ),
+            value=round(float(rng.uniform(2.0, 60.0)), 1),
+            weight=float(rng.choice([0.8, 0.9, 1.0, 1.1, 1.2, 1.5])),
+            caps=caps,
+            budget=Budget(conversions=int(rng.integers(500, 5000)))
+            if rng.random() < 0.1
+            else Budget(),
+            tags=[tag, path.strip("/").split("/")[0]],
+        )
+    return offers
 
 
-def _encode_attributes(attributes: Mapping[str, Any]) -> dict[str, str]:
-    """The stored form, as :func:`engine.customers.upsert_attributes` writes it."""
-    return {name: orjson.dumps(value).decode() for name, value in attributes.items()}
+def demo_catalog(active: int, seed: int, now: float) -> dict[str, Offer]:
+    """The hand-written offers, plus generated ones up to ``active`` active offers."""
+    offers = demo_offers(now)
+    offers.update(generated_offers(active - HANDWRITTEN_ACTIVE_OFFERS, seed, now))
+    return offers
 
 
 async def _attribute_types(store: RedisStore) -> dict[str, str]:
@@ -726,17 +658,21 @@ async def _attribute_types(store: RedisStore) -> dict[str, str]:
     return (await store.read_catalog()).attribute_types
 
 
-async def _load_catalog(store: RedisStore, now: float) -> tuple[int, int]:
+async def _load_catalog(store: RedisStore, config: DemoConfig, now: float) -> tuple[int, int]:
     fields = field_types(await _attribute_types(store))
     segments = demo_segments()
     for segment_id, segment in segments.items():
         parse_rule(segment.rule, fields, path=f"segments.{segment_id}.rule")
         await store.put_segment(segment_id, segment.model_dump_json(exclude_none=True).encode())
-    segment_ids = set((await store.read_catalog()).segments)
-    offers = demo_offers(now)
+    catalog = await store.read_catalog()
+    segment_ids = set(catalog.segments)
+    offers = demo_catalog(config.offers, config.seed, now)
     for offer_id, offer in offers.items():
         validate_offer(offer, segment_ids, fields)
         await store.put_offer(offer_id, offer.model_dump_json().encode())
+    for offer_id in catalog.offers:  # a reload with fewer generated offers drops the rest
+        if offer_id.startswith(GENERATED_PREFIX) and offer_id not in offers:
+            await store.delete_offer(offer_id)
     # the model sees segment memberships too: 32 features with the default spec
     current = (await store.read_catalog()).feature_spec
     version = FeatureSpec.model_validate_json(current).version + 1 if current else 1
@@ -746,72 +682,95 @@ async def _load_catalog(store: RedisStore, now: float) -> tuple[int, int]:
     return len(offers), len(segments)
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    """Customers ready to write: encoded exactly as the API would store them."""
-
-    ids: list[str]
-    attributes: list[tuple[str, Mapping[str, str], int]]
-    activities: list[tuple[str, Sequence[ActivityRow]]]
+def _prepare(
+    config: DemoConfig, now: float, retention_seconds: int, start: int, stop: int
+) -> tuple[bytes, int]:
+    population = generate_population(start, stop, config.seed, now, config.history_days)
+    return encode_population(population, now, retention_seconds)
 
 
-def _prepare_chunk(config: DemoConfig, now: float, start: int, stop: int) -> _Chunk:
-    customers = [
-        generate_customer(i, config.seed, now, config.history_days) for i in range(start, stop)
-    ]
-    return _Chunk(
-        ids=[c.customer_id for c in customers],
-        attributes=[
-            (c.customer_id, _encode_attributes(c.attributes), c.signed_up_at) for c in customers
-        ],
-        activities=[
-            (c.customer_id, [encode_activity(a, now) for a in c.activities])
-            for c in customers
-            if c.activities
-        ],
-    )
+def _write_customers(
+    settings: Settings,
+    url: str,
+    config: DemoConfig,
+    now: float,
+    progress: Progress,
+    stop: threading.Event,
+) -> None:
+    """Generate chunk k + 1 while the store works through chunk k (two cores: one each).
 
+    The store is the bottleneck (its one thread parses and applies every command); generation
+    and encoding take about a fifth as long and hide behind it. At most two chunks wait
+    encoded, which bounds memory. ``stop`` ends both threads early (failure or Ctrl-C).
+    """
+    task = progress.add_task("customers", total=config.customers)
+    retention = settings.customer_retention_days * 86_400
+    chunks: queue.Queue[tuple[bytes, int, int] | BaseException | None] = queue.Queue(maxsize=2)
 
-async def _write_chunk(store: RedisStore, chunk: _Chunk, today: int) -> None:
-    # A reload replaces the demo customers instead of adding to their counters.
-    await store.erase_customers_many(chunk.ids)
-    await store.upsert_attributes_many(chunk.attributes)
-    await store.record_activities_many(chunk.activities, today)
+    def hand_over(item: tuple[bytes, int, int] | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for start in range(0, config.customers, config.chunk):
+                end = min(start + config.chunk, config.customers)
+                payload, replies = _prepare(config, now, retention, start, end)
+                if not hand_over((payload, replies, end)):
+                    return
+            hand_over(None)
+        except BaseException as exc:  # handed to the writer, which raises it
+            hand_over(exc)
+
+    def take() -> tuple[bytes, int, int] | BaseException | None:
+        while not stop.is_set():
+            try:
+                return chunks.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        raise InterruptedError("demo load stopped")
+
+    producer = threading.Thread(target=produce, name="nbo-demo-generate", daemon=True)
+    writer = BulkWriter.connect(url, settings.redis_connect_timeout_ms / 1000)
+    producer.start()
+    try:
+        while (item := take()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            payload, replies, end = item
+
+            def advance(end: int = end) -> None:
+                progress.update(task, completed=end)
+
+            writer.send(payload, replies, advance)
+        writer.wait()
+    finally:
+        stop.set()
+        producer.join()
+        writer.close()
 
 
 async def _load_customers(
-    store: RedisStore, config: DemoConfig, now: float, console: Console
+    settings: Settings, url: str, config: DemoConfig, now: float, console: Console
 ) -> None:
-    """Generate the next chunk in a thread while the server runs the previous one's scripts.
-
-    Server-side Lua is a quarter to a third of the work; on a machine with a core to spare it
-    then overlaps with generation. One chunk in flight at most bounds memory.
-    """
     columns = (
         TextColumn("[bold]demo customers"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    today = day_number(now)
+    stop = threading.Event()
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("customers", total=config.customers)
-        writing: asyncio.Task[None] | None = None
         try:
-            for start in range(0, config.customers, config.chunk):
-                stop = min(start + config.chunk, config.customers)
-                chunk = await asyncio.to_thread(_prepare_chunk, config, now, start, stop)
-                if writing is not None:
-                    await writing
-                    progress.update(task, completed=start)
-                writing = asyncio.create_task(_write_chunk(store, chunk, today))
-            if writing is not None:
-                await writing
-                progress.update(task, completed=config.customers)
-        finally:
-            if writing is not None:  # on failure: never leave a write running or unobserved
-                writing.cancel()
-                await asyncio.gather(writing, return_exceptions=True)
+            await asyncio.to_thread(_write_customers, settings, url, config, now, progress, stop)
+        except asyncio.CancelledError:  # the thread would otherwise load everything first
+            stop.set()
+            raise
 
 
 async def load_demo(
@@ -831,13 +790,21 @@ async def load_demo(
     at = time.time() if now is None else now
     store = RedisStore.from_settings(settings, url)
     try:
-        marker = f"seed={config.seed} customers={config.customers} at={int(at)}"
+        marker = (
+            f"seed={config.seed} customers={config.customers} offers={config.offers} at={int(at)}"
+        )
         first = await store.mark_demo(marker)
         if only_if_absent and not first:
             console.print("[dim]demo data already loaded; skipping[/dim]")
             return DemoSummary(0, 0, 0, time.perf_counter() - started, skipped=True)
-        offers, segments = await _load_catalog(store, at)
-        await _load_customers(store, config, at, console)
+        phases: dict[str, float] = {}
+        mark = time.perf_counter()
+        offers, segments = await _load_catalog(store, config, at)
+        phases["catalog"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        await _load_customers(settings, url, config, at, console)
+        phases["customers"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         await run_demo_experiment(
             store,
             settings,
@@ -846,11 +813,13 @@ async def load_demo(
             config.seed,
             console,
         )
+        phases["experiment"] = time.perf_counter() - mark
     finally:
         await store.close()
     seconds = time.perf_counter() - started
     console.print(
         f"demo loaded: {offers} offers, {segments} segments, "
-        f"{config.customers} customers in {seconds:.1f}s"
+        f"{config.customers} customers in {seconds:.1f}s "
+        f"(customers {phases['customers']:.1f}s, experiment {phases['experiment']:.1f}s)"
     )
-    return DemoSummary(offers, segments, config.customers, seconds)
+    return DemoSummary(offers, segments, config.customers, seconds, phases=phases)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal, cast
 
 import orjson
 
 from engine import keys
-from engine.aggregation import ALL, parse_cells
+from engine.aggregation import ALL
 from engine.errors import ValidationFailed
 from engine.evaluation import evaluate, load_decision_log, model_candidate
 from engine.export import export_rows
@@ -117,6 +117,50 @@ def _compare(
     return out
 
 
+def _p_value(
+    control: Mapping[str, float],
+    treatment: Mapping[str, float],
+    metric: str,
+    experiment: Experiment,
+) -> float | None:
+    """The p-value :func:`_compare` reports (relative lift), without its other numbers.
+
+    Every comparison of every other reported metric joins the multiple-testing family, and
+    only its p-value counts there; computing the rest tripled the cost of a results query.
+    """
+    cuped = metric == "revenue_per_unit"
+    c, t = _stats(control, metric, cuped), _stats(treatment, metric, cuped)
+    if experiment.analysis == "sequential":
+        config = SequentialConfig(alpha=experiment.alpha, difference="relative")
+        return _finite(sequential_test(c, t, config).p_value)
+    frequentist = FrequentistConfig(alpha=experiment.alpha, difference="relative")
+    test = welch_t_test if metric == "revenue_per_unit" else two_proportion_z_test
+    return _finite(test(c, t, frequentist).p_value)
+
+
+def _cells(
+    raw: Mapping[str, str], phase: int
+) -> Iterator[tuple[tuple[str, str, str], dict[str, float]]]:
+    """((variant, segment, day), {stat: sum}) of one phase, as ``parse_cells`` gives them.
+
+    The same cells in the same order (so sums add up in the same order), in about half the
+    time: with days the experiment ran x segments x variants x 10 statistics, a results query
+    reads thousands of fields.
+    """
+    prefix = f"{phase}|"
+    cells: dict[str, dict[str, float]] = {}
+    for name, value in raw.items():
+        if name.startswith(prefix):
+            head, _, stat = name.rpartition("|")
+            cell = cells.get(head)
+            if cell is None:
+                cells[head] = cell = {}
+            cell[stat] = float(value)
+    for head, stats in cells.items():
+        _, variant, segment, day = head.split("|")
+        yield (variant, segment, day), stats
+
+
 async def adaptive_estimates(
     store: RedisStore, experiment_id: str, experiment: Experiment, alpha: float
 ) -> list[dict[str, Any]]:
@@ -182,16 +226,18 @@ async def experiment_results(
             f"metric must be one of {', '.join(METRICS)} or activity:<type>", field="metric"
         )
     raw = await store.read_experiment_cells(experiment_id)
-    cells = parse_cells(raw, experiment.phase)
     by_variant_segment: dict[tuple[str, str], dict[str, float]] = defaultdict(
         lambda: defaultdict(float)
     )
     days: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for (variant, segment, day), stats in cells.items():
+    for (variant, segment, day), stats in _cells(raw, experiment.phase):
+        totals = by_variant_segment[(variant, segment)]
         for stat, amount in stats.items():
-            by_variant_segment[(variant, segment)][stat] += amount
-            if segment == ALL:
-                days[(variant, day)][stat] += amount
+            totals[stat] += amount
+        if segment == ALL:
+            daily_totals = days[(variant, day)]
+            for stat, amount in stats.items():
+                daily_totals[stat] += amount
     variants = [v.id for v in experiment.variants]
     weights = [v.weight for v in experiment.variants]
     control = experiment.control
@@ -248,13 +294,12 @@ async def experiment_results(
             for variant in variants:
                 if variant == control:
                     continue
-                p_other = _compare(
+                p_other = _p_value(
                     by_variant_segment.get((control, segment), {}),
                     by_variant_segment.get((variant, segment), {}),
                     other,
                     experiment,
-                    other == "revenue_per_unit",
-                )["p_value"]
+                )
                 if p_other is not None:
                     others.append(p_other)
     if tests:

@@ -5,9 +5,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats as sps  # type: ignore[import-untyped]
-
-from experiments.stats._common import NAN, Difference, check_alpha, check_choice, check_positive
+from experiments.stats._common import (
+    NAN,
+    Difference,
+    check_alpha,
+    check_choice,
+    check_positive,
+    norm_cdf,
+    norm_pdf,
+    norm_ppf,
+    norm_sf,
+)
 from experiments.stats._effect import effect
 from experiments.stats._statistics import MetricStats
 
@@ -97,9 +105,9 @@ def gaussian_expected_losses(mean: float, sd: float) -> tuple[float, float]:
     # For X ~ N(mu, s^2): E[X 1(X>0)] = mu Phi(mu/s) + s phi(mu/s) and
     # -E[X 1(X<0)] = s phi(mu/s) - mu Phi(-mu/s), GrowthBook's get_risk in closed form.
     z = mean / sd
-    density = sd * float(sps.norm.pdf(z))
-    loss_if_not_chosen = mean * float(sps.norm.cdf(z)) + density
-    loss_if_chosen = density - mean * float(sps.norm.sf(z))
+    density = sd * norm_pdf(z)
+    loss_if_not_chosen = mean * norm_cdf(z) + density
+    loss_if_chosen = density - mean * norm_sf(z)
     return max(loss_if_not_chosen, 0.0), max(loss_if_chosen, 0.0)
 
 
@@ -146,9 +154,9 @@ def bayesian_test(
         precision = 1.0 / data_variance + 1.0 / config.prior.variance
         mean = (data_mean / data_variance + config.prior.mean / config.prior.variance) / precision
         sd = math.sqrt(1.0 / precision)
-    lower = float(sps.norm.ppf(config.alpha / 2.0, mean, sd))
-    upper = float(sps.norm.ppf(1.0 - config.alpha / 2.0, mean, sd))
+    lower = norm_ppf(config.alpha / 2.0, mean, sd)
+    upper = norm_ppf(1.0 - config.alpha / 2.0, mean, sd)
     better = mean if config.higher_is_better else -mean
-    chance = float(sps.norm.sf(0.0, better, sd))
+    chance = norm_sf(0.0, better, sd)
     loss_control, loss_treatment = gaussian_expected_losses(better, sd)
     return BayesianResult(mean, sd, (lower, upper), chance, loss_control, loss_treatment)

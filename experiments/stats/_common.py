@@ -6,6 +6,9 @@ import math
 from enum import StrEnum
 from typing import Literal, get_args
 
+import numpy as np
+from scipy import special  # type: ignore[import-untyped]
+
 Alternative = Literal["two-sided", "greater", "less"]
 """``greater``: the treatment is hypothesised above control; ``less``: below."""
 
@@ -60,3 +63,48 @@ def check_positive(value: float, name: str) -> None:
     """Reject a non-positive or non-finite tuning value."""
     if not (math.isfinite(value) and value > 0.0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+# Normal and Student t tails at scalar speed. scipy.stats' distribution methods validate and
+# broadcast their arguments on every call (tens of microseconds each); a results query makes
+# hundreds of these calls. These are the same scipy.special functions scipy.stats evaluates
+# underneath, with its argument rules (NaN for a non-positive scale or a probability outside
+# [0, 1]), so the numbers are identical (tests/test_stats_fast.py compares them).
+
+_NORM_PDF_C = np.sqrt(2 * np.pi)
+
+
+def norm_cdf(x: float) -> float:
+    return float(special.ndtr(x))
+
+
+def norm_sf(x: float, loc: float = 0.0, scale: float = 1.0) -> float:
+    if not scale > 0.0:
+        return NAN
+    return float(special.ndtr(-((x - loc) / scale)))
+
+
+def norm_pdf(x: float) -> float:
+    return float(np.exp(-(np.asarray(x) ** 2) / 2.0) / _NORM_PDF_C)
+
+
+def norm_ppf(q: float, loc: float = 0.0, scale: float = 1.0) -> float:
+    if not (scale > 0.0 and 0.0 <= q <= 1.0):
+        return NAN
+    return float(special.ndtri(q)) * scale + loc
+
+
+def norm_isf(q: float) -> float:
+    return -float(special.ndtri(q)) if 0.0 <= q <= 1.0 else NAN
+
+
+def t_sf(x: float, df: float) -> float:
+    return float(special.stdtr(df, -x)) if df > 0.0 else NAN
+
+
+def t_isf(q: float, df: float) -> float:
+    if not (df > 0.0 and 0.0 <= q <= 1.0):
+        return NAN
+    if q in (0.0, 1.0):  # the support's ends, as scipy.stats returns them
+        return math.inf if q == 0.0 else -math.inf
+    return -float(special.stdtrit(df, q))

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps  # type: ignore[import-untyped]
 
 from experiments.stats._common import (
     NAN,
@@ -16,6 +15,10 @@ from experiments.stats._common import (
     ErrorCode,
     check_alpha,
     check_choice,
+    norm_isf,
+    norm_sf,
+    t_isf,
+    t_sf,
 )
 from experiments.stats._effect import Effect, effect
 from experiments.stats._statistics import MetricStats, ProportionStats
@@ -90,11 +93,11 @@ def failed_result(code: str) -> FrequentistResult:
 
 def _sf(x: float, df: float) -> float:
     # Upper tail of the reference distribution; normal theory when df is infinite.
-    return float(sps.norm.sf(x)) if math.isinf(df) else float(sps.t.sf(x, df))
+    return norm_sf(x) if math.isinf(df) else t_sf(x, df)
 
 
 def _quantile(q: float, df: float) -> float:
-    return float(sps.norm.isf(q)) if math.isinf(df) else float(sps.t.isf(q, df))
+    return norm_isf(q) if math.isinf(df) else t_isf(q, df)
 
 
 def result_from(

@@ -24,6 +24,9 @@ from experiments.stats._common import (
     check_alpha,
     check_choice,
     check_positive,
+    norm_cdf,
+    norm_isf,
+    norm_sf,
 )
 from experiments.stats._effect import effect as effect_moments
 from experiments.stats._sequential import sequential_multiplier
@@ -234,21 +237,21 @@ def _rejection(design: _Design, config: PowerConfig) -> tuple[float, float]:
         v = se1**2
         prior = config.prior
         precision = 1.0 / v + 1.0 / prior.variance
-        c = float(sps.norm.isf(level))
+        c = norm_isf(level)
         upper_cut = v * (c * math.sqrt(precision) - prior.mean / prior.variance)
         lower_cut = -v * (c * math.sqrt(precision) + prior.mean / prior.variance)
-        up = float(sps.norm.sf((upper_cut - s) / se1))
-        down = float(sps.norm.cdf((lower_cut - s) / se1))
+        up = norm_sf((upper_cut - s) / se1)
+        down = norm_cdf((lower_cut - s) / se1)
     elif config.sequential_tuning is not None:
         width = se1 * sequential_multiplier(
             design.n_total, config.alpha, config.sequential_tuning, two_sided
         )
-        up = float(sps.norm.sf((width - s) / se1))
-        down = float(sps.norm.cdf((-width - s) / se1))
+        up = norm_sf((width - s) / se1)
+        down = norm_cdf((-width - s) / se1)
     elif math.isinf(design.df):
-        c = float(sps.norm.isf(level))
-        up = float(sps.norm.sf((c * design.se_null - s) / se1))
-        down = float(sps.norm.cdf((-c * design.se_null - s) / se1))
+        c = norm_isf(level)
+        up = norm_sf((c * design.se_null - s) / se1)
+        down = norm_cdf((-c * design.se_null - s) / se1)
     else:
         c = float(sps.t.isf(level, design.df))
         nc = s / se1
