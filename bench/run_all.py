@@ -158,8 +158,46 @@ def table(results: dict[str, Any]) -> str:
             )
         )
     scale = _get(results, "scale", "result") or {}
-    for line in scale.get("readme_rows", []):
-        rows.append((line[0], _get(results, "scale", "command"), line[1], line[2]))
+    command = _get(results, "scale", "command")
+    memory = scale.get("memory") or {}
+    if memory:
+        rows.append(
+            (
+                "Redis memory per demo customer (MEMORY USAGE, every key)",
+                command,
+                f"**{_fmt(memory.get('memory_usage_mean_bytes'))} B mean**, "
+                f"p95 {_fmt(memory.get('memory_usage_p95_bytes'))} B",
+                f"INFO used_memory: {_fmt(memory.get('used_memory_delta_per_customer_bytes'))} B "
+                "per customer; target 1,536 B",
+            )
+        )
+    load = scale.get("load") or {}
+    if load:
+        base = scale.get("baseline") or {}
+        rows.append(
+            (
+                f"bulk load, `nbo demo --customers {_fmt(load.get('customers'))}`",
+                command,
+                f"**{_fmt(load.get('seconds'), 1)} s** "
+                f"({_fmt(load.get('customers_per_second'))} customers/s)",
+                f"per-customer script path {_fmt(base.get('customers_per_second'))}/s: "
+                f"{_fmt(load.get('speedup_over_baseline'), 1)}x faster; target 120 s",
+            )
+        )
+    query = _get(scale, "results", "results") or {}
+    for metric, figures in query.items():
+        rows.append(
+            (
+                f"results, {metric}, {_fmt(_get(scale, 'results', 'exposures'))} exposures x "
+                f"{_get(scale, 'results', 'segments')} segments",
+                command,
+                f"**median {_fmt(figures.get('median_ms'), 1)} ms**, "
+                f"p95 {_fmt(figures.get('p95_ms'), 1)} ms",
+                f"reading the cells alone: median "
+                f"{_fmt(_get(scale, 'results', 'read_cells_only', 'median_ms'), 1)} ms; "
+                "target 50 ms",
+            )
+        )
     load = _get(results, "loadtest", "result")
     if load:
         floor = load.get("floor_per_s")

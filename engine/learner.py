@@ -244,22 +244,14 @@ class Learner:
                             trainer.remove_arm(arm)
                     plan = plan.only(live)
                 if plan.marks:
-                    observed, added = plan.observations, plan.additions
-                    trainer.partial_fit(
-                        [e.offer_id for e in observed],
-                        np.array([e.reward for e in observed]),
-                        np.array([e.x for e in observed]).reshape(len(observed), n_features),
-                    )
-                    trainer.add_rewards(
-                        [e.offer_id for e in added],
-                        np.array([e.reward for e in added]),
-                        np.array([e.x for e in added]).reshape(len(added), n_features),
-                    )
                     new_version = version + 1
-                    pipe.set(keys.model_key(scope, "state"), trainer.dumps())
-                    pipe.set(
-                        keys.model_key(scope, "snapshot"), trainer.snapshot(new_version).to_bytes()
+                    # tens of milliseconds of numpy and pickling for a large model: in a thread,
+                    # so an API worker running this learner keeps answering meanwhile
+                    state, snapshot = await asyncio.to_thread(
+                        _learn, trainer, plan, n_features, new_version
                     )
+                    pipe.set(keys.model_key(scope, "state"), state)
+                    pipe.set(keys.model_key(scope, "snapshot"), snapshot)
                     pipe.set(version_key, new_version)
                     by_day: dict[int, list[str]] = {}
                     for day, member in plan.marks:
@@ -427,6 +419,22 @@ class _Plan:
             [e for e in self.additions if e.offer_id in live],
             [(day, m) for day, m in self.marks if m.rsplit("|", 2)[1] in live],
         )
+
+
+def _learn(trainer: Trainer, plan: _Plan, n_features: int, version: int) -> tuple[bytes, bytes]:
+    """Apply one batch to ``trainer``; returns its new state and serving snapshot."""
+    observed, added = plan.observations, plan.additions
+    trainer.partial_fit(
+        [e.offer_id for e in observed],
+        np.array([e.reward for e in observed]),
+        np.array([e.x for e in observed]).reshape(len(observed), n_features),
+    )
+    trainer.add_rewards(
+        [e.offer_id for e in added],
+        np.array([e.reward for e in added]),
+        np.array([e.x for e in added]).reshape(len(added), n_features),
+    )
+    return trainer.dumps(), trainer.snapshot(version).to_bytes()
 
 
 def _stream_id(entry_id: str) -> tuple[int, int]:
