@@ -34,6 +34,7 @@ from engine.eligibility import admissible
 from engine.errors import StoreUnavailable
 from engine.experimentation import Assignment, assign_for_decision
 from engine.keys import CHANNEL_CODES
+from engine.learner import stream_fields
 from engine.loop_store import LogRecord, LoopStore
 from engine.metrics import DECISIONS, FALLBACKS
 from engine.models import ModelRegistry, scope_for
@@ -243,16 +244,16 @@ class DecisionEngine:
                 now,
             )
         exposures = [
-            {
-                "kind": "exposure",
-                "decision_id": decision_id,
-                "offer_id": candidate.parsed.offer_id,
-                "reward": "0.0",
-                "x": fields["x"],
-                "spec_version": fields["sv"],
-                "decided_at": fields["ts"],
-                "policy": fields["pol"],
-            }
+            stream_fields(
+                "exposure",
+                decision_id,
+                candidate.parsed.offer_id,
+                "0.0",
+                fields["x"],
+                fields["sv"],
+                fields["ts"],
+                fields["pol"],
+            )
             for candidate in served
         ]
         self._enqueue(LogRecord(entry, treatment.scope, decision_id, close_at, cells, exposures))

@@ -14,6 +14,7 @@ from engine.aggregation import conversion_increments
 from engine.config import Settings
 from engine.errors import NotFound, ValidationFailed
 from engine.keys import CHANNEL_CODES, split_decision_id
+from engine.learner import stream_fields
 from engine.loop_store import LoopStore
 from engine.metrics import EVENTS, LATE_EVENTS
 from engine.profiles import FUTURE_TOLERANCE_SECONDS, ActivityRow, day_number
@@ -101,16 +102,16 @@ class EventService:
             LATE_EVENTS.labels(type=event.type).inc()
         reward = None
         if joined.reward is not None:
-            reward = {
-                "decision_id": event.decision_id,
-                "offer_id": event.offer_id,
-                "kind": "reward",
-                "reward": repr(joined.reward),
-                "x": joined.x,
-                "spec_version": joined.spec_version,
-                "decided_at": repr(joined.decided_at),
-                "policy": joined.policy,
-            }
+            reward = stream_fields(
+                "reward",
+                event.decision_id,
+                event.offer_id,
+                repr(joined.reward),
+                joined.x,
+                joined.spec_version,
+                repr(joined.decided_at),
+                joined.policy,
+            )
         entry = {
             "event_id": event.event_id,
             "decision_id": event.decision_id,

@@ -31,7 +31,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import orjson
@@ -45,7 +45,7 @@ from engine.metrics import REWARDS_LEARNED
 from engine.policies import PolicyConfig, Trainer
 from engine.store import RedisStore
 
-__all__ = ["Learner", "RewardEntry"]
+__all__ = ["Learner", "RewardEntry", "stream_fields"]
 
 log = logging.getLogger("nbo.learner")
 GROUP = "learners"
@@ -88,6 +88,29 @@ class RewardEntry:
             )
         except (KeyError, ValueError, TypeError):
             return None
+
+
+def stream_fields(
+    kind: Literal["exposure", "reward"],
+    decision_id: str,
+    offer_id: str,
+    reward: str,
+    x: str,
+    spec_version: str,
+    decided_at: str,
+    policy: str,
+) -> dict[str, str]:
+    """One entry of a scope's reward stream, as :meth:`RewardEntry.parse` reads it back."""
+    return {
+        "kind": kind,
+        "decision_id": decision_id,
+        "offer_id": offer_id,
+        "reward": reward,
+        "x": x,
+        "spec_version": spec_version,
+        "decided_at": decided_at,
+        "policy": policy,
+    }
 
 
 class Learner:
@@ -372,16 +395,16 @@ class Learner:
             # (a redelivered exposure is harmless: the learner skips pairs it has learned)
             pipe.xadd(
                 keys.model_key(scope, "rewards"),
-                {
-                    "kind": "exposure" if reward is None else "reward",
-                    "decision_id": decision_id,
-                    "offer_id": offer_id,
-                    "reward": reward or "0.0",
-                    "x": record.get("x", "[]"),
-                    "spec_version": record.get("sv", "0"),
-                    "decided_at": record.get("ts", "0"),
-                    "policy": record.get("pol", ""),
-                },
+                stream_fields(
+                    "exposure" if reward is None else "reward",
+                    decision_id,
+                    offer_id,
+                    reward or "0.0",
+                    record.get("x", "[]"),
+                    record.get("sv", "0"),
+                    record.get("ts", "0"),
+                    record.get("pol", ""),
+                ),
             )
             pipe.hset(_decision_key(decision_id), f"s:{offer_id}", "1")
         parts = keys.split_decision_id(decision_id)

@@ -328,7 +328,10 @@ def _run_locust(
     ]
     log = out / f"{spec.name}_locust.log"
     profiler: _Sampler | None = None
-    if plan.profile and spec.name in ("floor", "decisions", "rate-100") and "server" in watch:
+    sampled = spec.name in ("floor", "decisions") or (
+        spec.kind == "fixed" and spec.offered_decisions == min(plan.rates, default=None)
+    )
+    if plan.profile and sampled and "server" in watch:
         profiler = _Sampler(watch["server"], plan.duration, out / f"{spec.name}_pyspy.txt")
         profiler.start_after(plan.spawn_seconds + plan.warmup)
     offered = f", {spec.offered_decisions:g} decisions/s offered" if spec.offered_decisions else ""
