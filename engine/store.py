@@ -260,11 +260,7 @@ class RedisStore:
         options: dict[str, Any] = {
             "socket_timeout": settings.redis_timeout_ms / 1000,
             "socket_connect_timeout": settings.redis_connect_timeout_ms / 1000,
-            # retried on a broken connection only: a timed-out command may have run, and
-            # running a write twice (a pipeline of counters) would count it twice
-            "retry": Retry(
-                NoBackoff(), settings.redis_retries, supported_errors=(RedisConnectionError,)
-            ),
+            "retry": Retry(NoBackoff(), settings.redis_retries),
             "health_check_interval": 0,
         }
         client = _client(target, True, settings.redis_max_connections, **options)
