@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from api.deps import Services
 from api.errors import install_error_handlers
@@ -37,6 +38,11 @@ __all__ = ["create_app"]
 
 DESCRIPTION = """Next-best-offer decisioning: customer profiles, segments, an offer catalog,
 eligibility and contact policy. Authenticate with `Authorization: Bearer <api key>`."""
+
+
+def telemetry(enabled: bool) -> TelemetryConfig:
+    """FastAPI's native OpenTelemetry on or off as a whole (``NBO_OPENTELEMETRY``)."""
+    return {"tracing": enabled, "metrics": enabled, "logs": enabled}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -80,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=telemetry(settings.opentelemetry),
     )
     install_error_handlers(app)
     for router in (

@@ -212,11 +212,13 @@ def table(results: dict[str, Any]) -> str:
                 what = f"fixed {record['offered_decisions_per_s']:g} decisions/s (mix)"
                 if record.get("achieved") is False:
                     what += ", not achieved"
+            events = record.get("events_per_request") or 1
+            carried = f" (**{_fmt(record['events_per_s'])} events/s**)" if events > 1 else ""
             rows.append(
                 (
                     f"load test: {what}",
                     command,
-                    f"{_fmt(record['throughput_per_s'])} {record['primary']}/s, "
+                    f"{_fmt(record['throughput_per_s'])} {record['primary']}/s{carried}, "
                     f"p50 {_fmt(primary.get('p50_ms'), 2)} ms, "
                     f"p99 {_fmt(primary.get('p99_ms'), 2)} ms, "
                     f"server p99 {_fmt(server, 2)} ms, {record['total']['failures']} failed",

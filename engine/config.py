@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     log_format: Literal["json", "text"] = Field(default="json")
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry traces, metrics and logs, sent to the "
+        "globally configured providers. Off by default: metrics are Prometheus (/metrics), and "
+        "looking the providers up costs every request.",
+    )
 
     def attribution_window(self, channel: str) -> int:
         return self.attribution_windows.get(channel, DEFAULT_ATTRIBUTION_WINDOWS[channel])

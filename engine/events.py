@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -12,10 +12,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from engine.aggregation import conversion_increments
 from engine.config import Settings
-from engine.errors import NotFound, ValidationFailed
+from engine.errors import NboError, NotFound, ValidationFailed
 from engine.keys import CHANNEL_CODES, split_decision_id
 from engine.learner import stream_fields
-from engine.loop_store import LoopStore
+from engine.loop_store import EventJoin, EventJoinArgs, EventWrite, LoopStore
 from engine.metrics import EVENTS, LATE_EVENTS
 from engine.profiles import FUTURE_TOLERANCE_SECONDS, ActivityRow, day_number
 
@@ -64,7 +64,48 @@ class EventService:
 
     async def record(self, event: EventRequest, path: str = "") -> EventOutcome:
         """Join and record one event; raises NotFound (unknown decision) or ValidationFailed."""
+        (outcome,) = await self.record_batch([event], paths=[path])
+        if isinstance(outcome, NboError):
+            raise outcome
+        return outcome
+
+    async def record_batch(
+        self, events: Sequence[EventRequest], paths: Sequence[str] | None = None
+    ) -> list[EventOutcome | NboError]:
+        """Join and record events in two round trips, whatever their number.
+
+        Each event is accepted or refused on its own (the refusal is returned, not raised); the
+        joins run in order, so the outcome is that of the same events sent one by one. A store
+        failure raises StoreUnavailable for the whole batch.
+        """
         now = self.clock()
+        paths = paths if paths is not None else [f"events[{i}]." for i in range(len(events))]
+        outcomes: list[EventOutcome | NboError | None] = []
+        joins: list[EventJoinArgs] = []
+        for event, path in zip(events, paths, strict=True):
+            try:
+                joins.append(self._join_args(event, path, now))
+                outcomes.append(None)
+            except NboError as exc:
+                outcomes.append(exc)
+        results = await self.store.join_events(joins) if joins else []
+        joined = iter(zip(joins, results, strict=True))
+        writes: list[EventWrite] = []
+        for i, (event, path) in enumerate(zip(events, paths, strict=True)):
+            if outcomes[i] is not None:
+                continue
+            args, result = next(joined)
+            try:
+                outcomes[i], write = self._outcome(event, path, args, result)
+            except NboError as exc:
+                outcomes[i] = exc
+                continue
+            if write is not None:
+                writes.append(write)
+        await self.store.record_events(writes)
+        return [o for o in outcomes if o is not None]
+
+    def _join_args(self, event: EventRequest, path: str, now: float) -> EventJoinArgs:
         event_time = event.timestamp.timestamp() if event.timestamp else now
         if event_time > now + FUTURE_TOLERANCE_SECONDS:
             raise ValidationFailed("timestamp is in the future", field=f"{path}timestamp")
@@ -72,19 +113,21 @@ class EventService:
         if parts is None:
             raise NotFound(f"unknown decision '{event.decision_id}'", field=f"{path}decision_id")
         customer_id, token = parts
-        kind = KIND_CODES[event.type]
-        joined = await self.store.join_event(
+        return EventJoinArgs(
             customer_id,
             token,
             event.event_id,
             event.offer_id,
-            kind,
+            KIND_CODES[event.type],
             event.value or 0.0,
             event_time,
             now,
-            0,
             self.reward_code,
         )
+
+    def _outcome(
+        self, event: EventRequest, path: str, args: EventJoinArgs, joined: EventJoin
+    ) -> tuple[EventOutcome, EventWrite | None]:
         EVENTS.labels(type=event.type, status=joined.status).inc()
         if joined.status == "unknown":
             raise NotFound(
@@ -97,9 +140,10 @@ class EventService:
                 field=f"{path}offer_id",
             )
         if joined.status == "duplicate":
-            return EventOutcome(event.event_id, "duplicate", False)
+            return EventOutcome(event.event_id, "duplicate", False), None
         if joined.status == "late":
             LATE_EVENTS.labels(type=event.type).inc()
+        customer_id, token, event_time = args.customer_id, args.token, args.event_time
         reward = None
         if joined.reward is not None:
             reward = stream_fields(
@@ -148,7 +192,7 @@ class EventService:
                 joined.revenue_before,
                 event_time,
             )
-        await self.store.record_event(
+        write = EventWrite(
             customer_id,
             token,
             entry,
@@ -161,4 +205,4 @@ class EventService:
             activity=activity,
             cells=cells,
         )
-        return EventOutcome(event.event_id, joined.status, reward is not None)
+        return EventOutcome(event.event_id, joined.status, reward is not None), write

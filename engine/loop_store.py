@@ -26,7 +26,7 @@ from engine.store import (
     queue_customer_read,
 )
 
-__all__ = ["DecisionRead", "EventJoin", "LoopStore"]
+__all__ = ["DecisionRead", "EventJoin", "EventJoinArgs", "EventWrite", "LoopStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,63 @@ class EventJoin:
     first_conversion: bool = False
     first_click: bool = False
     revenue_before: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EventJoinArgs:
+    """One event to join to its decision."""
+
+    customer_id: str
+    token: str
+    event_id: str
+    offer_id: str
+    kind: str
+    value: float
+    event_time: float
+    now: float
+    reward_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventWrite:
+    """What one joined event writes besides its join."""
+
+    customer_id: str
+    token: str
+    entry: Mapping[str, str]
+    reward: Mapping[str, str] | None
+    scope: str
+    offer_id: str
+    conversion: bool
+    impression: bool
+    maxlen: int
+    activity: ActivityRow | None = None
+    cells: Mapping[str, Mapping[str, float]] | None = None
+
+
+def _event_join(result: Sequence[Any]) -> EventJoin:
+    status = str(result[0])
+    if len(result) == 1:
+        return EventJoin(status, None, "", "", "", 0.0, "", "")
+    values = [str(v) for v in result[1:14]]
+    reward, x, scope, spec_version, decided_at, policy, channel, experiment, variant = values[:9]
+    assignment, first_conversion, first_click, revenue_before = values[9:13]
+    return EventJoin(
+        status,
+        float(reward) if reward else None,
+        x,
+        scope,
+        spec_version,
+        float(decided_at or 0),
+        policy,
+        channel,
+        experiment,
+        variant,
+        assignment,
+        first_conversion == "1",
+        first_click == "1",
+        float(revenue_before or 0),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,100 +232,73 @@ class LoopStore:
         except (RedisError, OSError) as exc:
             raise _fail("log_decision", exc) from exc
 
-    async def join_event(
-        self,
-        customer_id: str,
-        token: str,
-        event_id: str,
-        offer_id: str,
-        kind: str,
-        value: float,
-        event_time: float,
-        now: float,
-        window: int,
-        reward_code: str,
-    ) -> EventJoin:
-        try:
-            result = await self.store._event(
-                keys=[
-                    *keys.customer_keys(customer_id),
-                    keys.customer_decision(customer_id, token),
-                    keys.customer_assignments(customer_id),
-                ],
-                args=[
-                    self.store.retention_seconds,
-                    event_id,
-                    offer_id,
-                    kind,
-                    repr(float(value)),
-                    int(event_time),
-                    int(now),
-                    window,
-                    reward_code,
-                ],
-            )
-        except (RedisError, OSError) as exc:
-            raise _fail("join_event", exc) from exc
-        status = str(result[0])
-        if len(result) == 1:
-            return EventJoin(status, None, "", "", "", 0.0, "", "")
-        values = [str(v) for v in result[1:14]]
-        reward, x, scope, spec_version, decided_at, policy, channel, experiment, variant = values[
-            :9
-        ]
-        assignment, first_conversion, first_click, revenue_before = values[9:13]
-        return EventJoin(
-            status,
-            float(reward) if reward else None,
-            x,
-            scope,
-            spec_version,
-            float(decided_at or 0),
-            policy,
-            channel,
-            experiment,
-            variant,
-            assignment,
-            first_conversion == "1",
-            first_click == "1",
-            float(revenue_before or 0),
-        )
+    async def join_events(self, joins: Sequence[EventJoinArgs]) -> list[EventJoin]:
+        """Join events to their decisions: one script each, all in one round trip.
 
-    async def record_event(
-        self,
-        customer_id: str,
-        token: str,
-        entry: Mapping[str, str],
-        reward: Mapping[str, str] | None,
-        scope: str,
-        offer_id: str,
-        conversion: bool,
-        impression: bool,
-        maxlen: int,
-        activity: ActivityRow | None = None,
-        cells: Mapping[str, Mapping[str, float]] | None = None,
-    ) -> None:
-        """After a join: the event log, the reward for the learner, budget counters, and the
-        behavioural features (a click counts as engagement, a conversion as a purchase)."""
+        The scripts run in order, so a batch behaves exactly as the same events sent one by one
+        (an impression before its click, a duplicate within the batch seen as one).
+        """
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                if activity is not None:
-                    await self.store._activities(
-                        keys=keys.customer_keys(customer_id),
-                        args=activity_args(
-                            self.store.retention_seconds, [activity], day_number(activity.ts)
-                        ),
+                for join in joins:
+                    await self.store._event(
+                        keys=[
+                            *keys.customer_keys(join.customer_id),
+                            keys.customer_decision(join.customer_id, join.token),
+                            keys.customer_assignments(join.customer_id),
+                        ],
+                        args=[
+                            self.store.retention_seconds,
+                            join.event_id,
+                            join.offer_id,
+                            join.kind,
+                            repr(float(join.value)),
+                            int(join.event_time),
+                            int(join.now),
+                            0,
+                            join.reward_code,
+                        ],
                         client=pipe,
                     )
-                pipe.xadd(keys.EVENT_LOG, _fields(entry), maxlen=maxlen, approximate=True)
-                if reward is not None:
-                    pipe.xadd(keys.model_key(scope, "rewards"), _fields(reward))
-                    pipe.hset(keys.customer_decision(customer_id, token), f"s:{offer_id}", "1")
-                if conversion:
-                    pipe.hincrby(keys.BUDGET, f"{offer_id}|c", 1)
-                if impression:
-                    pipe.hincrby(keys.BUDGET, f"{offer_id}|i", 1)
-                queue_cells(pipe, cells)
+                results = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise _fail("join_event", exc) from exc
+        return [_event_join(result) for result in results]
+
+    async def record_events(self, writes: Sequence[EventWrite]) -> None:
+        """After the joins: event log entries, rewards for the learner, budget counters and
+        behavioural features (a click counts as engagement, a conversion as a purchase), for
+        every accepted event of a batch in one round trip."""
+        if not writes:
+            return
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for write in writes:
+                    if write.activity is not None:
+                        await self.store._activities(
+                            keys=keys.customer_keys(write.customer_id),
+                            args=activity_args(
+                                self.store.retention_seconds,
+                                [write.activity],
+                                day_number(write.activity.ts),
+                            ),
+                            client=pipe,
+                        )
+                    pipe.xadd(
+                        keys.EVENT_LOG, _fields(write.entry), maxlen=write.maxlen, approximate=True
+                    )
+                    if write.reward is not None:
+                        pipe.xadd(keys.model_key(write.scope, "rewards"), _fields(write.reward))
+                        pipe.hset(
+                            keys.customer_decision(write.customer_id, write.token),
+                            f"s:{write.offer_id}",
+                            "1",
+                        )
+                    if write.conversion:
+                        pipe.hincrby(keys.BUDGET, f"{write.offer_id}|c", 1)
+                    if write.impression:
+                        pipe.hincrby(keys.BUDGET, f"{write.offer_id}|i", 1)
+                    queue_cells(pipe, write.cells)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise _fail("record_event", exc) from exc

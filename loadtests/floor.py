@@ -21,6 +21,7 @@ import typer
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from api.app import telemetry
 from engine.config import Settings
 from engine.store import RedisStore
 
@@ -39,7 +40,13 @@ def create_floor_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await store.close()
 
-    app = FastAPI(title="nbo floor", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="nbo floor",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        telemetry=telemetry(settings.opentelemetry),
+    )
 
     @app.post("/v1/decisions")
     async def decide(request: Request) -> Response:

@@ -7,8 +7,8 @@ By hand, against ``nbo serve --demo`` (pick one user class; all three run if non
 
 User classes: ``MixUser`` (the realistic mix: 80% decisions on every channel, 15% events on
 offers this user was served, 5% activity writes), ``DecisionUser`` (decisions only; also what
-the floor is driven with, so both see the same requests) and ``EventUser`` (a short decision
-phase, then events only).
+the floor is driven with, so both see the same requests), ``EventUser`` (a short decision
+phase, then events only) and ``EventBatchUser`` (the same, events sent in batches of 20).
 
 Environment:
 
@@ -46,9 +46,11 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from loadtests.measure import histogram_buckets, process_cpu_seconds
 from loadtests.workload import (
+    EVENT_BATCH,
     MIX_CYCLE,
     NAME_ACTIVITIES,
     NAME_DECISIONS,
+    NAME_EVENT_BATCHES,
     NAME_EVENTS,
     activity_request,
     decision_body,
@@ -60,7 +62,12 @@ CUSTOMERS = int(os.environ.get("NBO_LOADTEST_CUSTOMERS", "10000"))
 RATE = float(os.environ.get("NBO_LOADTEST_RATE") or 0)
 RECENT = 64  # served (decision, offer) pairs a user remembers for its events
 EVENT_POOL = 16  # EventUser: served offers to collect before sending events only
-ROUTES = (NAME_DECISIONS, NAME_EVENTS, "/v1/customers/{customer_id}/activities")
+ROUTES = (
+    NAME_DECISIONS,
+    NAME_EVENTS,
+    NAME_EVENT_BATCHES,
+    "/v1/customers/{customer_id}/activities",
+)
 
 
 class _NboUser(FastHttpUser):
@@ -107,6 +114,18 @@ class _NboUser(FastHttpUser):
         self.sent_events += 1
         event_id = f"e-{self.tag}-{self.sent_events}"
         self._post(NAME_EVENTS, event_body(self.rng, event_id, decision_id, offer_id), NAME_EVENTS)
+
+    def send_event_batch(self) -> None:
+        if not self.served:
+            self.decide()
+            return
+        batch = []
+        for _ in range(EVENT_BATCH):
+            decision_id, offer_id = self.served[self.rng.randrange(len(self.served))]
+            self.sent_events += 1
+            event_id = f"e-{self.tag}-{self.sent_events}"
+            batch.append(event_body(self.rng, event_id, decision_id, offer_id))
+        self._post(NAME_EVENT_BATCHES, {"events": batch}, NAME_EVENT_BATCHES)
 
     def write_activity(self) -> None:
         path, body = activity_request(self.rng, CUSTOMERS)
@@ -161,6 +180,20 @@ class EventUser(_NboUser):
     @task
     def next_request(self) -> None:
         self.send_event()
+
+
+class EventBatchUser(_NboUser):
+    """Event ingestion in batches of ``EVENT_BATCH``, as SDKs send them (``/v1/events:batch``)."""
+
+    def on_start(self) -> None:
+        for _ in range(4 * EVENT_POOL):
+            if len(self.served) >= EVENT_POOL:
+                break
+            self.decide()
+
+    @task
+    def next_request(self) -> None:
+        self.send_event_batch()
 
 
 class _Window:

@@ -11,7 +11,9 @@ the demo population, issues a ``decide`` key, starts the floor (:mod:`loadtests.
    ladder; a rung whose achieved request rate is more than 5% short of the offered one is
    "not achieved" (requests rather than decisions: the mix is fixed, and in a short window
    the decision share alone wobbles by a few percent);
-5. ``events``: event ingestion at saturation (``EventUser``);
+5. ``events``: event ingestion at saturation, one event per request (``EventUser``);
+   ``event-batches``: the same in batches of 20 per request (``EventBatchUser``), reported
+   in events/s;
 6. ``floor-end``: the floor again (not in ``--quick``). The floor figure is the mean of both;
    their difference, reported as drift, says how much the machine moved under the run.
 
@@ -61,8 +63,10 @@ from loadtests.measure import Buckets, bucket_delta, histogram_quantile, percent
 from loadtests.report import chart, print_table, targets
 from loadtests.workload import (
     DECISION_SHARE,
+    EVENT_BATCH,
     NAME_ACTIVITIES,
     NAME_DECISIONS,
+    NAME_EVENT_BATCHES,
     NAME_EVENTS,
 )
 
@@ -70,13 +74,14 @@ __all__ = ["app"]
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")
-RUN_KINDS = ("floor", "decisions", "mix", "ladder", "events")
+RUN_KINDS = ("floor", "decisions", "mix", "ladder", "events", "event-batches")
 ACHIEVED_TOLERANCE = 0.05
 GENERATOR_BOUND = 0.90
 SATURATED_CORE = 0.85
 ROUTE_OF = {
     NAME_DECISIONS: "/v1/decisions",
     NAME_EVENTS: "/v1/events",
+    NAME_EVENT_BATCHES: "/v1/events:batch",
     NAME_ACTIVITIES: "/v1/customers/{customer_id}/activities",
 }
 
@@ -119,6 +124,7 @@ class RunSpec:
     primary: str  # the endpoint whose throughput and latency the run is about
     offered_decisions: float | None = None
     offered_requests: float | None = None
+    events_per_request: int = 0  # event runs: events carried by one request of ``primary``
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -471,6 +477,10 @@ def _summarize_run(spec: RunSpec, raw: dict[str, Any], out: Path) -> dict[str, A
         "offered_requests_per_s": spec.offered_requests,
         "window_s": elapsed,
         "throughput_per_s": primary["per_s"],
+        "events_per_request": spec.events_per_request or None,
+        "events_per_s": primary["per_s"] * spec.events_per_request
+        if spec.events_per_request
+        else None,
         "endpoints": endpoints,
         "total": {
             "requests": total,
@@ -570,7 +580,27 @@ def _specs(plan: Plan) -> list[RunSpec]:
             )
     if "events" in plan.runs:
         specs.append(
-            RunSpec("events", "saturation", "server", "EventUser", plan.event_users, NAME_EVENTS)
+            RunSpec(
+                "events",
+                "saturation",
+                "server",
+                "EventUser",
+                plan.event_users,
+                NAME_EVENTS,
+                events_per_request=1,
+            )
+        )
+    if "event-batches" in plan.runs:
+        specs.append(
+            RunSpec(
+                "event-batches",
+                "saturation",
+                "server",
+                "EventBatchUser",
+                plan.event_users,
+                NAME_EVENT_BATCHES,
+                events_per_request=EVENT_BATCH,
+            )
         )
     if "floor" in plan.runs and plan.floor_twice:
         specs.append(replace(specs[0], name="floor-end"))
@@ -788,11 +818,9 @@ def main(
     ] = False,
 ) -> None:
     """Run the load tests headless and write CSV, summary.json and latency_vs_load.png to OUT."""
+    quick_runs = "floor,decisions,ladder,events,event-batches"
     chosen_runs = tuple(
-        part.strip()
-        for part in (
-            runs or ("floor,decisions,ladder,events" if quick else ",".join(RUN_KINDS))
-        ).split(",")
+        part.strip() for part in (runs or (quick_runs if quick else ",".join(RUN_KINDS))).split(",")
     )
     if unknown := set(chosen_runs) - set(RUN_KINDS):
         raise typer.BadParameter(f"unknown runs {sorted(unknown)}", param_hint="--runs")

@@ -16,11 +16,13 @@ __all__ = [
     "ACTIVITY_SHARE",
     "CHANNELS",
     "DECISION_SHARE",
+    "EVENT_BATCH",
     "EVENT_SHARE",
     "MIX_CYCLE",
     "NAME_ACTIVITIES",
     "NAME_DECISIONS",
     "NAME_EVENTS",
+    "NAME_EVENT_BATCHES",
     "activity_request",
     "decision_body",
     "event_body",
@@ -29,6 +31,10 @@ __all__ = [
 NAME_DECISIONS = "/v1/decisions"
 NAME_EVENTS = "/v1/events"
 NAME_ACTIVITIES = "/v1/customers/{id}/activities"
+NAME_EVENT_BATCHES = "/v1/events:batch"
+# events per batch request: what client SDKs typically flush at once (a page's impressions and
+# clicks, a mobile session's events)
+EVENT_BATCH = 20
 
 # D: decision, E: event on a served offer, A: activity write. 16 / 3 / 1 of 20.
 MIX_CYCLE = "DDDDEDDDDDEDDADDEDDD"

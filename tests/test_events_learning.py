@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import numpy as np
 import orjson
+import pytest
 import redis.asyncio as redis
 
 from engine import keys
@@ -394,3 +396,99 @@ async def test_erasure_reaches_decisions_logs_and_learning_structures(
     assert found == []
     view = (await client.get("/v1/customers/kept-1", headers=role_keys["analyst"])).json()
     assert view["contact_history"]["o-a"]["clicks"] == 1
+
+
+def _normalised(view: dict[str, Any]) -> dict[str, Any]:
+    history = {
+        offer: {k: v for k, v in entry.items() if not k.startswith("last_")}
+        for offer, entry in view["contact_history"].items()
+    }
+    return {"history": history, "features": view["features"]}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_a_batch_records_what_the_same_events_sent_one_by_one_record(
+    client: httpx.AsyncClient, role_keys: Roles, raw: redis.Redis, seed: int
+) -> None:
+    """Pipelining a batch changes round trips, not outcomes: duplicates within the batch, an
+    impression before its click, refusals and conversions all come out as one by one."""
+    await setup_offer(client, role_keys)
+    rng = random.Random(seed)
+    plan = [
+        (
+            rng.randrange(3),
+            rng.choice(["impression", "click", "conversion", "dismiss"]),
+            f"e-{rng.randrange(12)}",
+            rng.random() < 0.1,  # an offer the decision did not serve
+            rng.random() < 0.1,  # a decision never made
+        )
+        for _ in range(40)
+    ]
+    decisions = {
+        population: [await decide(client, role_keys, f"{population}-{i}") for i in range(3)]
+        for population in ("one", "batch")
+    }
+
+    def payload(population: str, step: tuple[int, str, str, bool, bool]) -> dict[str, Any]:
+        index, kind, event_id, other_offer, unknown = step
+        decision_id = decisions[population][index]["decision_id"]
+        body: dict[str, Any] = {
+            "event_id": event_id,
+            "decision_id": "d-0000~nobody" if unknown else decision_id,
+            "offer_id": "o-other" if other_offer else "o-a",
+            "type": kind,
+        }
+        if kind == "conversion":
+            body["value"] = 12.5
+        return body
+
+    one_by_one = []
+    for step in plan:
+        r = await client.post("/v1/events", json=payload("one", step), headers=role_keys["decide"])
+        if r.status_code == 200:
+            one_by_one.append((r.json()["status"], r.json()["learned"], None))
+        else:
+            error = r.json()["error"]
+            one_by_one.append(("refused", None, (error["code"], error["field"])))
+    budget_one = await raw.hgetall(keys.BUDGET)
+    r = await client.post(
+        "/v1/events:batch",
+        json={"events": [payload("batch", step) for step in plan]},
+        headers=role_keys["decide"],
+    )
+    assert r.status_code == 200, r.text
+    batched = []
+    for i, item in enumerate(r.json()):
+        if item["status"] == "refused":
+            code, field = item["error"]["code"], item["error"]["field"]
+            assert field.startswith(f"events[{i}].")
+            batched.append(("refused", None, (code, field.removeprefix(f"events[{i}]."))))
+        else:
+            batched.append((item["status"], item["learned"], None))
+    assert batched == one_by_one
+    assert {s for s, _, _ in batched} >= {"accepted", "duplicate", "refused"}
+    budget_both = await raw.hgetall(keys.BUDGET)
+    assert {k: 2 * int(v) for k, v in budget_one.items()} == {
+        k: int(v) for k, v in budget_both.items()
+    }
+    for i in range(3):
+        views = {
+            population: (
+                await client.get(f"/v1/customers/{population}-{i}", headers=role_keys["analyst"])
+            ).json()
+            for population in ("one", "batch")
+        }
+        assert _normalised(views["one"]) == _normalised(views["batch"])
+    log = await raw.xrange(keys.EVENT_LOG)
+    by_population: dict[str, list[tuple[str, str, str]]] = {"one": [], "batch": []}
+    for _, entry in log:
+        population, index = entry["customer_id"].split("-")
+        by_population[population].append((index, entry["event_id"], entry["type"]))
+    assert by_population["one"] == by_population["batch"]
+    rewards = await raw.xrange(keys.model_key("global", "rewards"))
+    learned: dict[str, list[tuple[str, str, str]]] = {"one": [], "batch": []}
+    for _, entry in rewards:
+        customer = entry["decision_id"].split("~", 1)[1]
+        population, index = customer.split("-")
+        learned[population].append((index, entry["kind"], entry["reward"]))
+    assert learned["one"] == learned["batch"]

@@ -18,7 +18,13 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from loadtests.measure import bucket_delta, histogram_buckets, histogram_quantile, percentile
-from loadtests.workload import NAME_ACTIVITIES, NAME_DECISIONS, NAME_EVENTS
+from loadtests.workload import (
+    EVENT_BATCH,
+    NAME_ACTIVITIES,
+    NAME_DECISIONS,
+    NAME_EVENT_BATCHES,
+    NAME_EVENTS,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +78,7 @@ def test_quick_run_measures_the_mix_against_the_floor(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
     summary = orjson.loads((out / "summary.json").read_bytes())
     runs = {run["name"]: run for run in summary["runs"]}
-    assert set(runs) == {"floor", "decisions", "rate-60", "rate-120", "events"}
+    assert set(runs) == {"floor", "decisions", "rate-60", "rate-120", "events", "event-batches"}
 
     for run in runs.values():
         assert run["total"]["failures"] == 0, run["errors"]
@@ -85,6 +91,11 @@ def test_quick_run_measures_the_mix_against_the_floor(tmp_path: Path) -> None:
     assert runs["decisions"]["ratio_to_floor"] > 0
     assert runs["events"]["ratio_to_floor"] > 0
     assert runs["events"]["endpoints"][NAME_EVENTS]["requests"] > 0
+    assert runs["events"]["events_per_s"] == runs["events"]["throughput_per_s"]
+    batches = runs["event-batches"]
+    assert batches["endpoints"][NAME_EVENT_BATCHES]["requests"] > 0
+    assert batches["events_per_s"] == pytest.approx(EVENT_BATCH * batches["throughput_per_s"])
+    assert batches["server_side"][NAME_EVENT_BATCHES]["requests"] > 0
 
     for name in ("rate-60", "rate-120"):
         run = runs[name]

@@ -86,24 +86,27 @@ async def post_event(body: EventRequest, services: ServicesDep, _: Decide) -> Ev
     summary="Up to 500 feedback events; each is accepted or refused on its own",
 )
 async def post_events(body: EventBatch, services: ServicesDep, _: Decide) -> list[EventBatchItem]:
+    # a store outage fails the whole batch (503): the client retries it, and the events that
+    # were recorded come back as duplicates
+    outcomes = await services.events.record_batch(body.events)
     out = []
-    for i, event in enumerate(body.events):
-        try:
-            outcome = await services.events.record(event, path=f"events[{i}].")
-        except NboError as exc:
-            if exc.code == "store_unavailable":
-                raise
+    for event, outcome in zip(body.events, outcomes, strict=True):
+        if isinstance(outcome, NboError):
             out.append(
                 EventBatchItem(
                     event_id=event.event_id,
                     status="refused",
-                    error={"code": exc.code, "message": exc.message, "field": exc.field},
+                    error={
+                        "code": outcome.code,
+                        "message": outcome.message,
+                        "field": outcome.field,
+                    },
                 )
             )
-            continue
-        out.append(
-            EventBatchItem(
-                event_id=outcome.event_id, status=outcome.status, learned=outcome.learned
+        else:
+            out.append(
+                EventBatchItem(
+                    event_id=outcome.event_id, status=outcome.status, learned=outcome.learned
+                )
             )
-        )
     return out
