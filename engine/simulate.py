@@ -1381,7 +1381,7 @@ def summarize(
     mode: Mode,
     extra: Mapping[str, Any] | None = None,
 ) -> SimulationResult:
-    """Reward rates overall and per window; the acceptance check is on the realised clicks."""
+    """Reward rates overall and per window; the acceptance check is on expected rates."""
     n = len(requests)
     rates = requests.rates
     random_ = _random_rates(rates)
@@ -1470,12 +1470,14 @@ def summarize(
         "acceptance": {
             "target_to_oracle": TARGET_TO_ORACLE,
             "target_to_random": TARGET_TO_RANDOM,
-            "measured_on": "realised clicks (bandit); expected rates (random, oracle)",
-            "overall": meets(overall),
-            "last_window": meets(last_window),
-            # the bandit's true rates: same measure as random and oracle, without click noise
-            "overall_expected": meets(overall, "bandit_expected"),
-            "last_window_expected": meets(last_window, "bandit_expected"),
+            # the true rates of the offers each policy chose, on the same requests: the one
+            # measure random and the oracle have, free of the bandit's click noise (about
+            # +-6% of the oracle's rate over a 1,000-decision window)
+            "measured_on": "expected rates of the chosen offers (bandit, random, oracle)",
+            "overall": meets(overall, "bandit_expected"),
+            "last_window": meets(last_window, "bandit_expected"),
+            "overall_realised": meets(overall),
+            "last_window_realised": meets(last_window),
         },
         "explored_share": round(float(trace.explored.mean()), 4),
         "no_offer": int((trace.served < 0).sum()),
@@ -1588,9 +1590,10 @@ def print_report(result: SimulationResult, console: Console) -> None:
         b = summary[name]
         verdict = "meets" if summary["acceptance"][name] else "misses"
         console.print(
-            f"{name:>11}: bandit {b['bandit']:.4f} (expected {b['bandit_expected']:.4f}), "
-            f"random {b['random']:.4f}, oracle {b['oracle']:.4f}: "
-            f"{b['bandit_to_oracle']:.1%} of oracle, {b['bandit_to_random']:.2f}x random "
+            f"{name:>11}: bandit {b['bandit_expected']:.4f} (realised clicks "
+            f"{b['bandit']:.4f}), random {b['random']:.4f}, oracle {b['oracle']:.4f}: "
+            f"{b['bandit_expected_to_oracle']:.1%} of oracle (realised "
+            f"{b['bandit_to_oracle']:.1%}), {b['bandit_expected_to_random']:.2f}x random "
             f"-> {verdict} >= {TARGET_TO_ORACLE:.0%} of oracle and >= {TARGET_TO_RANDOM}x random"
         )
     console.print(

@@ -89,7 +89,12 @@ def assert_same_ranking(got: Floats, reference: Floats) -> None:
 
 def test_config_defaults_and_mabwiser_twins() -> None:
     config = PolicyConfig()
-    assert (config.name, config.alpha, config.l2_lambda, config.epsilon) == ("linucb", 0.5, 1, 0.05)
+    assert (config.name, config.alpha, config.l2_lambda, config.epsilon) == (
+        "linucb",
+        0.5,
+        100,
+        0.05,
+    )
     assert config.contextual
     assert not config.stochastic
     linucb = PolicyConfig(alpha=0.3, l2_lambda=2.0).learning_policy()

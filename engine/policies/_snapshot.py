@@ -65,9 +65,11 @@ def prior_a_inv(config: PolicyConfig, n_features: int) -> npt.NDArray[np.float64
 
     MABWiser's ``_RidgeRegression.init`` sets ``A = l2_lambda * I`` and ``A_inv = A.copy()``,
     i.e. ``l2_lambda * I`` rather than the ridge posterior's ``I / l2_lambda`` (the two agree
-    at the default ``l2_lambda = 1``; the first reward replaces it by ``inv(A)``). Cold arms
+    only at ``l2_lambda = 1``; the first observation replaces it by ``inv(A)``). Cold arms
     are scored with MABWiser's value so that a cold offer and an added-but-untrained arm score
-    alike and both match MABWiser's ``predict_expectations``.
+    alike and both match MABWiser's ``predict_expectations``. With a penalty above 1 the
+    width of a cold arm is wider still than the posterior's, so a new offer is served first
+    until the learner's next commit includes its exposures: exploration of new offers at once.
     """
     return config.l2_lambda * np.identity(n_features)
 
