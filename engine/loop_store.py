@@ -241,13 +241,15 @@ class LoopStore:
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for join in joins:
-                    await self.store._event(
-                        keys=[
+                    self.store.queue_script(
+                        pipe,
+                        self.store._event,
+                        [
                             *keys.customer_keys(join.customer_id),
                             keys.customer_decision(join.customer_id, join.token),
                             keys.customer_assignments(join.customer_id),
                         ],
-                        args=[
+                        [
                             self.store.retention_seconds,
                             join.event_id,
                             join.offer_id,
@@ -258,9 +260,8 @@ class LoopStore:
                             0,
                             join.reward_code,
                         ],
-                        client=pipe,
                     )
-                results = await pipe.execute()
+                results = await self.store.execute(pipe)
         except (RedisError, OSError) as exc:
             raise _fail("join_event", exc) from exc
         return [_event_join(result) for result in results]
@@ -275,14 +276,15 @@ class LoopStore:
             async with self.client.pipeline(transaction=False) as pipe:
                 for write in writes:
                     if write.activity is not None:
-                        await self.store._activities(
-                            keys=keys.customer_keys(write.customer_id),
-                            args=activity_args(
+                        self.store.queue_script(
+                            pipe,
+                            self.store._activities,
+                            keys.customer_keys(write.customer_id),
+                            activity_args(
                                 self.store.retention_seconds,
                                 [write.activity],
                                 day_number(write.activity.ts),
                             ),
-                            client=pipe,
                         )
                     pipe.xadd(
                         keys.EVENT_LOG, _fields(write.entry), maxlen=write.maxlen, approximate=True
@@ -299,7 +301,7 @@ class LoopStore:
                     if write.impression:
                         pipe.hincrby(keys.BUDGET, f"{write.offer_id}|i", 1)
                     queue_cells(pipe, write.cells)
-                await pipe.execute()
+                await self.store.execute(pipe)
         except (RedisError, OSError) as exc:
             raise _fail("record_event", exc) from exc
 

@@ -15,12 +15,14 @@ from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 import orjson
 import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engine import keys
@@ -251,6 +253,50 @@ class RedisStore:
         self._reserve = client.register_script(_load_script("reserve.lua"))
         self._outcome = client.register_script(_load_script("outcome.lua"))
         self._event = client.register_script(_load_script("event.lua"))
+        self._script_bodies: dict[str | bytes, Any] = {
+            script.sha: script.script
+            for script in (
+                self._activities,
+                self._attributes,
+                self._reserve,
+                self._outcome,
+                self._event,
+            )
+        }
+
+    def queue_script(
+        self, pipe: Pipeline, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]
+    ) -> None:
+        """Queue a script in a pipeline by its hash.
+
+        redis-py's own way (``script(..., client=pipe)``) asks the store whether the scripts
+        exist before every pipeline, a round trip more per request; :meth:`execute` instead
+        recovers from the rare NOSCRIPT (a store restarted without its script cache).
+        """
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+    async def execute(self, pipe: Pipeline) -> list[Any]:
+        """Execute a pipeline whose scripts were queued with :meth:`queue_script`.
+
+        Commands refused with NOSCRIPT had no effect, so loading the scripts and sending those
+        commands again, in their order, is exact; the other commands are not repeated. Any
+        other error is raised, as ``execute`` does.
+        """
+        queued = [args for args, _ in pipe.command_stack]
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            for sha in {queued[i][1] for i in missing}:
+                await self.client.script_load(self._script_bodies[sha])
+            async with self.client.pipeline(transaction=False) as again:
+                for i in missing:
+                    again.execute_command(*queued[i])
+                for i, result in zip(missing, await again.execute(), strict=True):
+                    results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None) -> RedisStore:
@@ -317,12 +363,13 @@ class RedisStore:
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for customer_id, rows in batches:
-                    await self._activities(
-                        keys=keys.customer_keys(customer_id),
-                        args=activity_args(self.retention_seconds, rows, now_day),
-                        client=pipe,
+                    self.queue_script(
+                        pipe,
+                        self._activities,
+                        keys.customer_keys(customer_id),
+                        activity_args(self.retention_seconds, rows, now_day),
                     )
-                await pipe.execute()
+                await self.execute(pipe)
         except (RedisError, OSError) as exc:
             STORE_ERRORS.labels(operation="record_activities_many").inc()
             raise StoreUnavailable("store unavailable during bulk load") from exc
@@ -580,12 +627,13 @@ class RedisStore:
         """
         async with self.client.pipeline(transaction=False) as pipe:
             for customer_id, values, seen_at in batches:
-                await self._attributes(
-                    keys=keys.customer_keys(customer_id),
-                    args=attribute_args(self.retention_seconds, values, (), seen_at),
-                    client=pipe,
+                self.queue_script(
+                    pipe,
+                    self._attributes,
+                    keys.customer_keys(customer_id),
+                    attribute_args(self.retention_seconds, values, (), seen_at),
                 )
-            await pipe.execute()
+            await self.execute(pipe)
 
     @_translate("erase_customers_many")
     async def erase_customers_many(self, customer_ids: Sequence[str]) -> int:

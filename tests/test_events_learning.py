@@ -492,3 +492,35 @@ async def test_a_batch_records_what_the_same_events_sent_one_by_one_record(
         population, index = customer.split("-")
         learned[population].append((index, entry["kind"], entry["reward"]))
     assert learned["one"] == learned["batch"]
+
+
+async def test_events_survive_a_store_that_lost_its_scripts(
+    client: httpx.AsyncClient, role_keys: Roles, raw: redis.Redis
+) -> None:
+    """Pipelined scripts go by hash; after SCRIPT FLUSH (a restarted store) the refused ones
+    are loaded and sent again, and nothing else is applied twice."""
+    await setup_offer(client, role_keys)
+    decision = await decide(client, role_keys)
+    base = {"decision_id": decision["decision_id"], "offer_id": "o-a"}
+    await raw.script_flush()
+    r = await client.post(
+        "/v1/events:batch",
+        json={
+            "events": [
+                {**base, "event_id": "e-i", "type": "impression"},
+                {**base, "event_id": "e-k", "type": "click"},
+                {**base, "event_id": "e-c", "type": "conversion", "value": 20.0},
+            ]
+        },
+        headers=role_keys["decide"],
+    )
+    assert r.status_code == 200, r.text
+    assert [item["status"] for item in r.json()] == ["accepted"] * 3
+    view = (await client.get("/v1/customers/c-1", headers=role_keys["analyst"])).json()
+    history = view["contact_history"]["o-a"]
+    assert (history["impressions"], history["clicks"], history["conversions"]) == (1, 1, 1)
+    assert view["features"]["purchases_90d"] == 1
+    assert await raw.xlen(keys.EVENT_LOG) == 3
+    assert await raw.hgetall(keys.BUDGET) == {"o-a|i": "1", "o-a|c": "1"}
+    rewards = await raw.xrange(keys.model_key("global", "rewards"))
+    assert [e["kind"] for _, e in rewards] == ["exposure", "reward"]
