@@ -104,6 +104,14 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     log_format: Literal["json", "text"] = Field(default="json")
+    event_takeover_seconds: int = Field(
+        default=5,
+        ge=0,
+        le=3600,
+        description="An event joined but not recorded (the store failed between the two steps) "
+        "is recorded by a later delivery once this old; sooner, that delivery is refused as in "
+        "progress (409), since the first request may still be recording it.",
+    )
     opentelemetry: bool = Field(
         default=False,
         description="FastAPI's native OpenTelemetry traces, metrics and logs, sent to the "

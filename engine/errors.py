@@ -38,6 +38,12 @@ class Conflict(NboError):
     code = "conflict"
 
 
+class EventInProgress(Conflict):
+    """The event was joined moments ago by a request still recording it: send it again later."""
+
+    code = "event_in_progress"
+
+
 class Unauthorized(NboError):
     code = "unauthorized"
 

@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from engine.aggregation import conversion_increments
 from engine.config import Settings
-from engine.errors import NboError, NotFound, ValidationFailed
+from engine.errors import EventInProgress, NboError, NotFound, ValidationFailed
 from engine.keys import CHANNEL_CODES, split_decision_id
 from engine.learner import stream_fields
 from engine.loop_store import EventJoin, EventJoinArgs, EventWrite, LoopStore
@@ -91,15 +91,22 @@ class EventService:
         results = await self.store.join_events(joins) if joins else []
         joined = iter(zip(joins, results, strict=True))
         writes: list[EventWrite] = []
+        seen: set[tuple[str, str]] = set()  # events this batch joined, recorded below
         for i, (event, path) in enumerate(zip(events, paths, strict=True)):
             if outcomes[i] is not None:
                 continue
             args, result = next(joined)
+            key = (event.decision_id, event.event_id)
+            if key in seen and (result.status == "in_progress" or result.rejoined):
+                # joined earlier in this batch: one by one, that one would be recorded by now
+                outcomes[i] = EventOutcome(event.event_id, "duplicate", False)
+                continue
             try:
                 outcomes[i], write = self._outcome(event, path, args, result)
             except NboError as exc:
                 outcomes[i] = exc
                 continue
+            seen.add(key)
             if write is not None:
                 writes.append(write)
         await self.store.record_events(writes)
@@ -123,12 +130,14 @@ class EventService:
             event_time,
             now,
             self.reward_code,
+            self.settings.event_takeover_seconds,
         )
 
     def _outcome(
         self, event: EventRequest, path: str, args: EventJoinArgs, joined: EventJoin
     ) -> tuple[EventOutcome, EventWrite | None]:
-        EVENTS.labels(type=event.type, status=joined.status).inc()
+        if not joined.rejoined:  # a rejoined event was counted when it was first joined
+            EVENTS.labels(type=event.type, status=joined.status).inc()
         if joined.status == "unknown":
             raise NotFound(
                 f"unknown decision '{event.decision_id}' (never made, or past its window)",
@@ -141,7 +150,13 @@ class EventService:
             )
         if joined.status == "duplicate":
             return EventOutcome(event.event_id, "duplicate", False), None
-        if joined.status == "late":
+        if joined.status == "in_progress":
+            raise EventInProgress(
+                f"event '{event.event_id}' is being recorded by another request; if that "
+                f"request failed, send it again after {args.takeover_seconds} s",
+                field=f"{path}event_id",
+            )
+        if joined.status == "late" and not joined.rejoined:
             LATE_EVENTS.labels(type=event.type).inc()
         customer_id, token, event_time = args.customer_id, args.token, args.event_time
         reward = None

@@ -53,6 +53,7 @@ class EventJoin:
     first_conversion: bool = False
     first_click: bool = False
     revenue_before: float = 0.0
+    rejoined: bool = False  # joined before but never recorded: record it now, count nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class EventJoinArgs:
     event_time: float
     now: float
     reward_code: str
+    takeover_seconds: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +93,9 @@ def _event_join(result: Sequence[Any]) -> EventJoin:
     status = str(result[0])
     if len(result) == 1:
         return EventJoin(status, None, "", "", "", 0.0, "", "")
-    values = [str(v) for v in result[1:14]]
+    values = [str(v) for v in result[1:15]]
     reward, x, scope, spec_version, decided_at, policy, channel, experiment, variant = values[:9]
-    assignment, first_conversion, first_click, revenue_before = values[9:13]
+    assignment, first_conversion, first_click, revenue_before, rejoined = values[9:14]
     return EventJoin(
         status,
         float(reward) if reward else None,
@@ -109,6 +111,7 @@ def _event_join(result: Sequence[Any]) -> EventJoin:
         first_conversion == "1",
         first_click == "1",
         float(revenue_before or 0),
+        rejoined == "1",
     )
 
 
@@ -257,7 +260,7 @@ class LoopStore:
                             repr(float(join.value)),
                             int(join.event_time),
                             int(join.now),
-                            0,
+                            join.takeover_seconds,
                             join.reward_code,
                         ],
                     )
@@ -269,12 +272,22 @@ class LoopStore:
     async def record_events(self, writes: Sequence[EventWrite]) -> None:
         """After the joins: event log entries, rewards for the learner, budget counters and
         behavioural features (a click counts as engagement, a conversion as a purchase), for
-        every accepted event of a batch in one round trip."""
+        every accepted event of a batch in one round trip.
+
+        One transaction, which also marks each event recorded (``w:<event id>`` in its
+        decision): either all of it is written or none, and an event whose recording failed is
+        recorded when it is sent again (its join answers ``rejoined`` until the mark is set).
+        """
         if not writes:
             return
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
+            async with self.client.pipeline(transaction=True) as pipe:
                 for write in writes:
+                    pipe.hset(
+                        keys.customer_decision(write.customer_id, write.token),
+                        f"w:{write.entry['event_id']}",
+                        "1",
+                    )
                     if write.activity is not None:
                         self.store.queue_script(
                             pipe,

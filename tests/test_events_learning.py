@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +16,11 @@ import redis.asyncio as redis
 from engine import keys
 from engine.catalog_cache import CatalogCache
 from engine.config import Settings
+from engine.events import EventRequest, EventService
 from engine.export import export_rows
+from engine.keys import CHANNEL_CODES
 from engine.learner import GROUP, Learner
+from engine.loop_store import EventJoinArgs, LoopStore
 from engine.policies import ModelSnapshot, PolicyConfig, Trainer
 from engine.store import RedisStore
 
@@ -524,3 +528,72 @@ async def test_events_survive_a_store_that_lost_its_scripts(
     assert await raw.hgetall(keys.BUDGET) == {"o-a|i": "1", "o-a|c": "1"}
     rewards = await raw.xrange(keys.model_key("global", "rewards"))
     assert [e["kind"] for _, e in rewards] == ["exposure", "reward"]
+
+
+async def test_an_event_joined_but_never_recorded_is_recorded_by_a_later_delivery(
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    raw: redis.Redis,
+    store: RedisStore,
+    settings: Settings,
+) -> None:
+    """The store fails between an event's join and its recording: the client's retry must not
+    be told 'duplicate' (the event would be lost), nor count the contact twice."""
+    await setup_offer(client, role_keys)
+    decision = await decide(client, role_keys)
+    customer, token = (
+        decision["decision_id"].split("~")[1],
+        decision["decision_id"][2:].split("~")[0],
+    )
+    loop = LoopStore(store)
+    (first,) = await loop.join_events(
+        [EventJoinArgs(customer, token, "e-k", "o-a", "k", 0.0, time.time(), time.time(), "k")]
+    )
+    assert (first.status, first.reward, first.rejoined) == ("accepted", 1.0, False)
+    click = {"event_id": "e-k", "decision_id": decision["decision_id"], "offer_id": "o-a"}
+    r = await client.post(
+        "/v1/events", json={**click, "type": "click"}, headers=role_keys["decide"]
+    )
+    assert r.status_code == 409, r.text  # the first request may still be recording it
+    assert r.json()["error"]["code"] == "event_in_progress"
+    assert await raw.xlen(keys.EVENT_LOG) == 0
+
+    later = EventService(loop, settings.model_copy(update={"event_takeover_seconds": 0}))
+    outcome = await later.record(EventRequest(type="click", **click))
+    assert (outcome.status, outcome.learned) == ("accepted", True)
+    again = await client.post(
+        "/v1/events", json={**click, "type": "click"}, headers=role_keys["decide"]
+    )
+    assert again.json()["status"] == "duplicate"
+    view = (await client.get("/v1/customers/c-1", headers=role_keys["analyst"])).json()
+    assert view["contact_history"]["o-a"]["clicks"] == 1  # joined once, not per delivery
+    assert await raw.xlen(keys.EVENT_LOG) == 1
+    rewards = await raw.xrange(keys.model_key("global", "rewards"))
+    assert [(e["kind"], e["reward"]) for _, e in rewards] == [
+        ("exposure", "0.0"),
+        ("reward", "1.0"),
+    ]
+
+
+async def test_a_decision_commit_sent_twice_counts_the_contact_once(
+    raw: redis.Redis, store: RedisStore
+) -> None:
+    """The store client resends a command after a timeout; if the first one ran, the caps
+    reservation must not run again."""
+    loop = LoopStore(store)
+    no_limits = (-1, -1, -1, -1, 0)
+    now = int(time.time())
+
+    async def commit() -> str:
+        status, _ = await loop.commit_decision(
+            "c-9", "tok1", [("o-a", no_limits)], CHANNEL_CODES["web"], now,
+            {"ts": str(now), "o:o-a": "1|1.0"}, "{}", None, 3600, 60,
+        )  # fmt: skip
+        return status
+
+    assert await commit() == "ok"
+    contacts = keys.customer_keys("c-9")[2]
+    once = await raw.hgetall(contacts)
+    assert once  # the contact was counted
+    assert await commit() == "ok"
+    assert await raw.hgetall(contacts) == once

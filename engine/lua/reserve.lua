@@ -9,8 +9,9 @@
 -- conversion (0/1); -1 means no limit.
 -- Decisions add: decision ttl, idempotency ttl, response JSON, n fields, then field/value pairs,
 -- then an experiment id and its assignment record ('' when none; kept from first exposure).
--- Returns {status, reasons...}: status 'ok', 'refused' (all-or-nothing, nothing written) or
--- 'replay' with the stored response when the idempotency key already exists.
+-- Returns {status, reasons...}: status 'ok' (also when this decision was committed already),
+-- 'refused' (all-or-nothing, nothing written) or 'replay' with the stored response when the
+-- idempotency key already exists.
 -- Serves per day live in 7 slots "<id>|w<day mod 7>" = "<day>:<count>": bounded memory, no pruning.
 local h = KEYS[3]
 local decision = KEYS[4]
@@ -20,6 +21,9 @@ if idem then
   local stored = redis.call('GET', idem)
   if stored then return {'replay', stored} end
 end
+-- a decision's token is new for each decision: its record exists only if this very commit ran
+-- already (the client resent it after a timeout), which must not count the contact twice
+if decision and redis.call('EXISTS', decision) == 1 then return {'ok'} end
 local now = tonumber(ARGV[2])
 local day = tonumber(ARGV[3])
 local ch = ARGV[4]
