@@ -106,13 +106,17 @@ def parse_contact_history(raw: Mapping[str, str]) -> ContactHistory:
     return history
 
 
-_NO_CONTACTS = OfferContacts()  # read only: the history of an offer never shown
-
-
 def check_contact_policy(caps: Caps, contacts: OfferContacts | None, now: float) -> str | None:
     """The reason the policy refuses another contact now, or ``None``; same order as the Lua."""
     if contacts is None:
-        contacts = _NO_CONTACTS
+        # never shown (most offers for most customers): only a cap of zero refuses
+        if caps.lifetime == 0:
+            return "lifetime_cap_reached"
+        if caps.per_week == 0:
+            return "weekly_cap_reached"
+        if caps.per_day == 0:
+            return "daily_cap_reached"
+        return None
     now = int(now)
     day = now // 86_400
     if caps.suppress_after_conversion and contacts.conversions > 0:

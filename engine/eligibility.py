@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.catalog import Catalog, ParsedOffer
 from engine.contacts import ContactHistory, check_contact_policy
-from engine.rules import failing_conditions
+from engine.rules import evaluate, failing_conditions
 
 __all__ = ["OfferVerdict", "Reason", "admissible", "evaluate_offer", "evaluate_offers"]
 
@@ -140,7 +140,7 @@ def admissible(
         return None
     if rules.segments_none and not segments.isdisjoint(rules.segments_none):
         return None
-    if parsed.rules.rules and failing_conditions(parsed.rules, values):
+    if parsed.rules.rules and not evaluate(parsed.rules, values):
         return None
     if check_contact_policy(offer.caps, contacts.get(parsed.offer_id), now) is not None:
         return None
