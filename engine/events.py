@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -79,12 +80,13 @@ class EventService:
         failure raises StoreUnavailable for the whole batch.
         """
         now = self.clock()
+        attempt = secrets.token_hex(8)
         paths = paths if paths is not None else [f"events[{i}]." for i in range(len(events))]
         outcomes: list[EventOutcome | NboError | None] = []
         joins: list[EventJoinArgs] = []
         for event, path in zip(events, paths, strict=True):
             try:
-                joins.append(self._join_args(event, path, now))
+                joins.append(self._join_args(event, path, now, attempt))
                 outcomes.append(None)
             except NboError as exc:
                 outcomes.append(exc)
@@ -112,7 +114,7 @@ class EventService:
         await self.store.record_events(writes)
         return [o for o in outcomes if o is not None]
 
-    def _join_args(self, event: EventRequest, path: str, now: float) -> EventJoinArgs:
+    def _join_args(self, event: EventRequest, path: str, now: float, attempt: str) -> EventJoinArgs:
         event_time = event.timestamp.timestamp() if event.timestamp else now
         if event_time > now + FUTURE_TOLERANCE_SECONDS:
             raise ValidationFailed("timestamp is in the future", field=f"{path}timestamp")
@@ -131,6 +133,7 @@ class EventService:
             now,
             self.reward_code,
             self.settings.event_takeover_seconds,
+            attempt,
         )
 
     def _outcome(

@@ -70,6 +70,7 @@ class EventJoinArgs:
     now: float
     reward_code: str
     takeover_seconds: int = 5
+    attempt: str = ""  # nonce of the request joining it: its own resent join is not a rival
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +263,7 @@ class LoopStore:
                             int(join.now),
                             join.takeover_seconds,
                             join.reward_code,
+                            join.attempt,
                         ],
                     )
                 results = await self.store.execute(pipe)

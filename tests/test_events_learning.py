@@ -550,6 +550,11 @@ async def test_an_event_joined_but_never_recorded_is_recorded_by_a_later_deliver
         [EventJoinArgs(customer, token, "e-k", "o-a", "k", 0.0, time.time(), time.time(), "k")]
     )
     assert (first.status, first.reward, first.rejoined) == ("accepted", 1.0, False)
+    # the store client resending that same join after a timeout: the same request, no rival
+    (resent,) = await loop.join_events(
+        [EventJoinArgs(customer, token, "e-k", "o-a", "k", 0.0, time.time(), time.time(), "k")]
+    )
+    assert (resent.status, resent.reward, resent.rejoined) == ("accepted", 1.0, True)
     click = {"event_id": "e-k", "decision_id": decision["decision_id"], "offer_id": "o-a"}
     r = await client.post(
         "/v1/events", json={**click, "type": "click"}, headers=role_keys["decide"]

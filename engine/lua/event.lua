@@ -4,7 +4,9 @@
 -- ARGV[1]: retention seconds, ARGV[2]: event id, ARGV[3]: offer id, ARGV[4]: kind
 -- (i impression, k click, c conversion, x dismiss), ARGV[5]: value, ARGV[6]: event time,
 -- ARGV[7]: now, ARGV[8]: seconds after which an unrecorded join may be taken over (below),
--- ARGV[9]: reward definition (k click, c conversion, v conversion value).
+-- ARGV[9]: reward definition (k click, c conversion, v conversion value), ARGV[10]: the
+-- request's nonce (its own join resent by the store client after a timeout is not another
+-- request's).
 -- Returns {status, reward, x, scope, spec version, decision time, policy, channel, experiment,
 -- variant, assignment record, first conversion, first click, revenue before, rejoined};
 -- status is 'unknown', 'duplicate', 'not_served', 'late' or 'accepted'; reward is '' unless this
@@ -14,7 +16,7 @@
 -- joined before but never recorded (the store failed between the two steps) is not a
 -- duplicate: its join outcome, kept in 'e:<event id>', is returned again with rejoined = '1'
 -- and nothing is counted twice, so the caller can record it now. Within ARGV[8] seconds of the
--- join the first request may still be recording it: 'in_progress' (send it again later).
+-- join another request may still be recording it: 'in_progress' (send it again later).
 local d = KEYS[4]
 local event_id, offer, kind = ARGV[2], ARGV[3], ARGV[4]
 if redis.call('EXISTS', d) == 0 then return {'unknown'} end
@@ -25,7 +27,9 @@ if seen then
   if redis.call('HEXISTS', d, 'w:' .. event_id) == 1 then return {'duplicate'} end
   local kept = {}
   for part in string.gmatch(seen .. sep, '([^' .. sep .. ']*)' .. sep) do kept[#kept + 1] = part end
-  if tonumber(ARGV[7]) < tonumber(kept[7] or '0') + tonumber(ARGV[8]) then return {'in_progress'} end
+  if kept[8] ~= ARGV[10] and tonumber(ARGV[7]) < tonumber(kept[7] or '0') + tonumber(ARGV[8]) then
+    return {'in_progress'}
+  end
   local was = redis.call('HMGET', d, 'ts', 'x', 'sc', 'sv', 'pol', 'ch', 'exp', 'var')
   local record = ''
   if was[7] and was[7] ~= '' and KEYS[5] then record = redis.call('HGET', KEYS[5], was[7]) or '' end
@@ -76,7 +80,8 @@ end
 local status = 'accepted'
 if late then status = 'late' end
 redis.call('HSET', d, 'e:' .. event_id,
-  table.concat({kind, status, reward, first_conversion, first_click, revenue_before, ARGV[7]}, sep))
+  table.concat({kind, status, reward, first_conversion, first_click, revenue_before, ARGV[7],
+    ARGV[10]}, sep))
 return {status, reward, info[2] or '', info[3] or '', info[4] or '', info[1] or '', info[5] or '',
   info[7] or '', info[8] or '', info[9] or '', record, first_conversion, first_click, revenue_before,
   '0'}
