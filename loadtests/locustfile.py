@@ -168,28 +168,28 @@ class DecisionUser(_NboUser):
         self.decide(remember=False)
 
 
-class EventUser(_NboUser):
-    """Event ingestion: collect served offers during warm-up, then send events only."""
+class _EventSender(_NboUser):
+    """Collects served offers during warm-up, then sends events only."""
+
+    abstract = True
 
     def on_start(self) -> None:
         for _ in range(4 * EVENT_POOL):
             if len(self.served) >= EVENT_POOL:
                 break
             self.decide()
+
+
+class EventUser(_EventSender):
+    """Event ingestion, one event per request (``/v1/events``)."""
 
     @task
     def next_request(self) -> None:
         self.send_event()
 
 
-class EventBatchUser(_NboUser):
+class EventBatchUser(_EventSender):
     """Event ingestion in batches of ``EVENT_BATCH``, as SDKs send them (``/v1/events:batch``)."""
-
-    def on_start(self) -> None:
-        for _ in range(4 * EVENT_POOL):
-            if len(self.served) >= EVENT_POOL:
-                break
-            self.decide()
 
     @task
     def next_request(self) -> None:
