@@ -59,6 +59,7 @@ from rich.console import Console
 from engine.aggregation import conversion_increments, exposure_increments, parse_cells
 from engine.config import Settings
 from engine.demo_customers import customers_of, generate_population
+from engine.demo_experiment import DEMO_EXPERIMENT_BODY
 from engine.embedded import embedded_valkey
 from engine.profiles import day_number, encode_activity
 from engine.results import experiment_results
@@ -234,22 +235,8 @@ async def measure_memory(
 
 # --- 3. Results of a big experiment -------------------------------------------------------
 
-EXPERIMENT = Experiment.model_validate(
-    {
-        "name": "Scale",
-        "status": "running",
-        "variants": [
-            {"id": "rules", "weight": 0.4, "treatment": {"policy": "rules"}},
-            {"id": "bandit", "weight": 0.4, "treatment": {"policy": "bandit"}},
-            {"id": "holdout", "weight": 0.2, "treatment": {"policy": "holdout"}},
-        ],
-        "control": "rules",
-        "primary_metric": "conversion_rate",
-        "secondary_metrics": ["click_rate", "revenue_per_unit"],
-        "guardrail_metrics": ["click_rate"],
-        "minimum_detectable_effect": 0.1,
-    }
-)
+# the demo's experiment (variants, weights, metrics) under another name
+EXPERIMENT = Experiment.model_validate({**DEMO_EXPERIMENT_BODY, "name": "Scale"})
 
 
 def exposure_events(

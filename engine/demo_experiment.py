@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -26,10 +27,26 @@ from engine.models import ModelRegistry
 from engine.policies import PolicyConfig
 from engine.store import RedisStore
 
-__all__ = ["DEMO_EXPERIMENT", "run_demo_experiment"]
+__all__ = ["DEMO_EXPERIMENT", "DEMO_EXPERIMENT_BODY", "run_demo_experiment"]
 
 DEMO_EXPERIMENT = "exp-demo"
 CHANNELS: Sequence[str] = ("web", "mobile_app", "email")
+DEMO_EXPERIMENT_BODY: dict[str, Any] = {
+    "name": "Personalisation vs rules",
+    "hypothesis": "A contextual bandit converts better than our business rules.",
+    "status": "running",
+    "channels": list(CHANNELS),
+    "variants": [
+        {"id": "rules", "weight": 0.4, "treatment": {"policy": "rules"}},
+        {"id": "bandit", "weight": 0.4, "treatment": {"policy": "bandit"}},
+        {"id": "holdout", "weight": 0.2, "treatment": {"policy": "holdout"}},
+    ],
+    "control": "rules",
+    "primary_metric": "conversion_rate",
+    "secondary_metrics": ["click_rate", "revenue_per_unit"],
+    "guardrail_metrics": ["click_rate"],
+    "minimum_detectable_effect": 0.1,
+}
 
 
 def _affinity(offer_id: str, segments: Sequence[str]) -> float:
@@ -54,22 +71,7 @@ async def run_demo_experiment(
         store,
         catalog,
         DEMO_EXPERIMENT,
-        {
-            "name": "Personalisation vs rules",
-            "hypothesis": "A contextual bandit converts better than our business rules.",
-            "status": "running",
-            "channels": list(CHANNELS),
-            "variants": [
-                {"id": "rules", "weight": 0.4, "treatment": {"policy": "rules"}},
-                {"id": "bandit", "weight": 0.4, "treatment": {"policy": "bandit"}},
-                {"id": "holdout", "weight": 0.2, "treatment": {"policy": "holdout"}},
-            ],
-            "control": "rules",
-            "primary_metric": "conversion_rate",
-            "secondary_metrics": ["click_rate", "revenue_per_unit"],
-            "guardrail_metrics": ["click_rate"],
-            "minimum_detectable_effect": 0.1,
-        },
+        DEMO_EXPERIMENT_BODY,
     )
     if decisions <= 0 or customers <= 0:
         return 0

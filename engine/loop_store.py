@@ -69,8 +69,8 @@ class EventJoinArgs:
     event_time: float
     now: float
     reward_code: str
-    takeover_seconds: int = 5
-    attempt: str = ""  # nonce of the request joining it: its own resent join is not a rival
+    takeover_seconds: int
+    attempt: str  # nonce of the request joining it: its own resent join is not a rival
 
 
 @dataclass(frozen=True, slots=True)

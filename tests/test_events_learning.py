@@ -546,13 +546,14 @@ async def test_an_event_joined_but_never_recorded_is_recorded_by_a_later_deliver
         decision["decision_id"][2:].split("~")[0],
     )
     loop = LoopStore(store)
+    now = time.time()
     (first,) = await loop.join_events(
-        [EventJoinArgs(customer, token, "e-k", "o-a", "k", 0.0, time.time(), time.time(), "k")]
+        [EventJoinArgs(customer, token, "e-k", "o-a", "k", 0.0, now, now, "k", 5, "attempt-1")]
     )
     assert (first.status, first.reward, first.rejoined) == ("accepted", 1.0, False)
     # the store client resending that same join after a timeout: the same request, no rival
     (resent,) = await loop.join_events(
-        [EventJoinArgs(customer, token, "e-k", "o-a", "k", 0.0, time.time(), time.time(), "k")]
+        [EventJoinArgs(customer, token, "e-k", "o-a", "k", 0.0, now, now, "k", 5, "attempt-1")]
     )
     assert (resent.status, resent.reward, resent.rejoined) == ("accepted", 1.0, True)
     click = {"event_id": "e-k", "decision_id": decision["decision_id"], "offer_id": "o-a"}

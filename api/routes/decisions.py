@@ -86,8 +86,8 @@ async def post_event(body: EventRequest, services: ServicesDep, _: Decide) -> Ev
     summary="Up to 500 feedback events; each is accepted or refused on its own",
 )
 async def post_events(body: EventBatch, services: ServicesDep, _: Decide) -> list[EventBatchItem]:
-    # a store outage fails the whole batch (503): the client retries it, and the events that
-    # were recorded come back as duplicates
+    # a store outage fails the whole batch (503) and the client sends it again: events recorded
+    # come back as duplicates, events joined but not recorded are recorded then (EventService)
     outcomes = await services.events.record_batch(body.events)
     out = []
     for event, outcome in zip(body.events, outcomes, strict=True):

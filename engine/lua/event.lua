@@ -22,6 +22,16 @@ local event_id, offer, kind = ARGV[2], ARGV[3], ARGV[4]
 if redis.call('EXISTS', d) == 0 then return {'unknown'} end
 if not redis.call('HGET', d, 'o:' .. offer) then return {'not_served'} end
 local sep = '\31'
+local info = redis.call('HMGET', d, 'ts', 'x', 'sc', 'sv', 'pol', 'win', 'ch', 'exp', 'var')
+local experiment = info[8]
+local ax = nil
+if experiment and experiment ~= '' and KEYS[5] then ax = KEYS[5] end
+local function answer(status, reward, record, first_conversion, first_click, revenue_before,
+    rejoined)
+  return {status, reward, info[2] or '', info[3] or '', info[4] or '', info[1] or '',
+    info[5] or '', info[7] or '', info[8] or '', info[9] or '', record, first_conversion,
+    first_click, revenue_before, rejoined}
+end
 local seen = redis.call('HGET', d, 'e:' .. event_id)
 if seen then
   if redis.call('HEXISTS', d, 'w:' .. event_id) == 1 then return {'duplicate'} end
@@ -30,14 +40,10 @@ if seen then
   if kept[8] ~= ARGV[10] and tonumber(ARGV[7]) < tonumber(kept[7] or '0') + tonumber(ARGV[8]) then
     return {'in_progress'}
   end
-  local was = redis.call('HMGET', d, 'ts', 'x', 'sc', 'sv', 'pol', 'ch', 'exp', 'var')
   local record = ''
-  if was[7] and was[7] ~= '' and KEYS[5] then record = redis.call('HGET', KEYS[5], was[7]) or '' end
-  return {kept[2] or 'accepted', kept[3] or '', was[2] or '', was[3] or '', was[4] or '',
-    was[1] or '', was[5] or '', was[6] or '', was[7] or '', was[8] or '', record,
-    kept[4] or '0', kept[5] or '0', kept[6] or '0', '1'}
+  if ax then record = redis.call('HGET', ax, experiment) or '' end
+  return answer(kept[2], kept[3], record, kept[4], kept[5], kept[6], '1')
 end
-local info = redis.call('HMGET', d, 'ts', 'x', 'sc', 'sv', 'pol', 'win', 'ch', 'exp', 'var')
 local decided_at = tonumber(info[1])
 local event_time = tonumber(ARGV[6])
 local late = event_time > decided_at + tonumber(info[6] or '0')
@@ -59,9 +65,7 @@ else
 end
 -- unit-level experiment state: first conversion, first click, revenue so far
 local record, first_conversion, first_click, revenue_before = '', '0', '0', '0'
-local experiment = info[8]
-if experiment and experiment ~= '' and KEYS[5] then
-  local ax = KEYS[5]
+if ax then
   record = redis.call('HGET', ax, experiment) or ''
   if record ~= '' then
     if kind == 'c' then
@@ -79,9 +83,8 @@ if ttl > 0 then
 end
 local status = 'accepted'
 if late then status = 'late' end
+-- the join's outcome, for a later delivery should this event's recording fail
 redis.call('HSET', d, 'e:' .. event_id,
   table.concat({kind, status, reward, first_conversion, first_click, revenue_before, ARGV[7],
     ARGV[10]}, sep))
-return {status, reward, info[2] or '', info[3] or '', info[4] or '', info[1] or '', info[5] or '',
-  info[7] or '', info[8] or '', info[9] or '', record, first_conversion, first_click, revenue_before,
-  '0'}
+return answer(status, reward, record, first_conversion, first_click, revenue_before, '0')
