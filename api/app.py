@@ -89,9 +89,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry=telemetry(settings.opentelemetry),
     )
     install_error_handlers(app)
+    # the hot path first: FastAPI resolves included routers in order on every request
     for router in (
-        health.router,
         decisions.router,
+        health.router,
         customers.router,
         segments.router,
         offers.router,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -28,10 +27,6 @@ class Services:
     keys: KeyRing
     decisions: DecisionEngine
     events: EventService
-
-    @staticmethod
-    def json(body: Any) -> bytes:
-        return orjson.dumps(body)
 
 
 async def get_services(request: Request) -> Services:

@@ -203,11 +203,13 @@ def table(results: dict[str, Any]) -> str:
         floor = load.get("floor_per_s")
         command = _get(results, "loadtest", "command")
         for record in load.get("runs", []):
-            if record["target"] == "floor":
+            if record["name"] in ("floor", "floor-end"):
                 continue
             primary = record["endpoints"].get(record["primary"], {})
             server = _get(record, "server_side", record["primary"], "p99_ms")
             what = record["name"]
+            if what == "floor-commit":
+                what = "floor plus a decision-sized commit round trip (reference)"
             if record.get("offered_decisions_per_s"):
                 what = f"fixed {record['offered_decisions_per_s']:g} decisions/s (mix)"
                 if record.get("achieved") is False:

@@ -174,7 +174,7 @@ class LoopStore:
         channel_code: str,
         now: int,
         fields: Mapping[str, str],
-        response: str,
+        response: bytes,
         request_id: str | None,
         decision_ttl: int,
         request_ttl: int,

@@ -7,14 +7,21 @@ redis-py client built from the same :class:`Settings`; no auth, middleware, elig
 scoring or writes. Its saturation throughput, measured in the same run, is what every
 throughput figure of the load tests is divided by, so the ratios hold on a noisy machine.
 
+``POST /v1/decisions:commit`` is the floor plus the second round trip a decision makes: after
+the read, one Lua script in the customer's slot writes a record the size of a decision's (its
+fields, a 57-feature vector) with its expiry, as the decision's commit does, without the caps
+logic. Its run (``floor-commit``) says what that round trip costs on this stack, so the part of a
+decision's cost that is its own work can be told apart from the part that is round trips.
+
 Run: ``NBO_REDIS_URL=redis://... python -m loadtests.floor --port 8001``.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -22,10 +29,39 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from api.app import telemetry
+from engine import keys
 from engine.config import Settings
 from engine.store import RedisStore
 
-__all__ = ["create_floor_app"]
+__all__ = ["COMMIT_PATH", "create_floor_app"]
+
+COMMIT_PATH = "/v1/decisions:commit"
+_COMMIT_SCRIPT = """redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+return 1"""
+
+
+def _record_like_a_decision() -> list[str]:
+    """Field/value pairs shaped like a decision record (see DecisionEngine._record_fields)."""
+    x = orjson.dumps([round(0.1 * (i % 10), 5) for i in range(57)]).decode()
+    fields = {
+        "ts": "1760000000.123456",
+        "ch": "web",
+        "pl": "home_hero",
+        "sc": "web",
+        "mv": "12",
+        "sv": "1",
+        "pol": "linucb",
+        "exp": "",
+        "var": "",
+        "win": "86400",
+        "x": x,
+        "xp": "1",
+        "o:o-17": "1|0.95",
+        "o:o-42": "2|0.9",
+        "o:o-63": "3|0.85",
+    }
+    return [part for pair in fields.items() for part in pair]
 
 
 def create_floor_app(settings: Settings | None = None) -> FastAPI:
@@ -35,6 +71,7 @@ def create_floor_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = RedisStore.from_settings(settings)
         app.state.store = store
+        app.state.commit = store.client.register_script(_COMMIT_SCRIPT)
         try:
             yield
         finally:
@@ -48,12 +85,25 @@ def create_floor_app(settings: Settings | None = None) -> FastAPI:
         telemetry=telemetry(settings.opentelemetry),
     )
 
+    record_fields = _record_like_a_decision()
+
     @app.post("/v1/decisions")
     async def decide(request: Request) -> Response:
+        return await _answer(request, commit=False)
+
+    @app.post(COMMIT_PATH)
+    async def decide_and_commit(request: Request) -> Response:
+        return await _answer(request, commit=True)
+
+    async def _answer(request: Request, commit: bool) -> Response:
         body = orjson.loads(await request.body())
         customer_id = str(body["customer_id"])
         store: RedisStore = request.app.state.store
         record = await store.read_customer(customer_id)
+        if commit:
+            script: Any = request.app.state.commit
+            record_key = keys.customer_decision(customer_id, secrets.token_hex(8))
+            await script(keys=[record_key], args=[60, *record_fields])
         answer = {
             "customer_id": customer_id,
             "channel": body.get("channel"),

@@ -7,7 +7,8 @@ By hand, against ``nbo serve --demo`` (pick one user class; all three run if non
 
 User classes: ``MixUser`` (the realistic mix: 80% decisions on every channel, 15% events on
 offers this user was served, 5% activity writes), ``DecisionUser`` (decisions only; also what
-the floor is driven with, so both see the same requests), ``EventUser`` (a short decision
+the floor is driven with, so both see the same requests), ``FloorCommitUser`` (the same
+requests to the floor's read-and-commit route), ``EventUser`` (a short decision
 phase, then events only) and ``EventBatchUser`` (the same, events sent in batches of 20).
 
 Environment:
@@ -44,6 +45,7 @@ from locust import FastHttpUser, constant, constant_throughput, events, task
 from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
+from loadtests.floor import COMMIT_PATH
 from loadtests.measure import histogram_buckets, process_cpu_seconds
 from loadtests.workload import (
     EVENT_BATCH,
@@ -166,6 +168,16 @@ class DecisionUser(_NboUser):
     @task
     def next_request(self) -> None:
         self.decide(remember=False)
+
+
+class FloorCommitUser(_NboUser):
+    """Decisions to the floor's read-and-commit route (``loadtests.floor.COMMIT_PATH``), counted
+    under the decisions name so the runner reads them like any decision run."""
+
+    @task
+    def next_request(self) -> None:
+        body = decision_body(self.rng, CUSTOMERS)
+        self.client.post(COMMIT_PATH, data=orjson.dumps(body), name=NAME_DECISIONS)  # type: ignore[arg-type]
 
 
 class _EventSender(_NboUser):

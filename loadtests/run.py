@@ -4,7 +4,9 @@
 the demo population, issues a ``decide`` key, starts the floor (:mod:`loadtests.floor`) and
 ``nbo serve`` (one worker), then runs locust headless, once per measurement:
 
-1. ``floor``: the floor at saturation (closed loop, ``DecisionUser``);
+1. ``floor``: the floor at saturation (closed loop, ``DecisionUser``); ``floor-commit``: the
+   floor plus a decision-sized commit round trip (``FloorCommitUser``), a reference point that
+   prices the second round trip a decision makes (not part of the floor figure);
 2. ``decisions``: ``/v1/decisions`` at saturation, same users and requests as the floor;
 3. ``mix``: the realistic mix at saturation (``MixUser``);
 4. ``rate-<R>``: the mix at a fixed R decisions/s (R / 0.8 requests/s), one run per rung of the
@@ -74,7 +76,8 @@ __all__ = ["app"]
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")
-RUN_KINDS = ("floor", "decisions", "mix", "ladder", "events", "event-batches")
+FLOOR_RUNS = ("floor", "floor-end")  # what ratios divide by; floor-commit is a reference
+RUN_KINDS = ("floor", "floor-commit", "decisions", "mix", "ladder", "events", "event-batches")
 ACHIEVED_TOLERANCE = 0.05
 GENERATOR_BOUND = 0.90
 SATURATED_CORE = 0.85
@@ -555,6 +558,12 @@ def _specs(plan: Plan) -> list[RunSpec]:
         specs.append(
             RunSpec("floor", "saturation", "floor", "DecisionUser", plan.users, NAME_DECISIONS)
         )
+    if "floor-commit" in plan.runs:
+        specs.append(
+            RunSpec(
+                "floor-commit", "saturation", "floor", "FloorCommitUser", plan.users, NAME_DECISIONS
+            )
+        )
     if "decisions" in plan.runs:
         specs.append(
             RunSpec("decisions", "saturation", "server", "DecisionUser", plan.users, NAME_DECISIONS)
@@ -695,7 +704,7 @@ def _summary(
     offers_option: bool,
     active_offers: int,
 ) -> dict[str, Any]:
-    floors = [r["throughput_per_s"] for r in records if r["target"] == "floor"]
+    floors = [r["throughput_per_s"] for r in records if r["name"] in FLOOR_RUNS]
     floor_rate = sum(floors) / len(floors) if floors else None
     drift = (floors[-1] - floors[0]) / floors[0] if len(floors) > 1 and floors[0] else None
     for record in records:
@@ -818,7 +827,7 @@ def main(
     ] = False,
 ) -> None:
     """Run the load tests headless and write CSV, summary.json and latency_vs_load.png to OUT."""
-    quick_runs = "floor,decisions,ladder,events,event-batches"
+    quick_runs = "floor,floor-commit,decisions,ladder,events,event-batches"
     chosen_runs = tuple(
         part.strip() for part in (runs or (quick_runs if quick else ",".join(RUN_KINDS))).split(",")
     )

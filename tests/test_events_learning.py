@@ -593,7 +593,7 @@ async def test_a_decision_commit_sent_twice_counts_the_contact_once(
     async def commit() -> str:
         status, _ = await loop.commit_decision(
             "c-9", "tok1", [("o-a", no_limits)], CHANNEL_CODES["web"], now,
-            {"ts": str(now), "o:o-a": "1|1.0"}, "{}", None, 3600, 60,
+            {"ts": str(now), "o:o-a": "1|1.0"}, b"{}", None, 3600, 60,
         )  # fmt: skip
         return status
 

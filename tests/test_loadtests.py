@@ -13,10 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
+import redis.asyncio as redis
+from asgi_lifespan import LifespanManager
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from engine.config import Settings
+from loadtests.floor import COMMIT_PATH, create_floor_app
 from loadtests.measure import bucket_delta, histogram_buckets, histogram_quantile, percentile
 from loadtests.workload import (
     EVENT_BATCH,
@@ -78,7 +83,15 @@ def test_quick_run_measures_the_mix_against_the_floor(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
     summary = orjson.loads((out / "summary.json").read_bytes())
     runs = {run["name"]: run for run in summary["runs"]}
-    assert set(runs) == {"floor", "decisions", "rate-60", "rate-120", "events", "event-batches"}
+    assert set(runs) == {
+        "floor",
+        "floor-commit",
+        "decisions",
+        "rate-60",
+        "rate-120",
+        "events",
+        "event-batches",
+    }
 
     for run in runs.values():
         assert run["total"]["failures"] == 0, run["errors"]
@@ -88,6 +101,8 @@ def test_quick_run_measures_the_mix_against_the_floor(tmp_path: Path) -> None:
         assert (out / run["files"]["timeline_csv"]).exists()
 
     assert summary["floor_per_s"] > 0
+    assert summary["floor_runs_per_s"] == [runs["floor"]["throughput_per_s"]]  # not the reference
+    assert runs["floor-commit"]["ratio_to_floor"] > 0
     assert runs["decisions"]["ratio_to_floor"] > 0
     assert runs["events"]["ratio_to_floor"] > 0
     assert runs["events"]["endpoints"][NAME_EVENTS]["requests"] > 0
@@ -115,3 +130,27 @@ def test_quick_run_measures_the_mix_against_the_floor(tmp_path: Path) -> None:
     assert int(rows[NAME_DECISIONS]["Request Count"]) > 0
     assert int(rows[NAME_DECISIONS]["Failure Count"]) == 0
     assert (out / "latency_vs_load.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_the_floor_commit_route_writes_one_decision_sized_record_per_request(
+    settings: Settings, raw: redis.Redis
+) -> None:
+    """The reference run prices a decision's second round trip: each request must really make
+    it, writing a record of a decision's shape in the customer's slot, with an expiry."""
+    app = create_floor_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://floor.test") as c:
+            plain = await c.post("/v1/decisions", json={"customer_id": "c-1", "channel": "web"})
+            assert plain.status_code == 200
+            assert await raw.keys("{c:c-1}:d:*") == []  # the floor itself writes nothing
+            for _ in range(3):
+                answer = await c.post(COMMIT_PATH, json={"customer_id": "c-1", "channel": "web"})
+                assert answer.status_code == 200
+                assert answer.json()["customer_id"] == "c-1"
+    records = await raw.keys("{c:c-1}:d:*")
+    assert len(records) == 3
+    record = await raw.hgetall(records[0])
+    assert len(orjson.loads(record["x"])) == 57
+    assert set(record) >= {"ts", "ch", "pl", "sc", "mv", "pol", "win", "x", "xp"}
+    assert 0 < await raw.ttl(records[0]) <= 60

@@ -69,7 +69,7 @@ async def post_decision(body: DecisionRequest, services: ServicesDep, _: Decide)
     decision = await services.decisions.decide(body, defer_log=True)
     # the decision log is written after the response is sent, batched with concurrent ones
     return Response(
-        services.json(decision.body),
+        decision.json(),
         media_type="application/json",
         background=BackgroundTask(services.decisions.flush_log),
     )

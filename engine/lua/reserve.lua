@@ -7,7 +7,8 @@
 -- ARGV[4]: channel code, ARGV[5]: all-or-nothing (0/1), ARGV[6]: n offers,
 -- then per offer 6 values: id, per_day, per_week, lifetime, cooldown seconds, suppress after
 -- conversion (0/1); -1 means no limit.
--- Decisions add: decision ttl, idempotency ttl, response JSON, n fields, then field/value pairs,
+-- Decisions add: decision ttl, idempotency ttl, response JSON (stored only under KEYS[6]),
+-- n fields (at least one), then field/value pairs,
 -- then an experiment id and its assignment record ('' when none; kept from first exposure).
 -- Returns {status, reasons...}: status 'ok' (also when this decision was committed already),
 -- 'refused' (all-or-nothing, nothing written) or 'replay' with the stored response when the
@@ -92,10 +93,8 @@ if decision then
   local response = ARGV[i + 2]
   local nf = tonumber(ARGV[i + 3])
   local j = i + 4
-  for _ = 1, nf do
-    redis.call('HSET', decision, ARGV[j], ARGV[j + 1])
-    j = j + 2
-  end
+  redis.call('HSET', decision, unpack(ARGV, j, j + 2 * nf - 1))
+  j = j + 2 * nf
   redis.call('EXPIRE', decision, decision_ttl)
   local experiment = ARGV[j]
   if experiment and experiment ~= '' then
