@@ -2,10 +2,11 @@
 
 Runs, one after another (they must not share the 2 cores): the micro benchmarks (scorer vs
 MABWiser, assignment, eligibility with caps, learner, freshness), the scale figures (memory
-per customer, bulk load, results on 1M exposures x 20 segments) and the locust load tests
-against the floor. Each script writes its own JSON under ``bench/out``; this collects them
-into ``bench/results.json`` and rewrites the README's performance table between its markers,
-so the table always shows the last measured run and the command behind every figure.
+per customer, bulk load, results on 1M exposures x 20 segments), the CPU of a decision in
+process against the floor's, and the locust load tests against the floor. Each script writes
+its own JSON under ``bench/out``; this collects them into ``bench/results.json`` and rewrites
+the README's performance table between its markers, so the table always shows the last
+measured run and the command behind every figure.
 
     .venv/bin/python bench/run_all.py [--quick] [--skip loadtest,scale]
 """
@@ -46,6 +47,10 @@ def steps(quick: bool) -> dict[str, tuple[list[str], Path]]:
         "scale": (
             [PY, "bench/scale.py", *(["--customers", "20000"] if quick else [])],
             OUT / "scale.json",
+        ),
+        "decision_cpu": (
+            [PY, "-m", "bench.decision_cpu", "--requests", "1000" if quick else "3000"],
+            OUT / "decision_cpu.json",
         ),
         "loadtest": (
             [PY, "-m", "loadtests.run", "--profile", *(["--quick"] if quick else [])],
@@ -196,6 +201,21 @@ def table(results: dict[str, Any]) -> str:
                 f"reading the cells alone: median "
                 f"{_fmt(_get(scale, 'results', 'read_cells_only', 'median_ms'), 1)} ms; "
                 "target 50 ms",
+            )
+        )
+    cpu = _get(results, "decision_cpu", "result", "cases") or {}
+    if "decision" in cpu and "floor" in cpu:
+        floor, commit, decision = cpu["floor"], cpu.get("floor-commit") or {}, cpu["decision"]
+        rows.append(
+            (
+                "CPU per decision in process (ASGI app, no HTTP server), server + Valkey",
+                _get(results, "decision_cpu", "command"),
+                f"{_fmt(decision['cpu_us'])} + {_fmt(decision['store_us'])} µs "
+                f"(floor plus commit round trip: {_fmt(commit.get('cpu_us'))} + "
+                f"{_fmt(commit.get('store_us'))} µs)",
+                f"floor {_fmt(floor['cpu_us'])} + {_fmt(floor['store_us'])} µs: one core serves "
+                f"**{_fmt(decision.get('core_rate_vs_floor'), 2)}** of the floor's rate "
+                f"(with the commit round trip alone: {_fmt(commit.get('core_rate_vs_floor'), 2)})",
             )
         )
     load = _get(results, "loadtest", "result")

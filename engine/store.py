@@ -15,6 +15,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 import orjson
 import redis.asyncio as redis
+from redis._parsers.hiredis import NOT_ENOUGH_DATA
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
@@ -22,7 +23,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engine import keys
@@ -165,7 +166,7 @@ def _translate(
 
 
 class _HiredisPacking:
-    """Two per-command costs of redis-py's asyncio connection, removed.
+    """Three per-command costs of redis-py's asyncio connection, removed.
 
     * Packing: redis-py's synchronous client packs with ``hiredis.pack_command`` (C) when
       hiredis is installed; its asyncio client (8.x) uses a pure-Python packer, which was the
@@ -175,9 +176,49 @@ class _HiredisPacking:
       per command. Here the bytes go to the transport at once, and only when the kernel did
       not take them all is the drain awaited, under the same timeout. Errors are handled as
       redis-py handles them (the connection is dropped and the error re-raised as redis-py's).
+    * Reading: every reply is read under a new timeout context, even when hiredis holds it
+      already (all but the first of a pipeline's replies, usually). A reply already held is
+      returned at once, as redis-py's parser would return it (errors raised the same way, a
+      RESP3 push message handled first); only a reply still to come is awaited, by redis-py,
+      under the timeout. An 8-command pipeline: 160 to 120 µs of CPU.
     """
 
     _serializer = HiredisRespSerializer()
+
+    async def read_response(
+        self: Any,
+        disable_decoding: bool = False,
+        timeout: float | None = None,  # noqa: ASYNC109 (redis-py's signature)
+        *,
+        disconnect_on_error: bool = True,
+        push_request: bool | None = False,
+    ) -> Any:
+        parser = self._parser
+        reader = getattr(parser, "_reader", None)
+        if timeout is None and not push_request and reader is not None and parser._connected:
+            reply = reader.gets(False) if disable_decoding else reader.gets()
+            if reply is not NOT_ENOUGH_DATA:
+                failed = reply if isinstance(reply, list) and reply else [reply]
+                if isinstance(failed[0], RedisConnectionError):
+                    if disconnect_on_error:
+                        await self.disconnect(nowait=True)
+                    raise failed[0]
+                if isinstance(reply, ResponseError):
+                    raise reply
+                push_type = getattr(parser, "_hiredis_PushNotificationType", None)
+                if push_type is not None and isinstance(reply, push_type):
+                    # a RESP3 push message before the reply: handled, then the reply read
+                    await parser.handle_push_response(reply)
+                    return await self.read_response(
+                        disable_decoding, disconnect_on_error=disconnect_on_error
+                    )
+                return reply
+        return await super().read_response(  # type: ignore[misc]
+            disable_decoding,
+            timeout,
+            disconnect_on_error=disconnect_on_error,
+            push_request=push_request,
+        )
 
     def pack_command(self, *args: Any) -> list[bytes]:
         packed: list[bytes] = self._serializer.pack(*args)

@@ -177,3 +177,35 @@ async def test_retention_zero_keeps_data_forever(settings: Settings, raw: redis.
             assert await raw.ttl(key) == -1
     finally:
         await forever.close()
+
+
+async def test_replies_read_from_the_buffer_match_redis_py_including_errors(
+    store: RedisStore, redis_url: str
+) -> None:
+    """The store's connections return replies hiredis already holds without redis-py's read
+    path; every reply, error replies included, must come back exactly as redis-py's own."""
+    plain = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await plain.hset("h", mapping={"a": "1", "b": "2"})
+        await plain.set("s", "v")
+        results = []
+        for client in (store.client, plain):
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.hgetall("h")
+                pipe.get("h")  # WRONGTYPE: an error reply in the middle of the pipeline
+                pipe.get("s")
+                pipe.lrange("missing", 0, -1)
+                pipe.incr("s")  # an error reply last
+                results.append(await pipe.execute(raise_on_error=False))
+        ours, theirs = results
+        assert [type(r) for r in ours] == [type(r) for r in theirs]
+        assert [str(r) for r in ours] == [str(r) for r in theirs]
+        assert ours[0] == {"a": "1", "b": "2"} and ours[2] == "v" and ours[3] == []
+        assert isinstance(ours[1], redis.ResponseError) and "WRONGTYPE" in str(ours[1])
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            await store.client.get("h")
+        assert await store.client.get("s") == "v"  # the connection is still in step
+        binary = await store.binary.hgetall("h")
+        assert binary == {b"a": b"1", b"b": b"2"}
+    finally:
+        await plain.aclose()
