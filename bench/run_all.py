@@ -49,7 +49,7 @@ def steps(quick: bool) -> dict[str, tuple[list[str], Path]]:
             OUT / "scale.json",
         ),
         "decision_cpu": (
-            [PY, "-m", "bench.decision_cpu", "--requests", "1000" if quick else "3000"],
+            [PY, "-m", "bench.decision_cpu", "--requests", "500" if quick else "2000"],
             OUT / "decision_cpu.json",
         ),
         "loadtest": (
