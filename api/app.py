@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         stop = asyncio.Event()
         learner_task = None
-        if settings.embedded_learner:
+        if settings.learner == "in_process":
             learner = Learner(store, settings, policy)
             learner_task = asyncio.create_task(learner.run(stop))
         try:

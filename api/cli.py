@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -86,12 +88,36 @@ def serve(
         # normal exit so the embedded store is stopped on the way out.
         signal.signal(signal.SIGTERM, _exit_quietly)
         signal.signal(signal.SIGINT, _exit_quietly)
-        with suppress(_Stop):
+        with _learner_process(settings), suppress(_Stop):
             _run_uvicorn(settings, bind_host, bind_port, workers)
 
 
 class _Stop(Exception):
     pass
+
+
+@contextmanager
+def _learner_process(settings: Settings) -> Iterator[None]:
+    """`nbo learner` beside the API for the duration of the block (``NBO_LEARNER=process``).
+
+    A learner commit is tens of milliseconds of training and pickling, mostly holding the
+    interpreter lock; in its own process the operating system shares the CPU out instead, and
+    requests stop waiting for it. It inherits the environment, so the store URL too.
+    """
+    if settings.learner != "process":
+        yield
+        return
+    learner = subprocess.Popen([sys.executable, "-m", "api.cli", "learner", "--name", "serve"])
+    try:
+        yield
+    finally:
+        if learner.poll() is None:
+            learner.terminate()
+            try:
+                learner.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                learner.kill()
+                learner.wait()
 
 
 def _exit_quietly(signum: int, frame: object) -> None:

@@ -118,7 +118,7 @@ def _store_cpu(client: redis.Redis) -> float:
 async def _measure(
     redis_url: str, key: str, requests: int, cases: tuple[str, ...]
 ) -> dict[str, list[dict[str, float]]]:
-    settings = Settings(redis_url=redis_url, embedded_learner=False, log_level="warning")
+    settings = Settings(redis_url=redis_url, learner="off", log_level="warning")
     rng = random.Random(7)
     bodies = [orjson.dumps(decision_body(rng, CUSTOMERS)) for _ in range(requests)]
     warmup = bodies[: max(requests // 10, 100)]

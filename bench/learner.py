@@ -35,7 +35,7 @@ async def run(rewards: int, arms: int, features: int, batch: int) -> dict[str, f
         tempfile.TemporaryDirectory() as data_dir,
         embedded_valkey(Path(data_dir), persist=False) as url,
     ):
-        settings = Settings(redis_url=url, learner_batch_size=batch, embedded_learner=False)
+        settings = Settings(redis_url=url, learner_batch_size=batch, learner="off")
         store = RedisStore.from_settings(settings)
         await store.put_feature_spec(spec.model_dump_json().encode())
         offer_ids = [f"o-{i}" for i in range(arms)]

@@ -99,8 +99,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Pause after a commit so rewards gather into larger batches.",
     )
-    embedded_learner: bool = Field(
-        default=True, description="`nbo serve` runs a learner in-process."
+    learner: Literal["process", "in_process", "off"] = Field(
+        default="process",
+        description=(
+            "The learner `nbo serve` runs: `process`, one learner process beside the API "
+            "(its training never holds the API's interpreter lock); `in_process`, a learner "
+            "task in every API worker; `off`, none (run `nbo learner` elsewhere)."
+        ),
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     log_format: Literal["json", "text"] = Field(default="json")

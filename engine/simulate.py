@@ -1129,7 +1129,7 @@ async def run_in_process(
         update={
             "attribution_windows": dict.fromkeys(CHANNELS, options.attribution_seconds),
             "policy": config.model_dump(),
-            "embedded_learner": False,
+            "learner": "off",
             # a batch run is not latency bound: a slow moment must not turn into fallbacks
             "redis_timeout_ms": max(settings.redis_timeout_ms, 5000),
         }

@@ -21,7 +21,8 @@ Environment:
   runner. After all users are spawned, the first WARMUP seconds are discarded (locust's stats
   are reset then), the next DURATION seconds are recorded, then locust quits.
 - ``NBO_LOADTEST_METRICS_URL``, ``NBO_LOADTEST_WATCH_PIDS``: the server's ``/metrics``,
-  scraped at both ends of the window, and ``role:pid`` pairs whose CPU time is measured.
+  scraped at both ends of the window, and ``role:pid`` pairs whose CPU time is measured (a
+  role named more than once is the sum of its processes).
 """
 
 from __future__ import annotations
@@ -313,7 +314,11 @@ def _cpu_times() -> dict[str, float | None]:
     times: dict[str, float | None] = {"load": time.process_time()}
     for pair in filter(None, os.environ.get("NBO_LOADTEST_WATCH_PIDS", "").split(",")):
         role, _, pid = pair.partition(":")
-        times[role] = process_cpu_seconds(int(pid))
+        seconds = process_cpu_seconds(int(pid))
+        if role in times:  # a role of several processes (the API and its learner) adds up
+            earlier = times[role]
+            seconds = None if earlier is None or seconds is None else earlier + seconds
+        times[role] = seconds
     return times
 
 

@@ -55,6 +55,7 @@ from typing import Annotated, Any
 
 import httpx
 import orjson
+import psutil  # type: ignore[import-untyped]
 import redis
 import typer
 from rich.console import Console
@@ -271,6 +272,15 @@ def _issue_key(redis_url: str) -> str:
     return asyncio.run(issue())
 
 
+def _descendants(pid: int | None) -> list[int]:
+    if pid is None:
+        return []
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
 def _store_facts(redis_url: str) -> tuple[int, int]:
     """Valkey's pid (to pin it) and the number of active offers the demo loaded."""
     from engine import keys
@@ -309,7 +319,11 @@ def _run_locust(
         NBO_LOADTEST_RESULT=str(result),
         NBO_LOADTEST_WARMUP=str(plan.warmup),
         NBO_LOADTEST_DURATION=str(plan.duration),
-        NBO_LOADTEST_WATCH_PIDS=",".join(f"{role}:{pid}" for role, pid in watch.items()),
+        NBO_LOADTEST_WATCH_PIDS=",".join(
+            [f"{role}:{pid}" for role, pid in watch.items()]
+            # the server's own children (the learner process of `nbo serve`) are server CPU
+            + [f"server:{child}" for child in _descendants(watch.get("server"))]
+        ),
     )
     if spec.offered_requests:
         env["NBO_LOADTEST_RATE"] = repr(spec.offered_requests)

@@ -41,7 +41,7 @@ def settings(redis_url: str) -> Settings:
         admin_key=ADMIN_KEY,
         key_cache_seconds=0,
         log_level="warning",
-        embedded_learner=False,
+        learner="off",
     )
 
 

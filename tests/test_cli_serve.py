@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from engine import keys
+
 ADMIN = "cli-admin-key-0123456789"
 
 
@@ -106,3 +108,29 @@ def test_commands_run_while_serving_use_the_running_store(tmp_path: Path) -> Non
         assert embedded_port(tmp_path) == store_port
         r = httpx.get(f"{base}/v1/customers/c-1", headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 200  # the key was written to the store the server reads
+
+
+def test_serve_runs_its_learner_in_a_process_of_its_own_and_stops_it(tmp_path: Path) -> None:
+    """Training holds Python's interpreter lock for tens of milliseconds per commit: `nbo serve`
+    runs the learner beside the API, as a consumer of the learners' group, and stops it."""
+    import psutil  # type: ignore[import-untyped]
+    import redis
+
+    with serving(tmp_path) as (_, proc):
+        children = psutil.Process(proc.pid).children(recursive=True)
+        learners = [c for c in children if "learner" in c.cmdline()]
+        assert len(learners) == 1
+        assert learners[0].cmdline()[-4:] == ["api.cli", "learner", "--name", "serve"]
+        client = redis.Redis(port=embedded_port(tmp_path), decode_responses=True)
+        try:
+            client.sadd(keys.MODEL_SCOPES, "web")  # a scope decisions were logged under
+            deadline = time.monotonic() + 30
+            while not client.exists(keys.model_key("web", "rewards")):
+                # the learner creates its consumer group on the scope's stream
+                assert time.monotonic() < deadline, "the learner never joined its group"
+                time.sleep(0.2)
+            assert client.xinfo_groups(keys.model_key("web", "rewards"))[0]["name"] == "learners"
+        finally:
+            client.close()
+    assert proc.returncode == 0
+    assert not learners[0].is_running() or learners[0].status() == psutil.STATUS_ZOMBIE

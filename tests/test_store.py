@@ -200,8 +200,11 @@ async def test_replies_read_from_the_buffer_match_redis_py_including_errors(
         ours, theirs = results
         assert [type(r) for r in ours] == [type(r) for r in theirs]
         assert [str(r) for r in ours] == [str(r) for r in theirs]
-        assert ours[0] == {"a": "1", "b": "2"} and ours[2] == "v" and ours[3] == []
-        assert isinstance(ours[1], redis.ResponseError) and "WRONGTYPE" in str(ours[1])
+        assert ours[0] == {"a": "1", "b": "2"}
+        assert ours[2] == "v"
+        assert ours[3] == []
+        assert isinstance(ours[1], redis.ResponseError)
+        assert "WRONGTYPE" in str(ours[1])
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             await store.client.get("h")
         assert await store.client.get("s") == "v"  # the connection is still in step
