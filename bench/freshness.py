@@ -1,6 +1,6 @@
 """Freshness: time from an accepted reward to a served decision whose model includes it.
 
-Runs the real app (in-process ASGI, embedded learner on, embedded Valkey). For each sample:
+Runs the real app (in-process ASGI, its learner as a task, embedded Valkey). For each sample:
 make a decision, send a click (the reward), then keep asking for decisions until one is served
 by a model version newer than the one before the click. Baseline in the same run: the latency
 of one decision request. Run:
@@ -33,7 +33,12 @@ async def run(samples: int) -> dict[str, float]:
         tempfile.TemporaryDirectory() as data_dir,
         embedded_valkey(Path(data_dir), persist=False) as url,
     ):
-        app = create_app(Settings(redis_url=url, admin_key=ADMIN, log_level="warning"))
+        # the learner as a task of this app: the same code and timing as `nbo serve`'s
+        # learner process, measured without a second process to start
+        settings = Settings(
+            redis_url=url, admin_key=ADMIN, log_level="warning", learner="in_process"
+        )
+        app = create_app(settings)
         async with LifespanManager(app) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
