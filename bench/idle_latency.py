@@ -5,9 +5,11 @@ separates the cause: the same ``nbo serve`` (one worker, pinned to core 0 with i
 driven by a few httpx clients on core 1, first back to back, then with pauses between
 requests. If latency grows with the pauses while the server is mostly idle, the extra is the
 cost of waking the server and the store (three store round trips per decision, each may meet
-a sleeping Valkey), not of work queued behind other requests.
+a sleeping Valkey), not of work queued behind other requests. The last run paces 13 clients
+as the load tests' mix at 100 decisions/s does, with events, and reads the server's own
+decision latency from ``/metrics``, to compare with the load tests' server-side figures.
 
-    .venv/bin/python bench/idle_latency.py [--requests 400]
+    .venv/bin/python -m bench.idle_latency [--requests 400]
 
 Writes ``bench/out/idle_latency.json``.
 """
@@ -29,6 +31,8 @@ from typing import Any
 import httpx
 
 from engine.embedded import embedded_valkey
+from loadtests.measure import Buckets, bucket_delta, histogram_buckets, histogram_quantile
+from loadtests.workload import NAME_DECISIONS
 
 OUT = Path(__file__).resolve().parent / "out" / "idle_latency.json"
 NBO = str(Path(sys.executable).with_name("nbo"))
@@ -39,9 +43,20 @@ def _pin(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if hasattr(os, "sched_setaffinity") else []
 
 
-async def _drive(base: str, key: str, users: int, pause: float, requests: int) -> dict[str, Any]:
+def _server_decisions(base: str) -> Buckets:
+    """The server's own decision-latency histogram (what the load tests call server-side)."""
+    text = httpx.get(f"{base}/metrics").text
+    return histogram_buckets(text, [NAME_DECISIONS])[NAME_DECISIONS]
+
+
+async def _drive(
+    base: str, key: str, users: int, pause: float, requests: int, event_share: float = 0.0
+) -> dict[str, Any]:
+    """``users`` clients, each pausing ``pause`` after every request; with ``event_share``, an
+    impression or click follows that share of the decisions (as the load tests' mix does)."""
     latencies: list[float] = []
     rng = random.Random(7)
+    sent_events = 0
 
     async def user(client: httpx.AsyncClient) -> None:
         await asyncio.sleep(rng.random() * pause)
@@ -58,18 +73,37 @@ async def _drive(base: str, key: str, users: int, pause: float, requests: int) -
                 raise RuntimeError(answer.text)
             if pause:
                 await asyncio.sleep(pause)
+            decision = answer.json()
+            if event_share and decision["offers"] and rng.random() < event_share:
+                nonlocal sent_events
+                sent_events += 1
+                event = {
+                    "event_id": f"idle-{sent_events}",
+                    "decision_id": decision["decision_id"],
+                    "offer_id": decision["offers"][0]["offer_id"],
+                    "type": rng.choice(("impression", "click")),
+                }
+                if (await client.post("/v1/events", json=event)).status_code != 200:
+                    raise RuntimeError("event refused")
+                if pause:
+                    await asyncio.sleep(pause)
 
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base, headers=headers) as client:
         for _ in range(50):  # warm-up
             await client.post("/v1/decisions", json={"customer_id": "c-1", "channel": "web"})
+        before = _server_decisions(base)
         await asyncio.gather(*(user(client) for _ in range(users)))
+        server = bucket_delta(before, _server_decisions(base))
     latencies.sort()
+    server_p50 = histogram_quantile(0.5, server)
     return {
         "users": users,
         "pause_ms": pause * 1000,
+        "event_share": event_share,
         "p50_ms": round(latencies[len(latencies) // 2], 2),
         "p90_ms": round(latencies[int(len(latencies) * 0.9)], 2),
+        "server_p50_ms": None if server_p50 is None else round(server_p50 * 1000, 2),
         "requests": len(latencies),
     }
 
@@ -128,8 +162,16 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.2)
             runs = [
-                asyncio.run(_drive("http://127.0.0.1:8793", key, users, pause, args.requests))
-                for users, pause in ((1, 0.0), (1, 0.01), (1, 0.1), (13, 0.1))
+                asyncio.run(
+                    _drive("http://127.0.0.1:8793", key, users, pause, args.requests, events)
+                )
+                for users, pause, events in (
+                    (1, 0.0, 0.0),
+                    (1, 0.01, 0.0),
+                    (1, 0.1, 0.0),
+                    (13, 0.1, 0.0),
+                    (13, 0.1, 0.2),  # about the load tests' mix at 100 decisions/s
+                )
             ]
             health = [
                 _health("http://127.0.0.1:8793", pause, args.requests) for pause in (0.0, 0.01)
@@ -145,9 +187,11 @@ def main() -> None:
             f"p50 {item['p50_ms']:.2f} ms"
         )
     for run in runs:
+        events = f", events after {run['event_share']:.0%}" if run["event_share"] else ""
         print(
-            f"{run['users']:>2} client(s), pause {run['pause_ms']:>5.0f} ms: "
-            f"p50 {run['p50_ms']:.2f} ms, p90 {run['p90_ms']:.2f} ms"
+            f"{run['users']:>2} client(s), pause {run['pause_ms']:>5.0f} ms{events}: "
+            f"p50 {run['p50_ms']:.2f} ms, p90 {run['p90_ms']:.2f} ms, "
+            f"server-side p50 {run['server_p50_ms']} ms"
         )
 
 

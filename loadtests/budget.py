@@ -46,7 +46,7 @@ BUDGET: dict[tuple[str, str], str] = {
     ("engine/decisions.py", "_log_entry"): "logging: records",
     ("engine/loop_store.py", "commit_decision"): "store: caps and decision commit",
     ("engine/decisions.py", "flush_log"): "logging: store write (after the response)",
-    ("api/deps.py", "json"): "serialisation",
+    ("engine/decisions.py", "json"): "serialisation",
     ("loadtests/floor.py", "decide"): "floor handler (parse, answer)",
     ("engine/store.py", "read_customer"): "store: customer read",
     ("engine/learner.py", "run"): "learner (in the server process)",
