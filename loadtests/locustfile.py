@@ -15,8 +15,9 @@ Environment:
 
 - ``NBO_LOADTEST_KEY``: API key (``decide`` role or above), sent as ``Authorization: Bearer``.
 - ``NBO_LOADTEST_CUSTOMERS``: demo population size (customers ``c-0`` ...), default 10,000.
-- ``NBO_LOADTEST_RATE``: requests/s offered by all users together (``constant_throughput``
-  per user); unset or 0: closed loop, no wait (saturation).
+- ``NBO_LOADTEST_RATE``: requests/s offered by all users together, each user's requests
+  starting as a Poisson process (:func:`poisson_pacing`); unset or 0: closed loop, no wait
+  (saturation).
 - ``NBO_LOADTEST_RESULT``, ``NBO_LOADTEST_WARMUP``, ``NBO_LOADTEST_DURATION``: set by the
   runner. After all users are spawned, the first WARMUP seconds are discarded (locust's stats
   are reset then), the next DURATION seconds are recorded, then locust quits.
@@ -42,7 +43,7 @@ from typing import Any
 
 import gevent  # type: ignore[import-untyped]
 import orjson
-from locust import FastHttpUser, constant, constant_throughput, events, task
+from locust import FastHttpUser, constant, events, task
 from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
@@ -73,6 +74,31 @@ ROUTES = (
 )
 
 
+def poisson_pacing(rate: float) -> Callable[[Any], float]:
+    """A user's requests start as a Poisson process of ``rate``: independent gaps, drawn from the
+    user's own generator, each counted from the previous scheduled start.
+
+    Locust's ``constant_throughput`` counts from the last start instead, so users slowed by
+    the same stall (a request longer than the period) leave it together and stay in step for
+    the rest of the run: the server then sees bursts of most users at once and a fixed-rate
+    run measures queueing inside bursts. Independent apps do not coordinate; their requests
+    together are a Poisson stream, which is what this offers. A user that fell more than one
+    mean gap behind starts afresh instead of catching up in a burst.
+    """
+    mean_gap = 1.0 / rate
+
+    def wait(user: Any) -> float:
+        now = time.perf_counter()
+        previous: float | None = getattr(user, "_poisson_next", None)
+        if previous is None or previous < now - mean_gap:
+            previous = now
+        start: float = previous + user.rng.expovariate(rate)
+        user._poisson_next = start
+        return max(0.0, start - now)
+
+    return wait
+
+
 class _NboUser(FastHttpUser):
     abstract = True
     network_timeout = 10.0
@@ -97,7 +123,7 @@ class _NboUser(FastHttpUser):
             return constant(0)
         options = environment.parsed_options
         users = int(getattr(options, "num_users", 0) or os.environ.get("NBO_LOADTEST_USERS", 1))
-        return constant_throughput(RATE / max(users, 1))
+        return poisson_pacing(RATE / max(users, 1))
 
     def wait_time(self) -> float:
         return self._pace(self)
