@@ -96,6 +96,14 @@ class _Stop(Exception):
     pass
 
 
+def _stop_with_parent() -> None:
+    """In the child, before exec: SIGTERM when `nbo serve` dies, even killed (Linux only)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @contextmanager
 def _learner_process(settings: Settings) -> Iterator[None]:
     """`nbo learner` beside the API for the duration of the block (``NBO_LEARNER=process``).
@@ -107,11 +115,15 @@ def _learner_process(settings: Settings) -> Iterator[None]:
     if settings.learner != "process":
         yield
         return
-    learner = subprocess.Popen([sys.executable, "-m", "api.cli", "learner", "--name", "serve"])
+    learner = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "learner"], preexec_fn=_stop_with_parent
+    )
     try:
         yield
     finally:
-        if learner.poll() is None:
+        if learner.poll() is not None:
+            console.print(f"[red]the learner process had stopped (exit {learner.returncode})[/red]")
+        else:
             learner.terminate()
             try:
                 learner.wait(timeout=10)

@@ -12,8 +12,10 @@ requests), against the floor's app measured the same way in the same run:
   100 offers, LinUCB; the in-process learner is off (the load tests price it).
 
 Each case runs ``--requests`` requests from 16 concurrent callers after a warm-up, five times
-interleaved; figures are each case's least-interfered round (the minimum, as ``timeit``
-advises: other work on a shared machine only ever adds). Requests are the load tests'
+interleaved, each round with new requests (the same for every case) over 100,000 demo
+customers, so that caps exhausted by earlier rounds do not make later decisions cheaper.
+Figures are each case's least-interfered round (the minimum, as ``timeit`` advises: other
+work on a shared machine only ever adds). Requests are the load tests'
 (``decision_body``), from one seed. Not a timed test: run it by hand or through ``make bench``.
 
     .venv/bin/python -m bench.decision_cpu [--requests 2000]
@@ -48,7 +50,7 @@ from loadtests.run import _issue_key
 from loadtests.workload import NAME_DECISIONS, decision_body
 
 OUT = Path(__file__).resolve().parent / "out" / "decision_cpu.json"
-CUSTOMERS = 10_000
+CUSTOMERS = 100_000  # decisions seldom meet a customer twice: caps stay as fresh as in round 1
 CONCURRENCY = 16
 ROUNDS = 5
 CASES = ("floor", "floor-commit", "decision")
@@ -120,8 +122,11 @@ async def _measure(
 ) -> dict[str, list[dict[str, float]]]:
     settings = Settings(redis_url=redis_url, learner="off", log_level="warning")
     rng = random.Random(7)
-    bodies = [orjson.dumps(decision_body(rng, CUSTOMERS)) for _ in range(requests)]
-    warmup = bodies[: max(requests // 10, 100)]
+
+    def draw(count: int) -> list[bytes]:
+        return [orjson.dumps(decision_body(rng, CUSTOMERS)) for _ in range(count)]
+
+    warmup = draw(max(requests // 10, 100))
     store = redis.Redis.from_url(redis_url)
     samples: dict[str, list[dict[str, float]]] = {case: [] for case in cases}
     async with (
@@ -137,6 +142,7 @@ async def _measure(
         for call in calls.values():
             await _drive(call, warmup)
         for _ in range(ROUNDS):
+            bodies = draw(requests)  # new requests each round, the same for every case
             for case, call in calls.items():
                 store_before, cpu_before = _store_cpu(store), time.process_time()
                 started = time.perf_counter()

@@ -243,7 +243,7 @@ def table(results: dict[str, Any]) -> str:
                     f"{_fmt(record['throughput_per_s'])} {record['primary']}/s{carried}, "
                     f"p50 {_fmt(primary.get('p50_ms'), 2)} ms, "
                     f"p99 {_fmt(primary.get('p99_ms'), 2)} ms, "
-                    f"server p99 {_fmt(server, 2)} ms, {record['total']['failures']} failed",
+                    f"server p99 {_fmt(server, 2, ' ms')}, {record['total']['failures']} failed",
                     f"floor {_fmt(floor)}/s: **{_fmt(record.get('ratio_to_floor'), 2)}**",
                 )
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_ATTRIBUTION_WINDOWS", "Settings"]
@@ -104,9 +104,23 @@ class Settings(BaseSettings):
         description=(
             "The learner `nbo serve` runs: `process`, one learner process beside the API "
             "(its training never holds the API's interpreter lock); `in_process`, a learner "
-            "task in every API worker; `off`, none (run `nbo learner` elsewhere)."
+            "task in every API worker; `off`, none (run `nbo learner` elsewhere). An app "
+            "started without `nbo serve` (e.g. by uvicorn) runs a learner only `in_process`."
         ),
     )
+    embedded_learner: bool | None = Field(
+        default=None,
+        description="Deprecated, read only when `NBO_LEARNER` is unset: true is `in_process`, "
+        "false is `off`.",
+    )
+
+    @model_validator(mode="after")
+    def _learner_from_deprecated_setting(self) -> Settings:
+        if self.embedded_learner is not None and "learner" not in self.model_fields_set:
+            learner = "in_process" if self.embedded_learner else "off"
+            object.__setattr__(self, "learner", learner)  # frozen: set once, while validating
+        return self
+
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     log_format: Literal["json", "text"] = Field(default="json")
     event_takeover_seconds: int = Field(

@@ -82,6 +82,8 @@ class _RandomBits:
         os.register_at_fork(after_in_child=self._forget)
 
     def _forget(self) -> None:
+        # a fork while another thread held the lock would leave it held in the child
+        self._lock = threading.Lock()
         self._pool, self._position = b"", 0
 
     def hex(self, nbytes: int) -> str:

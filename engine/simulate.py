@@ -1212,7 +1212,8 @@ async def run_http(
 ) -> Trace:
     """The same run against a server: setup through the API, ``concurrency`` requests in flight.
 
-    The server's embedded learner does the learning, on the server's attribution windows: an
+    The server's learner (its process, under `nbo serve`) does the learning, on the server's
+    attribution windows: an
     unclicked offer is learned only when its window closes, so start the server with short ones
     (``NBO_ATTRIBUTION_WINDOWS``, e.g. 2 s per channel: events follow decisions within
     milliseconds here) or it is learned an hour late. The key must be an admin key (it writes

@@ -196,23 +196,29 @@ class _HiredisPacking:
         parser = self._parser
         reader = getattr(parser, "_reader", None)
         if timeout is None and not push_request and reader is not None and parser._connected:
-            reply = reader.gets(False) if disable_decoding else reader.gets()
-            if reply is not NOT_ENOUGH_DATA:
-                failed = reply if isinstance(reply, list) and reply else [reply]
-                if isinstance(failed[0], RedisConnectionError):
-                    if disconnect_on_error:
-                        await self.disconnect(nowait=True)
-                    raise failed[0]
-                if isinstance(reply, ResponseError):
-                    raise reply
-                push_type = getattr(parser, "_hiredis_PushNotificationType", None)
-                if push_type is not None and isinstance(reply, push_type):
-                    # a RESP3 push message before the reply: handled, then the reply read
-                    await parser.handle_push_response(reply)
-                    return await self.read_response(
-                        disable_decoding, disconnect_on_error=disconnect_on_error
-                    )
-                return reply
+            try:
+                reply = reader.gets(False) if disable_decoding else reader.gets()
+                if reply is not NOT_ENOUGH_DATA:
+                    failed = reply if isinstance(reply, list) and reply else [reply]
+                    if isinstance(failed[0], RedisConnectionError):
+                        raise failed[0]
+                    if isinstance(reply, ResponseError):
+                        raise reply from None  # an error reply: the connection is in step
+                    push_type = getattr(parser, "_hiredis_PushNotificationType", None)
+                    if push_type is not None and isinstance(reply, push_type):
+                        # a RESP3 push message before the reply: handled, then the reply read
+                        await parser.handle_push_response(reply)
+                        return await self.read_response(
+                            disable_decoding, disconnect_on_error=disconnect_on_error
+                        )
+                    return reply
+            except ResponseError:
+                raise
+            except BaseException:
+                # as redis-py: a connection that failed mid-read is dropped, not reused
+                if disconnect_on_error:
+                    await self.disconnect(nowait=True)
+                raise
         return await super().read_response(  # type: ignore[misc]
             disable_decoding,
             timeout,

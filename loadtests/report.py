@@ -73,7 +73,7 @@ def print_table(summary: dict[str, Any], out: Console) -> None:
     )
     columns = (
         "run", "what", "users", "offered/s", "achieved/s", "÷ floor", "p50", "p95", "p99",
-        "server p99", "failed", "CPU gen/srv/store", "note",
+        "server p99", "failed", "CPU gen/srv/lrn/store", "note",
     )  # fmt: skip
     for header in columns:
         table.add_column(header, justify="left" if header in ("run", "what", "note") else "right")
@@ -115,7 +115,8 @@ def print_table(summary: dict[str, Any], out: Console) -> None:
             _fmt(server.get("p99_ms")),
             str(run["total"]["failures"]),
             "/".join(
-                f"{100 * cpu[r]:.0f}" if r in cpu else "-" for r in ("load", "server", "store")
+                f"{100 * cpu[r]:.0f}" if r in cpu else "-"
+                for r in ("load", "server", "learner", "store")
             )
             + "%",
             ", ".join(notes),

@@ -321,8 +321,9 @@ def _run_locust(
         NBO_LOADTEST_DURATION=str(plan.duration),
         NBO_LOADTEST_WATCH_PIDS=",".join(
             [f"{role}:{pid}" for role, pid in watch.items()]
-            # the server's own children (the learner process of `nbo serve`) are server CPU
-            + [f"server:{child}" for child in _descendants(watch.get("server"))]
+            # the server's own processes (`nbo serve`'s learner): CPU of their own, not
+            # sampled by py-spy, so not part of the server's budget
+            + [f"learner:{child}" for child in _descendants(watch.get("server"))]
         ),
     )
     if spec.offered_requests:
@@ -510,7 +511,8 @@ def _summarize_run(spec: RunSpec, raw: dict[str, Any], out: Path) -> dict[str, A
         "generator_bound": cpu.get("load", 0.0) >= GENERATOR_BOUND,
         # at saturation the server's core should be busy; if not, something else had it
         "core_contended": spec.kind == "saturation"
-        and cpu.get("server", 1.0) + cpu.get("store", 0.0) < SATURATED_CORE,
+        and cpu.get("server", 1.0) + cpu.get("store", 0.0) + cpu.get("learner", 0.0)
+        < SATURATED_CORE,
         "errors": dict(sorted(raw["errors"].items(), key=lambda kv: -kv[1])[:10]),
         "exceptions": raw["exceptions"],
         "achieved": None,

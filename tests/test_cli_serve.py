@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from engine import keys
 
@@ -120,7 +121,7 @@ def test_serve_runs_its_learner_in_a_process_of_its_own_and_stops_it(tmp_path: P
         children = psutil.Process(proc.pid).children(recursive=True)
         learners = [c for c in children if "learner" in c.cmdline()]
         assert len(learners) == 1
-        assert learners[0].cmdline()[-4:] == ["api.cli", "learner", "--name", "serve"]
+        assert learners[0].cmdline()[-2:] == ["api.cli", "learner"]
         client = redis.Redis(port=embedded_port(tmp_path), decode_responses=True)
         try:
             client.sadd(keys.MODEL_SCOPES, "web")  # a scope decisions were logged under
@@ -134,3 +135,20 @@ def test_serve_runs_its_learner_in_a_process_of_its_own_and_stops_it(tmp_path: P
             client.close()
     assert proc.returncode == 0
     assert not learners[0].is_running() or learners[0].status() == psutil.STATUS_ZOMBIE
+
+
+def test_the_deprecated_embedded_learner_setting_still_chooses_the_learner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine.config import Settings
+
+    monkeypatch.delenv("NBO_LEARNER", raising=False)
+    monkeypatch.setenv("NBO_EMBEDDED_LEARNER", "false")
+    assert Settings().learner == "off"  # learners run elsewhere: none is added
+    monkeypatch.setenv("NBO_EMBEDDED_LEARNER", "true")
+    assert Settings().learner == "in_process"
+    monkeypatch.setenv("NBO_LEARNER", "process")
+    assert Settings().learner == "process"  # the new setting wins
+    monkeypatch.delenv("NBO_EMBEDDED_LEARNER")
+    monkeypatch.delenv("NBO_LEARNER")
+    assert Settings().learner == "process"

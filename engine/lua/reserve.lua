@@ -8,7 +8,7 @@
 -- then per offer 6 values: id, per_day, per_week, lifetime, cooldown seconds, suppress after
 -- conversion (0/1); -1 means no limit.
 -- Decisions add: decision ttl, idempotency ttl, response JSON (stored only under KEYS[6]),
--- n fields (at least one), then field/value pairs,
+-- n fields, then field/value pairs,
 -- then an experiment id and its assignment record ('' when none; kept from first exposure).
 -- Returns {status, reasons...}: status 'ok' (also when this decision was committed already),
 -- 'refused' (all-or-nothing, nothing written) or 'replay' with the stored response when the
@@ -93,7 +93,7 @@ if decision then
   local response = ARGV[i + 2]
   local nf = tonumber(ARGV[i + 3])
   local j = i + 4
-  redis.call('HSET', decision, unpack(ARGV, j, j + 2 * nf - 1))
+  if nf > 0 then redis.call('HSET', decision, unpack(ARGV, j, j + 2 * nf - 1)) end
   j = j + 2 * nf
   redis.call('EXPIRE', decision, decision_ttl)
   local experiment = ARGV[j]
