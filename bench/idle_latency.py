@@ -59,6 +59,7 @@ async def _drive(
     sent_events = 0
 
     async def user(client: httpx.AsyncClient) -> None:
+        nonlocal sent_events
         await asyncio.sleep(rng.random() * pause)
         for _ in range(requests // users):
             body = {
@@ -75,7 +76,6 @@ async def _drive(
                 await asyncio.sleep(pause)
             decision = answer.json()
             if event_share and decision["offers"] and rng.random() < event_share:
-                nonlocal sent_events
                 sent_events += 1
                 event = {
                     "event_id": f"idle-{sent_events}",

@@ -203,8 +203,7 @@ class FloorCommitUser(_NboUser):
 
     @task
     def next_request(self) -> None:
-        body = decision_body(self.rng, CUSTOMERS)
-        self.client.post(COMMIT_PATH, data=orjson.dumps(body), name=NAME_DECISIONS)  # type: ignore[arg-type]
+        self._post(COMMIT_PATH, decision_body(self.rng, CUSTOMERS), NAME_DECISIONS)
 
 
 class _EventSender(_NboUser):
@@ -341,7 +340,7 @@ def _cpu_times() -> dict[str, float | None]:
     for pair in filter(None, os.environ.get("NBO_LOADTEST_WATCH_PIDS", "").split(",")):
         role, _, pid = pair.partition(":")
         seconds = process_cpu_seconds(int(pid))
-        if role in times:  # a role of several processes (the API and its learner) adds up
+        if role in times:  # a role of several processes (learners, workers) adds up
             earlier = times[role]
             seconds = None if earlier is None or seconds is None else earlier + seconds
         times[role] = seconds
