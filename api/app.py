@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from fastapi_offline import FastAPIOffline
 
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.logs import configure_logging
-from api.middleware import BodyLimitMiddleware, ObservabilityMiddleware
+from api.middleware import ObservabilityMiddleware, RequestBodyMiddleware
+from api.openapi import install_openapi
 from api.routes import (
     customers,
     decisions,
@@ -81,7 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await learner_task
             await store.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from an installed package: /docs works without internet
+    app = FastAPIOffline(
         title="nbo",
         version="1",
         description=DESCRIPTION,
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry=telemetry(settings.opentelemetry),
     )
     install_error_handlers(app)
+    install_openapi(app)
     # the hot path first: FastAPI resolves included routers in order on every request
     for router in (
         decisions.router,
@@ -101,6 +105,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         experiments.router,
     ):
         app.include_router(router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestBodyMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware)
     return app

@@ -95,8 +95,11 @@ def _detail(error: dict[str, Any]) -> dict[str, str]:
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> Response:
-    details = [_detail(e) for e in list(exc.errors())[:20]]
+    errors = list(exc.errors())
+    details = [_detail(e) for e in errors[:20]]
     first = details[0] if details else {"field": "body", "message": "invalid request"}
+    if errors and errors[0].get("type") == "json_invalid":  # the body middleware missed it
+        return error_response(400, "invalid_json", first["message"], "body")
     return error_response(
         422, "validation_error", f"{first['field']}: {first['message']}", first["field"], details
     )
@@ -111,9 +114,20 @@ async def _nbo_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    codes = {
+        400: "invalid_json",  # FastAPI's only 400: a body it could not parse
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+        415: "unsupported_media_type",
+    }
+    fields = {400: "body", 413: "body", 415: "content-type"}
     return error_response(
-        exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
+        exc.status_code,
+        codes.get(exc.status_code, "http_error"),
+        str(exc.detail),
+        fields.get(exc.status_code),
+        headers=dict(exc.headers) if exc.headers else None,
     )
 
 

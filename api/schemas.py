@@ -24,7 +24,9 @@ AttributeValue = NullableScalar
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    """Request bodies take JSON types as they are: ``"2"`` is not a number."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class CustomerUpsert(Strict):

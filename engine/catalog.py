@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +27,7 @@ from engine.features import FeatureSpec, Vectorizer
 from engine.profiles import FEATURE_TYPES
 from engine.rules import Group, parse_conditions
 from engine.segments import LearnedSegmentModel, Segment, StoredSegment, parse_segment
+from engine.values import Timestamp
 from experiments import Experiment, parse_experiment
 
 __all__ = [
@@ -49,7 +49,7 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 class Creative(BaseModel):
     """What a channel shows; which fields matter depends on the channel."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     title: str | None = Field(default=None, max_length=200)
     subject: str | None = Field(default=None, max_length=200, description="Email subject.")
@@ -67,7 +67,7 @@ class Creative(BaseModel):
 
 
 class OfferEligibility(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     segments_any: list[ShortText] = Field(default_factory=list, max_length=50)
     segments_none: list[ShortText] = Field(default_factory=list, max_length=50)
@@ -77,7 +77,7 @@ class OfferEligibility(BaseModel):
 class Budget(BaseModel):
     """Catalog-wide limits; counted by events, so a few in flight may overshoot at the margin."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     conversions: int | None = Field(default=None, ge=0)
     impressions: int | None = Field(default=None, ge=0)
@@ -86,7 +86,7 @@ class Budget(BaseModel):
 class Offer(BaseModel):
     """An offer as marketers write it (``PUT /v1/offers/{id}``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
@@ -98,8 +98,8 @@ class Offer(BaseModel):
         default_factory=list, max_length=50, description="Empty: any placement."
     )
     eligibility: OfferEligibility = Field(default_factory=OfferEligibility)
-    start_at: AwareDatetime | None = None
-    end_at: AwareDatetime | None = None
+    start_at: Timestamp | None = None
+    end_at: Timestamp | None = None
     value: float = Field(default=0.0, ge=0, le=1e9, description="Business value of a conversion.")
     weight: float = Field(default=1.0, gt=0, le=1000, description="Business priority multiplier.")
     caps: Caps = Field(default_factory=Caps)

@@ -28,7 +28,7 @@ _CODE_TO_CHANNEL = {code: channel for channel, code in CHANNEL_CODES.items()}
 class Caps(BaseModel):
     """How often one customer may be shown one offer; counted across channels."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     per_day: int | None = Field(default=None, ge=0, le=1_000)
     per_week: int | None = Field(default=None, ge=0, le=10_000)

@@ -56,7 +56,7 @@ MAX_COMMIT_ATTEMPTS = 3
 class DecisionRequest(BaseModel):
     """``POST /v1/decisions``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     customer_id: str = Field(pattern=CUSTOMER_ID_PATTERN)
     channel: Channel

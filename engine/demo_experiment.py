@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from rich.console import Console
@@ -17,6 +17,7 @@ from rich.progress import Progress
 
 from engine import keys
 from engine.catalog_cache import CatalogCache
+from engine.channels import Channel
 from engine.config import Settings
 from engine.decisions import DecisionEngine, DecisionRequest
 from engine.events import EventRequest, EventService
@@ -88,7 +89,7 @@ async def run_demo_experiment(
         task = progress.add_task("demo experiment traffic", total=decisions)
         for i in range(decisions):
             customer = f"c-{int(rng.integers(customers))}"
-            channel = CHANNELS[int(rng.integers(len(CHANNELS)))]
+            channel = cast(Channel, CHANNELS[int(rng.integers(len(CHANNELS)))])
             request = DecisionRequest(customer_id=customer, channel=channel)
             body = (await engine.decide(request)).body
             for item in body["offers"]:

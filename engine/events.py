@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from engine.aggregation import conversion_increments
 from engine.config import Settings
@@ -19,6 +19,7 @@ from engine.learner import stream_fields
 from engine.loop_store import EventJoin, EventJoinArgs, EventWrite, LoopStore
 from engine.metrics import EVENTS, LATE_EVENTS
 from engine.profiles import FUTURE_TOLERANCE_SECONDS, ActivityRow, day_number
+from engine.values import Timestamp
 
 __all__ = ["EventOutcome", "EventRequest", "EventService"]
 
@@ -31,14 +32,14 @@ Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:~@-]{0,
 class EventRequest(BaseModel):
     """``POST /v1/events``: what happened to one served offer."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     event_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
     decision_id: Id
     offer_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     type: EventType
     value: float | None = Field(default=None, ge=0, le=1e9)
-    timestamp: AwareDatetime | None = None
+    timestamp: Timestamp | None = None
 
     @model_validator(mode="after")
     def _value_for_conversions(self) -> EventRequest:

@@ -54,7 +54,7 @@ DEFAULT_BEHAVIOURAL: tuple[str, ...] = (
 class NumericFeature(BaseModel):
     """A number clipped to [min, max] and scaled to [0, 1]."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     name: Name
     min: float = 0.0
@@ -70,7 +70,7 @@ class NumericFeature(BaseModel):
 class CategoricalFeature(BaseModel):
     """A category one-hot encoded over declared values; other values encode as all zeros."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: Name
     values: list[Annotated[str, StringConstraints(max_length=256)]] = Field(
@@ -81,7 +81,7 @@ class CategoricalFeature(BaseModel):
 class FeatureSpec(BaseModel):
     """What the model sees. Changing it starts new models (snapshots carry the spec version)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     version: int = Field(default=1, ge=1)
     behavioural: list[Name] = Field(default_factory=lambda: list(DEFAULT_BEHAVIOURAL))

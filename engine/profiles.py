@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engine.channels import CHANNELS, Channel
 from engine.keys import CHANNEL_CODES
+from engine.values import Timestamp
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -82,11 +83,11 @@ FEATURE_TYPES: dict[str, str] = {
 class Activity(BaseModel):
     """One thing a customer did, on one channel, at one time."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     type: ActivityType
     channel: Channel
-    timestamp: AwareDatetime | None = Field(
+    timestamp: Timestamp | None = Field(
         default=None, description="When it happened (ISO 8601 with zone); default: now."
     )
     value: float | None = Field(

@@ -19,6 +19,7 @@ from engine.errors import ValidationFailed
 from engine.evaluation import evaluate, load_decision_log, model_candidate
 from engine.export import export_rows
 from engine.policies import ModelSnapshot
+from engine.profiles import ACTIVITY_TYPES
 from engine.store import RedisStore, Store
 from experiments import Experiment
 from experiments.stats import (
@@ -221,9 +222,12 @@ async def experiment_results(
     correction: Literal["holm", "bh"] = "holm",
 ) -> dict[str, Any]:
     metric = metric or experiment.primary_metric
-    if metric not in METRICS and not metric.startswith("activity:"):
+    activity = metric.startswith("activity:") and metric[len("activity:") :] in ACTIVITY_TYPES
+    if metric not in METRICS and not activity:
         raise ValidationFailed(
-            f"metric must be one of {', '.join(METRICS)} or activity:<type>", field="metric"
+            f"metric must be one of {', '.join(METRICS)} or activity:<type> with a type among "
+            f"{', '.join(ACTIVITY_TYPES)}; got '{metric}'",
+            field="metric",
         )
     raw = await store.read_experiment_cells(experiment_id)
     by_variant_segment: dict[tuple[str, str], dict[str, float]] = defaultdict(

@@ -30,7 +30,7 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 class SegmentDefinition(BaseModel):
     """A segment as marketers write it (``PUT /v1/segments/{id}``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     name: str = Field(min_length=1, max_length=120)
     description: str = Field(default="", max_length=1000)
@@ -40,7 +40,7 @@ class SegmentDefinition(BaseModel):
 class StoredSegment(BaseModel):
     """A segment as stored: rule segments carry their rule, learned ones their cluster."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     name: str
     description: str = ""

@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -61,6 +61,9 @@ from engine.profiles import SECONDS_PER_DAY, Activity, ActivityType, day_number,
 from engine.rules import Group, evaluate, parse_conditions, parse_rule
 from engine.segments import StoredSegment
 from engine.store import RedisStore
+
+if TYPE_CHECKING:
+    from engine.events import EventType
 
 __all__ = [
     "ActivitySpec",
@@ -1179,7 +1182,9 @@ async def run_in_process(
                 body = decision.body
                 offer_id = _record(trace, requests, i, body, offer_index)
                 if offer_id is not None:
-                    kinds = ["impression", "click"] if trace.clicked[i] else ["impression"]
+                    kinds: list[EventType] = (
+                        ["impression", "click"] if trace.clicked[i] else ["impression"]
+                    )
                     for kind in kinds:
                         await events.record(
                             EventRequest(
@@ -1314,7 +1319,9 @@ async def run_http(
                     )
                     offer_id = _record(trace, requests, i, body, offer_index)
                     if offer_id is not None:
-                        kinds = ["impression", "click"] if trace.clicked[i] else ["impression"]
+                        kinds: list[EventType] = (
+                            ["impression", "click"] if trace.clicked[i] else ["impression"]
+                        )
                         batch = [
                             {
                                 "event_id": f"e-{i}-{kind}",

@@ -7,14 +7,28 @@ A plain ``str | float | int | bool`` union makes pydantic report errors per unio
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import PlainValidator
+from pydantic import AfterValidator, AwareDatetime, PlainValidator, Strict
 
-__all__ = ["MAX_INT", "MAX_TEXT", "NullableScalar", "Scalar"]
+__all__ = ["EARLIEST_TIMESTAMP", "MAX_INT", "MAX_TEXT", "NullableScalar", "Scalar", "Timestamp"]
 
 MAX_INT = 2**63 - 1
 MAX_TEXT = 256
+# Nothing a customer did, or an offer's schedule, predates this: an older time is a bug in the
+# sender (a zero or a seconds/milliseconds mix-up), and counting it would skew tenure and recency.
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _not_before_earliest(value: datetime) -> datetime:
+    if value < EARLIEST_TIMESTAMP:
+        raise ValueError(f"must not be before {EARLIEST_TIMESTAMP.date().isoformat()}")
+    return value
+
+
+# An ISO 8601 string with a zone in JSON, even in strict models (JSON has no datetime type).
+Timestamp = Annotated[AwareDatetime, Strict(False), AfterValidator(_not_before_earliest)]
 
 
 def _scalar(value: Any) -> str | float | int | bool:

@@ -26,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     ValidationError,
     model_validator,
@@ -114,8 +115,12 @@ Metric = Annotated[
 ]
 
 
+# An ISO 8601 string with a zone in JSON, even in strict models (JSON has no datetime type).
+Instant = Annotated[AwareDatetime, Strict(False)]
+
+
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class BanditTreatment(_Frozen):
@@ -255,8 +260,8 @@ class Experiment(_Frozen):
     alpha: float = Field(default=0.05, gt=0, le=0.2, description="Two-sided significance level.")
     analysis: AnalysisEngine = "frequentist"
     phase: int = Field(default=1, ge=1, le=10_000)
-    started_at: AwareDatetime | None = None
-    stopped_at: AwareDatetime | None = None
+    started_at: Instant | None = None
+    stopped_at: Instant | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from api.deps import ServicesDep, allow
+from api.openapi import errors
 from engine.auth import ApiKey
 from engine.decisions import DecisionRequest
 from engine.errors import NboError
@@ -48,7 +49,7 @@ class EventOut(BaseModel):
 
 
 class EventBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     events: list[EventRequest] = Field(min_length=1, max_length=500)
 
@@ -64,6 +65,7 @@ class EventBatchItem(BaseModel):
     "/v1/decisions",
     summary="Next best offers for one customer on one channel",
     response_model=DecisionOut,
+    responses=errors(409),
 )
 async def post_decision(body: DecisionRequest, services: ServicesDep, _: Decide) -> Response:
     decision = await services.decisions.decide(body, defer_log=True)
@@ -75,7 +77,9 @@ async def post_decision(body: DecisionRequest, services: ServicesDep, _: Decide)
     )
 
 
-@router.post("/v1/events", summary="One feedback event", response_model=EventOut)
+@router.post(
+    "/v1/events", summary="One feedback event", response_model=EventOut, responses=errors(409)
+)
 async def post_event(body: EventRequest, services: ServicesDep, _: Decide) -> EventOut:
     outcome = await services.events.record(body)
     return EventOut(event_id=outcome.event_id, status=outcome.status, learned=outcome.learned)

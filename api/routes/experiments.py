@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import BaseModel
 
 from api.deps import ServicesDep, allow
+from api.openapi import errors
 from engine.auth import ApiKey
 from engine.experimentation import get_experiment, put_experiment
 from engine.results import adaptive_estimates, experiment_results
@@ -32,6 +33,7 @@ class ExperimentOut(BaseModel):
 @router.put(
     "/{experiment_id}",
     summary="Create or change an experiment (lifecycle: draft -> running -> paused -> stopped)",
+    responses=errors(409),
 )
 async def put(
     experiment_id: ExperimentId,
@@ -64,7 +66,17 @@ async def list_all(services: ServicesDep, _: Reader) -> list[ExperimentOut]:
     ]
 
 
-@router.get("/{experiment_id}/results", summary="Per-variant, per-segment results")
+@router.get(
+    "/{experiment_id}/results",
+    summary="Per-variant, per-segment results",
+    responses={
+        200: {
+            "description": "The results as JSON, or with `format=csv` one row per variant, "
+            "segment and metric.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def results(
     experiment_id: ExperimentId,
     services: ServicesDep,

@@ -54,7 +54,8 @@ async def list_offers(
     _: Reader,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=64, description="Last id of the previous page")
+        str | None,
+        Query(pattern=ID_PATTERN, description="`next_cursor` of the previous page (an offer id)"),
     ] = None,
     status: Annotated[OfferStatus | None, Query()] = None,
 ) -> OfferPage:

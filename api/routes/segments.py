@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel
 
 from api.deps import ServicesDep, allow
+from api.openapi import errors
 from engine.auth import ApiKey
 from engine.errors import Conflict, NotFound
 from engine.rules import parse_rule
@@ -72,7 +73,12 @@ async def list_segments(services: ServicesDep, _: Reader) -> list[SegmentOut]:
     return [_out(sid, seg.stored) for sid, seg in catalog.segments.items()]
 
 
-@router.delete("/{segment_id}", status_code=204, summary="Delete a segment no offer uses")
+@router.delete(
+    "/{segment_id}",
+    status_code=204,
+    summary="Delete a segment no offer uses",
+    responses=errors(409),
+)
 async def delete_segment(segment_id: SegmentId, services: ServicesDep, _: Marketer) -> Response:
     catalog = await services.catalog.get()
     users = sorted(

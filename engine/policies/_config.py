@@ -54,7 +54,7 @@ class PolicyConfig(BaseModel):
         only matters for reproducing MABWiser's own predictions in tests).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     name: PolicyName = "linucb"
     alpha: float = Field(default=0.5, ge=0)
