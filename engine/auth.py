@@ -76,7 +76,7 @@ class KeyRing:
         self._cache_seconds = cache_seconds
         self._stale_seconds = stale_seconds
         self._clock = clock
-        self._verified: dict[str, tuple[ApiKey, float]] = {}  # hash -> (key, last lookup)
+        self._verified: dict[str, _Verified] = {}
 
     async def issue(self, role: Role, name: str) -> tuple[ApiKey, str]:
         key_id = secrets.token_hex(6)
@@ -107,13 +107,19 @@ class KeyRing:
             return ApiKey("bootstrap", "NBO_ADMIN_KEY", "admin", 0.0)
         now = self._clock()
         known = self._verified.get(digest)
-        if known is not None and now - known[1] < self._cache_seconds:
-            return known[0]
+        if known is not None and now < known.trusted_until:
+            return known.key
         try:
             doc = await self._store.get_api_key(digest)
         except StoreUnavailable:
-            if known is not None and now - known[1] < self._stale_seconds:
-                return known[0]  # the outage itself is counted by the store (get_api_key)
+            # the outage itself is counted by the store (operation get_api_key)
+            if known is not None and now - known.looked_up < self._stale_seconds:
+                # trusted again for a cache period, so requests during the outage do not each
+                # wait out a store timeout before their own fallback
+                known.trusted_until = min(
+                    now + self._cache_seconds, known.looked_up + self._stale_seconds
+                )
+                return known.key
             log.warning("api_key_unverifiable", extra={"key_id": _key_id(presented)})
             raise Unauthorized("API key could not be verified: the store is unavailable") from None
         if doc is None:
@@ -122,8 +128,15 @@ class KeyRing:
         record = ApiKey.from_doc(doc)
         if len(self._verified) >= MAX_REMEMBERED and digest not in self._verified:
             self._verified.clear()
-        self._verified[digest] = (record, now)
+        self._verified[digest] = _Verified(record, now, now + self._cache_seconds)
         return record
+
+
+@dataclass(slots=True)
+class _Verified:
+    key: ApiKey
+    looked_up: float  # the last lookup that found the key: stale acceptance counts from it
+    trusted_until: float  # no lookup before then
 
 
 def _key_id(presented: str) -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from prometheus_client import REGISTRY
 
 from engine.auth import KeyRing
 from engine.config import Settings
@@ -46,6 +47,11 @@ def outage() -> Iterator[Outage]:
         yield Outage(stack, url)
     finally:
         stack.close()  # a second close (after begin) does nothing
+
+
+def key_lookup_failures() -> float:
+    value = REGISTRY.get_sample_value("nbo_store_errors_total", {"operation": "get_api_key"})
+    return value or 0.0
 
 
 class Clock:
@@ -140,7 +146,12 @@ async def test_stale_acceptance_is_bounded_and_never_outlives_revocation(
         outage.begin()
 
         clock.now += 49  # 59 s after the last successful lookup
+        failures = key_lookup_failures()
         assert (await ring.verify(kept_secret)).key_id == kept.key_id
+        assert key_lookup_failures() == failures + 1
+        # trusted for a cache period again: the next requests do not each wait on the store
+        assert (await ring.verify(kept_secret)).key_id == kept.key_id
+        assert key_lookup_failures() == failures + 1
         with pytest.raises(Unauthorized, match="store is unavailable"):
             await ring.verify(revoked_secret)
         with pytest.raises(Unauthorized, match="store is unavailable"):
