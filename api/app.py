@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
@@ -34,6 +35,7 @@ from engine.learner import Learner
 from engine.loop_store import LoopStore
 from engine.models import ModelRegistry
 from engine.policies import PolicyConfig
+from engine.ratelimit import RateLimiter
 from engine.store import RedisStore
 
 __all__ = ["create_app"]
@@ -63,9 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             store=store,
             catalog=catalog,
-            keys=KeyRing(store, admin, settings.key_cache_seconds),
+            keys=KeyRing(store, admin, settings.key_cache_seconds, settings.key_stale_seconds),
             decisions=DecisionEngine(loop_store, catalog, models, settings),
             events=EventService(loop_store, settings),
+            limiter=RateLimiter(settings.rate_limits),
         )
         stop = asyncio.Event()
         learner_task = None
@@ -107,4 +110,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.add_middleware(RequestBodyMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware)
+    if settings.cors_origins:
+        # outermost, so every answer (a 413, a 429, a 503) carries the headers a browser needs
+        # to let the page read it; keys travel as bearer tokens, never as cookies
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     return app

@@ -14,6 +14,7 @@ from engine.catalog_cache import CatalogCache
 from engine.config import Settings
 from engine.decisions import DecisionEngine
 from engine.events import EventService
+from engine.ratelimit import RateLimiter
 from engine.store import Store
 
 __all__ = ["Services", "ServicesDep", "allow"]
@@ -27,6 +28,7 @@ class Services:
     keys: KeyRing
     decisions: DecisionEngine
     events: EventService
+    limiter: RateLimiter
 
 
 async def get_services(request: Request) -> Services:
@@ -42,7 +44,10 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 
 def allow(*roles: str) -> Callable[..., Awaitable[ApiKey]]:
-    """A dependency admitting keys of ``roles`` (admin always)."""
+    """A dependency admitting keys of ``roles`` (admin always), each within its rate limit.
+
+    Every request a key makes counts against its limit, refused ones too: probing is traffic.
+    """
     allowed = frozenset(roles)
 
     async def check(
@@ -50,6 +55,7 @@ def allow(*roles: str) -> Callable[..., Awaitable[ApiKey]]:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> ApiKey:
         key = await services.keys.verify(credentials.credentials if credentials else None)
+        services.limiter.take(key.key_id, key.role)
         require_role(key, allowed)
         return key
 

@@ -17,6 +17,7 @@ from engine.errors import (
     Forbidden,
     NboError,
     NotFound,
+    RateLimited,
     StoreUnavailable,
     Unauthorized,
     ValidationFailed,
@@ -32,6 +33,7 @@ STATUS: dict[type[NboError], int] = {
     Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
+    RateLimited: 429,
     StoreUnavailable: 503,
 }
 
@@ -108,7 +110,11 @@ async def _validation(request: Request, exc: RequestValidationError) -> Response
 async def _nbo_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NboError)
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers: dict[str, str] | None = None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     return error_response(status, exc.code, exc.message, exc.field, headers=headers)
 
 

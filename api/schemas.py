@@ -41,6 +41,15 @@ class ActivityBatch(Strict):
     activities: list[Activity] = Field(min_length=1, max_length=500)
 
 
+class CustomerWritten(Strict):
+    """What a profile write did, and nothing of the profile: the writer is an app's key, and
+    reading a profile is an analyst's right (GET /v1/customers/{id})."""
+
+    customer_id: str
+    updated: list[str] = Field(description="Attributes set, sorted.")
+    removed: list[str] = Field(description="Attributes removed (sent as null), sorted.")
+
+
 class ActivitiesAccepted(Strict):
     customer_id: str
     accepted: int

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import orjson
 
-from engine.errors import Forbidden, NotFound, Unauthorized
+from engine.errors import Forbidden, NotFound, StoreUnavailable, Unauthorized
+from engine.roles import ROLES, Role
 from engine.store import Store
 
 __all__ = ["ROLES", "ApiKey", "KeyRing", "Role", "hash_key", "require_role"]
 
-Role = Literal["decide", "marketer", "analyst", "admin"]
-ROLES: tuple[str, ...] = get_args(Role)
+log = logging.getLogger("nbo.auth")
+
 KEY_PREFIX = "nbo_"
+MAX_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +54,29 @@ def hash_key(key: str) -> str:
 
 
 class KeyRing:
-    """Issues and verifies keys; verified keys are trusted for ``cache_seconds``."""
+    """Issues and verifies keys.
 
-    def __init__(self, store: Store, admin_key: str | None, cache_seconds: float = 5.0) -> None:
+    A verified key is trusted without a lookup for ``cache_seconds``; after that it is looked
+    up again, but while the store is unavailable it is still accepted until ``stale_seconds``
+    after its last successful lookup, so an outage degrades decisions (their fallback) instead
+    of locking every app out. A key not verified in that window gets 401 during an outage:
+    nobody can tell it from a forged one then.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        admin_key: str | None,
+        cache_seconds: float = 5.0,
+        stale_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._admin_hash = hash_key(admin_key) if admin_key else None
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[ApiKey, float]] = {}
+        self._stale_seconds = stale_seconds
+        self._clock = clock
+        self._verified: dict[str, _Verified] = {}
 
     async def issue(self, role: Role, name: str) -> tuple[ApiKey, str]:
         key_id = secrets.token_hex(6)
@@ -76,7 +95,7 @@ class KeyRing:
             data = orjson.loads(doc)
             if data["key_id"] == key_id:
                 await self._store.delete_api_key(data["key_hash"])
-                self._cache.clear()
+                self._verified.pop(data["key_hash"], None)
                 return
         raise NotFound(f"no key '{key_id}'", field="key_id")
 
@@ -86,19 +105,46 @@ class KeyRing:
         digest = hash_key(presented)
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
             return ApiKey("bootstrap", "NBO_ADMIN_KEY", "admin", 0.0)
-        now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        doc = await self._store.get_api_key(digest)
+        now = self._clock()
+        known = self._verified.get(digest)
+        if known is not None and now < known.trusted_until:
+            return known.key
+        try:
+            doc = await self._store.get_api_key(digest)
+        except StoreUnavailable:
+            # the outage itself is counted by the store (operation get_api_key)
+            if known is not None and now - known.looked_up < self._stale_seconds:
+                # trusted again for a cache period, so requests during the outage do not each
+                # wait out a store timeout before their own fallback
+                known.trusted_until = min(
+                    now + self._cache_seconds, known.looked_up + self._stale_seconds
+                )
+                return known.key
+            log.warning("api_key_unverifiable", extra={"key_id": _key_id(presented)})
+            raise Unauthorized("API key could not be verified: the store is unavailable") from None
         if doc is None:
+            self._verified.pop(digest, None)  # revoked elsewhere: never accepted stale again
             raise Unauthorized("unknown or revoked API key")
         record = ApiKey.from_doc(doc)
-        if self._cache_seconds > 0:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (record, now + self._cache_seconds)
+        if len(self._verified) >= MAX_REMEMBERED and digest not in self._verified:
+            self._verified.clear()
+        self._verified[digest] = _Verified(record, now, now + self._cache_seconds)
         return record
+
+
+@dataclass(slots=True)
+class _Verified:
+    key: ApiKey
+    looked_up: float  # the last lookup that found the key: stale acceptance counts from it
+    trusted_until: float  # no lookup before then
+
+
+def _key_id(presented: str) -> str | None:
+    """The public id part of a key in our format, for logs (never the secret)."""
+    if not presented.startswith(KEY_PREFIX):
+        return None
+    key_id = presented[len(KEY_PREFIX) :].partition("_")[0]
+    return key_id if len(key_id) == 12 and all(c in "0123456789abcdef" for c in key_id) else None
 
 
 def require_role(key: ApiKey, allowed: frozenset[str]) -> None:

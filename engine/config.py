@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_ATTRIBUTION_WINDOWS", "Settings"]
+from engine.roles import Role
+
+__all__ = ["DEFAULT_ATTRIBUTION_WINDOWS", "RateLimit", "Settings"]
 
 DEFAULT_ATTRIBUTION_WINDOWS: dict[str, int] = {
     "web": 3600,
@@ -20,6 +22,15 @@ DEFAULT_ATTRIBUTION_WINDOWS: dict[str, int] = {
     "in_store": 86_400,
     "social": 86_400,
 }
+
+
+class RateLimit(BaseModel):
+    """A token bucket: ``burst`` requests at once, refilled at ``per_second``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_second: float = Field(gt=0)
+    burst: int = Field(ge=1)
 
 
 class Settings(BaseSettings):
@@ -60,6 +71,21 @@ class Settings(BaseSettings):
     )
     key_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a verified API key is trusted without a lookup."
+    )
+    key_stale_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="While the store is down, a key verified this recently is still accepted "
+        "(0: never); any other key gets 401.",
+    )
+    rate_limits: dict[Role, RateLimit] = Field(
+        default_factory=dict,
+        description="Per-key token buckets by role (JSON), e.g. "
+        '`{"client": {"per_second": 50, "burst": 100}}`; a role not named is not limited.',
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins browsers may call the API from (JSON list; empty: CORS off).",
     )
     policy: dict[str, Any] = Field(
         default_factory=lambda: {"name": "linucb", "alpha": 0.5, "epsilon": 0.05},

@@ -7,6 +7,7 @@ __all__ = [
     "Forbidden",
     "NboError",
     "NotFound",
+    "RateLimited",
     "StoreUnavailable",
     "Unauthorized",
     "ValidationFailed",
@@ -50,6 +51,16 @@ class Unauthorized(NboError):
 
 class Forbidden(NboError):
     code = "forbidden"
+
+
+class RateLimited(NboError):
+    """The key spent its burst; ``retry_after`` is the whole seconds until one more request fits."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StoreUnavailable(NboError):

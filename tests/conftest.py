@@ -81,7 +81,7 @@ async def role_keys(store: RedisStore) -> dict[str, dict[str, str]]:
     """Authorization headers for every role, plus the bootstrap admin key."""
     ring = KeyRing(store, None)
     headers = {}
-    for role in ("decide", "marketer", "analyst", "admin"):
+    for role in ("decide", "client", "marketer", "analyst", "admin"):
         _, secret = await ring.issue(role, f"test-{role}")  # type: ignore[arg-type]
         headers[role] = {"Authorization": f"Bearer {secret}"}
     headers["bootstrap"] = {"Authorization": f"Bearer {ADMIN_KEY}"}

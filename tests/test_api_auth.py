@@ -19,7 +19,7 @@ from api.app import create_app
 from engine import keys
 from engine.config import Settings
 
-ROLES = ("decide", "marketer", "analyst", "admin")
+ROLES = ("decide", "client", "marketer", "analyst", "admin")
 Headers = dict[str, str]
 Setup = Callable[[httpx.AsyncClient, Headers], Awaitable[dict[str, str]]]
 
@@ -136,13 +136,13 @@ ENDPOINTS = [
     _endpoint(
         "POST",
         "/v1/decisions",
-        ("decide",),
+        ("decide", "client"),
         body={"customer_id": "c-1", "channel": "web"},
         setup=_offer,
     ),
     # an event for a decision nobody made passes the role check, then is not found
-    _endpoint("POST", "/v1/events", ("decide",), status=404, body=EVENT),
-    _endpoint("POST", "/v1/events:batch", ("decide",), body={"events": [EVENT]}),
+    _endpoint("POST", "/v1/events", ("decide", "client"), status=404, body=EVENT),
+    _endpoint("POST", "/v1/events:batch", ("decide", "client"), body={"events": [EVENT]}),
     _endpoint("GET", "/v1/feature-spec", ("analyst", "marketer")),
     _endpoint("PUT", "/v1/feature-spec", (), body={"hash_buckets": 4}),
     _endpoint("GET", "/v1/models", ("analyst", "marketer")),

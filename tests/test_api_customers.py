@@ -40,24 +40,22 @@ async def get_customer(client: httpx.AsyncClient, roles: Roles, customer_id: str
 # --- attributes -------------------------------------------------------------------------------
 
 
-async def test_put_returns_the_merged_profile(client: httpx.AsyncClient, role_keys: Roles) -> None:
+async def test_put_merges_into_the_profile(client: httpx.AsyncClient, role_keys: Roles) -> None:
     first = await put_attributes(client, role_keys, "c-1", {"tier": "gold", "age": 30})
     assert first.status_code == 200
-    body = first.json()
-    assert body["customer_id"] == "c-1"
-    assert body["known"] is True
-    assert body["attributes"] == {"tier": "gold", "age": 30}
+    assert first.json() == {"customer_id": "c-1", "updated": ["age", "tier"], "removed": []}
+    profile = await get_customer(client, role_keys, "c-1")
+    assert profile["known"] is True
+    assert profile["attributes"] == {"tier": "gold", "age": 30}
 
     second = await put_attributes(client, role_keys, "c-1", {"opted_in": True, "score": 0.5})
-    assert second.json()["attributes"] == {
+    assert second.status_code == 200
+    assert (await get_customer(client, role_keys, "c-1"))["attributes"] == {
         "tier": "gold",
         "age": 30,
         "opted_in": True,
         "score": 0.5,
     }
-    assert (await get_customer(client, role_keys, "c-1"))["attributes"] == second.json()[
-        "attributes"
-    ]
 
 
 async def test_values_keep_their_json_types(client: httpx.AsyncClient, role_keys: Roles) -> None:
@@ -72,12 +70,12 @@ async def test_null_removes_an_attribute(client: httpx.AsyncClient, role_keys: R
     await put_attributes(client, role_keys, "c-1", {"tier": "gold", "age": 30})
     response = await put_attributes(client, role_keys, "c-1", {"tier": None})
     assert response.status_code == 200
-    assert response.json()["attributes"] == {"age": 30}
+    assert response.json() == {"customer_id": "c-1", "updated": [], "removed": ["tier"]}
     assert (await get_customer(client, role_keys, "c-1"))["attributes"] == {"age": 30}
     # Removing what is not there is harmless.
     again = await put_attributes(client, role_keys, "c-1", {"never_set": None})
     assert again.status_code == 200
-    assert again.json()["attributes"] == {"age": 30}
+    assert (await get_customer(client, role_keys, "c-1"))["attributes"] == {"age": 30}
 
 
 @pytest.mark.parametrize(
@@ -107,7 +105,7 @@ async def test_int_and_float_are_both_numbers(client: httpx.AsyncClient, role_ke
     assert (await put_attributes(client, role_keys, "c-1", {"ltv": 10})).status_code == 200
     response = await put_attributes(client, role_keys, "c-2", {"ltv": 10.5})
     assert response.status_code == 200
-    assert response.json()["attributes"] == {"ltv": 10.5}
+    assert (await get_customer(client, role_keys, "c-2"))["attributes"] == {"ltv": 10.5}
 
 
 # --- the profile view -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from api.schemas import (
     ContactHistoryEntry,
     CustomerOut,
     CustomerUpsert,
+    CustomerWritten,
     EligibilityOut,
     OfferEligibilityOut,
     ReasonOut,
@@ -61,14 +62,17 @@ def _history_entry(entry: OfferContacts, now: float) -> ContactHistoryEntry:
     )
 
 
-@router.put("/{customer_id}", summary="Upsert profile attributes")
+@router.put("/{customer_id}", summary="Upsert profile attributes (answers no profile data)")
 async def put_customer(
     customer_id: CustomerId, body: CustomerUpsert, services: ServicesDep, _: Decide
-) -> CustomerOut:
+) -> CustomerWritten:
     catalog = await services.catalog.get()
-    now = time.time()
-    await upsert_attributes(services.store, catalog, customer_id, body.attributes, now)
-    return await _view(services, customer_id, now)
+    await upsert_attributes(services.store, catalog, customer_id, body.attributes, time.time())
+    return CustomerWritten(
+        customer_id=customer_id,
+        updated=sorted(name for name, value in body.attributes.items() if value is not None),
+        removed=sorted(name for name, value in body.attributes.items() if value is None),
+    )
 
 
 @router.post("/{customer_id}/activities", summary="Record one activity")

@@ -16,7 +16,8 @@ from engine.errors import NboError
 from engine.events import EventRequest
 
 router = APIRouter(tags=["decisions"])
-Decide = Annotated[ApiKey, Depends(allow("decide"))]
+# what web pages and mobile apps call: their ``client`` keys may do this and nothing else
+Decide = Annotated[ApiKey, Depends(allow("decide", "client"))]
 
 
 class OfferOut(BaseModel):
