@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import (
     Conflict,
+    ExperimentOverlap,
     Forbidden,
     NboError,
     NotFound,
@@ -30,6 +31,7 @@ STATUS: dict[type[NboError], int] = {
     ValidationFailed: 422,
     NotFound: 404,
     Conflict: 409,
+    ExperimentOverlap: 409,
     Unauthorized: 401,
     Forbidden: 403,
     StoreUnavailable: 503,
