@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import (
     Conflict,
+    ExperimentOverlap,
     Forbidden,
     NboError,
     NotFound,
@@ -31,6 +32,7 @@ STATUS: dict[type[NboError], int] = {
     ValidationFailed: 422,
     NotFound: 404,
     Conflict: 409,
+    ExperimentOverlap: 409,
     Unauthorized: 401,
     Forbidden: 403,
     RateLimited: 429,

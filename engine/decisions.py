@@ -182,7 +182,12 @@ class DecisionEngine:
         segment_set = set(segments)
         contacts = parse_contact_history(record.contacts)
         assignment = assign_for_decision(
-            catalog, request.customer_id, request.channel, segments, read.assignments
+            catalog,
+            request.customer_id,
+            request.channel,
+            segments,
+            read.assignments,
+            request.placement,
         )
         treatment = treatment_for(assignment, scope, self.models.policy)
         scorer, model_version = await self.models.scorer(

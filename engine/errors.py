@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "Conflict",
+    "ExperimentOverlap",
     "Forbidden",
     "NboError",
     "NotFound",
@@ -43,6 +44,12 @@ class EventInProgress(Conflict):
     """The event was joined moments ago by a request still recording it: send it again later."""
 
     code = "event_in_progress"
+
+
+class ExperimentOverlap(Conflict):
+    """Starting the experiment would let it compete with a live one for the same customers."""
+
+    code = "experiment_overlap"
 
 
 class Unauthorized(NboError):

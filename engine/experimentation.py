@@ -16,20 +16,30 @@ from typing import Any
 import orjson
 
 from engine.catalog import Catalog
-from engine.errors import Conflict, NotFound, ValidationFailed
+from engine.errors import Conflict, ExperimentOverlap, NotFound, ValidationFailed
 from engine.store import Store
 from experiments import (
+    EffectiveTraffic,
     Experiment,
     ExperimentConflict,
     ExperimentInvalid,
     Variant,
     assign,
+    check_overlap,
     check_siblings,
+    effective_traffic,
     parse_experiment,
     transition,
 )
+from experiments.errors import ExperimentOverlap as Overlapping
 
-__all__ = ["Assignment", "assign_for_decision", "get_experiment", "put_experiment"]
+__all__ = [
+    "Assignment",
+    "assign_for_decision",
+    "experiment_traffic",
+    "get_experiment",
+    "put_experiment",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +88,40 @@ async def put_experiment(
             raise ValidationFailed(
                 f"unknown offer '{offer_id}'", field=f"variants[{i}].treatment.offer_id"
             )
+    try:
+        check_overlap(experiment_id, current, merged, others, exclusive_segments(catalog))
+    except Overlapping as exc:
+        raise ExperimentOverlap(exc.message, field=exc.field) from exc
     await store.put_experiment(experiment_id, merged.model_dump_json().encode())
     return merged
+
+
+def exclusive_segments(catalog: Catalog) -> dict[str, str]:
+    """Segment id -> learned model id, for segments no customer shares with the model's others.
+
+    A learned model puts every customer in exactly one of its clusters; a segment id listed by
+    two models could come from either, so it is left out (treated as overlapping anything).
+    """
+    owners: dict[str, list[str]] = {}
+    for model_id, model in catalog.models.items():
+        for segment_id in model.segment_ids:
+            owners.setdefault(segment_id, []).append(model_id)
+    return {
+        segment_id: models[0]
+        for segment_id, models in owners.items()
+        if len(models) == 1
+        and segment_id in catalog.segments
+        and catalog.segments[segment_id].rule is None
+    }
+
+
+def experiment_traffic(
+    catalog: Catalog, changed: Mapping[str, Experiment] | None = None
+) -> dict[str, EffectiveTraffic]:
+    """Each experiment's effective traffic, with ``changed`` (just written) over the catalog."""
+    return effective_traffic(
+        {**catalog.experiments, **(changed or {})}, exclusive_segments(catalog)
+    )
 
 
 def get_experiment(catalog: Catalog, experiment_id: str) -> Experiment:
@@ -95,17 +137,22 @@ def assign_for_decision(
     channel: str,
     segments: Sequence[str],
     recorded: Mapping[str, str],
+    placement: str,
 ) -> Assignment | None:
     """The experiment that decides this request, if any (the first running one by id).
 
     A customer keeps the variant recorded at first exposure (same phase); otherwise the target
-    segments are judged now and the hash assigns. Experiments of one layer never overlap.
+    segments are judged now and the hash assigns. Experiments of one layer never overlap, and
+    live ones whose targeting meets outside a shared layer are refused when they start
+    (:func:`experiments.check_overlap`), so the id order decides nothing they both want.
     """
     current = set(segments)
     for experiment_id, experiment in catalog.experiments.items():
         if experiment.status != "running":
             continue
         if experiment.channels and channel not in experiment.channels:
+            continue
+        if experiment.placements and placement not in experiment.placements:
             continue
         stored = recorded.get(experiment_id)
         if stored is not None:

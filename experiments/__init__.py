@@ -28,14 +28,22 @@ from experiments.config import (
     parse_experiment,
     transition,
 )
-from experiments.errors import ExperimentConflict, ExperimentError, ExperimentInvalid
+from experiments.errors import (
+    ExperimentConflict,
+    ExperimentError,
+    ExperimentInvalid,
+    ExperimentOverlap,
+)
+from experiments.overlap import EffectiveTraffic, check_overlap, effective_traffic
 
 __all__ = [
     "BanditTreatment",
+    "EffectiveTraffic",
     "Experiment",
     "ExperimentConflict",
     "ExperimentError",
     "ExperimentInvalid",
+    "ExperimentOverlap",
     "HoldoutTreatment",
     "LayerRange",
     "RandomTreatment",
@@ -45,8 +53,10 @@ __all__ = [
     "Variant",
     "assign",
     "bucket",
+    "check_overlap",
     "check_siblings",
     "choose_variant",
+    "effective_traffic",
     "in_layer",
     "in_traffic",
     "layer_slot",

@@ -220,8 +220,9 @@ class Experiment(_Frozen):
 
     Parameters
     ----------
-    channels, segments
-        Targeting: who may be exposed. Empty means every channel / everyone.
+    channels, placements, segments
+        Targeting: who may be exposed, and where. Empty means every channel / every
+        placement / everyone.
     traffic
         Fraction of targeted customers in the experiment, in ``(0, 1]``.
     layer
@@ -245,6 +246,7 @@ class Experiment(_Frozen):
     hypothesis: str = Field(default="", max_length=4000)
     status: ExperimentStatus = "draft"
     channels: list[Channel] = Field(default_factory=list, max_length=len(CHANNELS))
+    placements: list[Id] = Field(default_factory=list, max_length=50)
     segments: list[Id] = Field(default_factory=list, max_length=50)
     traffic: float = Field(default=1.0, gt=0, le=1)
     layer: LayerRange | None = None
@@ -285,6 +287,7 @@ class Experiment(_Frozen):
         if self.control not in {v.id for v in self.variants}:
             raise ValueError(f"control: no variant has id '{self.control}'")
         _unique(self.channels, "channels[{}]", "channel")
+        _unique(self.placements, "placements[{}]", "placement")
         _unique(self.segments, "segments[{}]", "segment")
         _unique(self.secondary_metrics, "secondary_metrics[{}]", "metric")
         _unique(self.guardrail_metrics, "guardrail_metrics[{}]", "metric")
@@ -320,9 +323,9 @@ def _unique(values: Sequence[str], path: str, what: str) -> None:
 def assign(experiment: Experiment, unit_id: str, *, experiment_id: str) -> Variant | None:
     """The customer's variant, or ``None`` when the layer range or traffic leaves them out.
 
-    Targeting (status, channel, segments) is the caller's to check first: it depends on the
-    request and the customer's data, whereas this depends on the customer id alone, which
-    is what makes an assignment the same on every channel and every server.
+    Targeting (status, channel, placement, segments) is the caller's to check first: it
+    depends on the request and the customer's data, whereas this depends on the customer id
+    alone, which is what makes an assignment the same on every channel and every server.
     """
     if experiment.layer is not None:
         layer = experiment.layer
@@ -417,6 +420,8 @@ def _design_difference(current: Experiment, new: Experiment) -> str | None:
         return "layer.start" if current.layer.start != new.layer.start else "layer.end"
     if set(current.channels) != set(new.channels):
         return "channels"
+    if set(current.placements) != set(new.placements):
+        return "placements"
     if set(current.segments) != set(new.segments):
         return "segments"
     for name in ("primary_metric", "alpha", "analysis", "started_at"):
@@ -437,9 +442,10 @@ def transition(
     Status moves: draft -> running | stopped; running <-> paused; running | paused ->
     stopped; stopped is final. A draft may change freely. Once the experiment has run, the
     design (salt, variants with their weights and treatments, control, traffic, layer,
-    channels, segments) and the analysis plan (primary metric, alpha, analysis engine) change
-    only together with ``phase = current.phase + 1``, which re-randomises every customer;
-    names, hypothesis, secondary and guardrail metrics and the MDE may change at any time.
+    channels, placements, segments) and the analysis plan (primary metric, alpha, analysis
+    engine) change only together with ``phase = current.phase + 1``, which re-randomises
+    every customer; names, hypothesis, secondary and guardrail metrics and the MDE may change
+    at any time.
 
     Fields a client may omit are carried over: ``salt`` (else ``experiment_id``), and
     ``started_at`` / ``stopped_at`` within a phase, stamped with ``now`` when the

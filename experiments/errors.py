@@ -2,12 +2,13 @@
 
 ``experiments`` sits below ``engine`` in the dependency order, so it cannot raise the engine's
 errors; the engine translates these once (``ExperimentInvalid`` -> ``ValidationFailed``,
-``ExperimentConflict`` -> ``Conflict``), keeping ``message`` and ``field`` as they are.
+``ExperimentConflict`` -> ``Conflict``, ``ExperimentOverlap`` -> its engine namesake), keeping
+``message`` and ``field`` as they are.
 """
 
 from __future__ import annotations
 
-__all__ = ["ExperimentConflict", "ExperimentError", "ExperimentInvalid"]
+__all__ = ["ExperimentConflict", "ExperimentError", "ExperimentInvalid", "ExperimentOverlap"]
 
 
 class ExperimentError(Exception):
@@ -39,3 +40,13 @@ class ExperimentConflict(ExperimentError):
     """
 
     code = "conflict"
+
+
+class ExperimentOverlap(ExperimentConflict):
+    """Starting the experiment would let it compete with a live one for the same decisions.
+
+    A decision applies one experiment, so the two would split the customers they share by id
+    rather than by design; the message names the other experiment and the shared targeting.
+    """
+
+    code = "experiment_overlap"

@@ -10,11 +10,11 @@ from pydantic import BaseModel
 from api.deps import ServicesDep, allow
 from api.openapi import errors
 from engine.auth import ApiKey
-from engine.experimentation import get_experiment, put_experiment
+from engine.experimentation import experiment_traffic, get_experiment, put_experiment
 from engine.results import adaptive_estimates, experiment_results
 from engine.segments import ID_PATTERN
 from engine.store import RedisStore
-from experiments import Experiment
+from experiments import EffectiveTraffic, Experiment
 from experiments.report import render_csv
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
@@ -28,6 +28,7 @@ Analyst = Annotated[ApiKey, Depends(allow("analyst", "marketer"))]
 class ExperimentOut(BaseModel):
     experiment_id: str
     experiment: Experiment
+    effective_traffic: EffectiveTraffic
 
 
 @router.put(
@@ -46,22 +47,26 @@ async def put(
 ) -> ExperimentOut:
     catalog = await services.catalog.get()
     stored = await put_experiment(services.store, catalog, experiment_id, body)
-    return ExperimentOut(experiment_id=experiment_id, experiment=stored)
+    traffic = experiment_traffic(catalog, {experiment_id: stored})[experiment_id]
+    return ExperimentOut(experiment_id=experiment_id, experiment=stored, effective_traffic=traffic)
 
 
 @router.get("/{experiment_id}", summary="One experiment")
 async def get_one(experiment_id: ExperimentId, services: ServicesDep, _: Reader) -> ExperimentOut:
     catalog = await services.catalog.get()
+    experiment = get_experiment(catalog, experiment_id)
+    traffic = experiment_traffic(catalog)[experiment_id]
     return ExperimentOut(
-        experiment_id=experiment_id, experiment=get_experiment(catalog, experiment_id)
+        experiment_id=experiment_id, experiment=experiment, effective_traffic=traffic
     )
 
 
 @router.get("", summary="All experiments")
 async def list_all(services: ServicesDep, _: Reader) -> list[ExperimentOut]:
     catalog = await services.catalog.get()
+    traffic = experiment_traffic(catalog)
     return [
-        ExperimentOut(experiment_id=eid, experiment=experiment)
+        ExperimentOut(experiment_id=eid, experiment=experiment, effective_traffic=traffic[eid])
         for eid, experiment in catalog.experiments.items()
     ]
 
