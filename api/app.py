@@ -14,6 +14,7 @@ from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from api.routes import (
+    attributes,
     customers,
     decisions,
     experiments,
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys.router,
         models.router,
         experiments.router,
+        attributes.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
