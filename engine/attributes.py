@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.errors import ValidationFailed
@@ -27,6 +28,7 @@ __all__ = [
     "allowed_sets",
     "describe_values",
     "parse_declarations",
+    "show_value",
     "validate_declaration",
 ]
 
@@ -82,7 +84,7 @@ def validate_declaration(name: str, declaration: AttributeDeclaration) -> None:
                 f"strings are at most {MAX_ATTRIBUTE_STRING} characters", field=path
             )
         if value in seen:
-            raise ValidationFailed(f"{value!r} is listed twice", field=path)
+            raise ValidationFailed(f"{show_value(value)} is listed twice", field=path)
         seen.add(value)
 
 
@@ -99,8 +101,13 @@ def allowed_sets(declarations: Mapping[str, AttributeDeclaration]) -> dict[str, 
     }
 
 
+def show_value(value: Any) -> str:
+    """A value in an error message as the client wrote it (JSON), not as Python prints it."""
+    return orjson.dumps(value).decode()
+
+
 def describe_values(values: Sequence[Any] | frozenset[Any], shown: int = 10) -> str:
     """The allowed values for an error message, a long list cut short."""
-    ordered = sorted(values, key=repr)
-    text = ", ".join(repr(v) if isinstance(v, str) else str(v).lower() for v in ordered[:shown])
+    ordered = sorted(values, key=show_value)
+    text = ", ".join(show_value(v) for v in ordered[:shown])
     return text + (f", … ({len(ordered)} in all)" if len(ordered) > shown else "")

@@ -9,7 +9,12 @@ from typing import Any
 import orjson
 
 from engine.aggregation import activity_increments
-from engine.attributes import ATTRIBUTE_NAME, MAX_ATTRIBUTE_STRING, describe_values
+from engine.attributes import (
+    ATTRIBUTE_NAME,
+    MAX_ATTRIBUTE_STRING,
+    describe_values,
+    show_value,
+)
 from engine.catalog import Catalog
 from engine.contacts import ContactHistory, parse_contact_history
 from engine.errors import ValidationFailed
@@ -105,7 +110,8 @@ async def upsert_attributes(
         permitted = catalog.allowed_values.get(name)
         if permitted is not None and value not in permitted:
             raise ValidationFailed(
-                f"{value!r} is not an allowed value of '{name}': {describe_values(permitted)}",
+                f"{show_value(value)} is not an allowed value of '{name}': "
+                f"{describe_values(permitted)}",
                 field=path,
             )
         if known is None:

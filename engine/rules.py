@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from engine.attributes import ATTRIBUTE_NAME, describe_values
+from engine.attributes import ATTRIBUTE_NAME, describe_values, show_value
 from engine.errors import ValidationFailed
 
 __all__ = [
@@ -109,7 +109,8 @@ def _check_allowed(name: str, values: Sequence[Any], allowed: AllowedValues, pat
             where = path if len(values) == 1 else f"{path}[{i}]"
             raise _fail(
                 where,
-                f"{value!r} is not an allowed value of '{name}': {describe_values(permitted)}",
+                f"{show_value(value)} is not an allowed value of '{name}': "
+                f"{describe_values(permitted)}",
             )
 
 

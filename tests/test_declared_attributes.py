@@ -13,10 +13,12 @@ import redis.asyncio as redis
 from asgi_lifespan import LifespanManager
 
 from engine import keys
+from engine.attributes import AttributeDeclaration
 from engine.catalog import Catalog
 from engine.config import Settings
 from engine.customers import upsert_attributes
-from engine.errors import AttributeLimitReached
+from engine.declarations import declare_attribute
+from engine.errors import AttributeLimitReached, Conflict, ValidationFailed
 from engine.store import RedisStore
 
 Roles = dict[str, dict[str, str]]
@@ -122,7 +124,9 @@ async def test_allowed_values_bind_customer_writes(
     refused = await put_customer(client, role_keys, "c-1", {"tier": "platinum", "age": 3})
     assert refused.status_code == 422
     assert error(refused)["field"] == "attributes.tier"
-    assert "'platinum' is not an allowed value of 'tier'" in error(refused)["message"]
+    message = error(refused)["message"]
+    assert message == '"platinum" is not an allowed value of \'tier\': "bronze", "gold", "silver"'
+
     view = await client.get("/v1/customers/c-1", headers=role_keys["analyst"])
     assert view.json()["attributes"] == {}  # nothing of the refused write was kept
     assert (await put_customer(client, role_keys, "c-1", {"tier": "silver"})).status_code == 200
@@ -135,7 +139,7 @@ async def test_allowed_values_bind_segment_and_offer_rules(
     single = await put_segment(client, role_keys, "s", segment("tier", "ne", "platinum"))
     assert single.status_code == 422
     assert error(single)["field"] == "rule.all[0].value"
-    assert "'gold'" in error(single)["message"]
+    assert '"gold"' in error(single)["message"]
     listed = await put_segment(client, role_keys, "s", segment("tier", "in", ["gold", "tin"]))
     assert listed.status_code == 422
     assert error(listed)["field"] == "rule.all[0].value[1]"
@@ -298,3 +302,20 @@ async def test_the_cap_holds_when_many_new_attributes_race(
     assert await raw.hlen(keys.SCHEMA) == 5
     written = [i for i, r in enumerate(results) if r is None]
     assert sorted(await raw.hkeys(keys.SCHEMA)) == sorted(f"attr_{i}" for i in written)
+
+
+async def test_a_declaration_racing_a_first_write_of_another_type_is_refused(
+    store: RedisStore,
+) -> None:
+    stale = Catalog(version=0)  # neither side has seen the other's type yet
+    await upsert_attributes(store, stale, "c-1", {"plan": "basic"}, time.time())
+    with pytest.raises(Conflict) as refused:
+        await declare_attribute(store, stale, "plan", AttributeDeclaration(type="number"))
+    assert refused.value.field == "type"
+    assert await store.client.hget(keys.SCHEMA, "plan") == "string"
+    assert not await store.client.hexists(keys.ATTRIBUTE_DECLARATIONS, "plan")
+    # and the other way round: a declared type wins over a first write that has not seen it
+    await declare_attribute(store, stale, "score", AttributeDeclaration(type="number"))
+    with pytest.raises(ValidationFailed) as clash:
+        await upsert_attributes(store, stale, "c-1", {"score": "high"}, time.time())
+    assert clash.value.field == "attributes.score"
