@@ -1,8 +1,8 @@
 """The offer catalog and the configuration snapshot every decision reads.
 
-The snapshot (offers, segments, learned segment models, attribute schema and declarations) is
-versioned by
-one counter in the store; workers keep it in memory and reload only when the counter moves.
+The snapshot (offers, segments, learned segment models, attribute types and declarations) is
+versioned by one counter in the store; workers keep it in memory and reload only when the
+counter moves.
 """
 
 from __future__ import annotations

@@ -100,18 +100,14 @@ def _unknown_field(name: str, fields: FieldTypes) -> str:
     return f"unknown field '{name}'" + (": " + " ".join(hints) if hints else "")
 
 
-def _check_allowed(name: str, values: Sequence[Any], allowed: AllowedValues, path: str) -> None:
+def _check_allowed(name: str, value: Scalar, allowed: AllowedValues, path: str) -> None:
     permitted = allowed.get(name)
-    if permitted is None:
-        return
-    for i, value in enumerate(values):
-        if value not in permitted:
-            where = path if len(values) == 1 else f"{path}[{i}]"
-            raise _fail(
-                where,
-                f"{show_value(value)} is not an allowed value of '{name}': "
-                f"{describe_values(permitted)}",
-            )
+    if permitted is not None and value not in permitted:
+        raise _fail(
+            path,
+            f"{show_value(value)} is not an allowed value of '{name}': "
+            f"{describe_values(permitted)}",
+        )
 
 
 def _parse_condition(
@@ -154,11 +150,12 @@ def _parse_condition(
         if len(value) > MAX_LIST:
             raise _fail(value_path, f"'{op}' takes at most {MAX_LIST} values")
         items = [_check_scalar(v, kind, f"{value_path}[{i}]") for i, v in enumerate(value)]
-        _check_allowed(name, items, allowed, value_path)
+        for i, item in enumerate(items):
+            _check_allowed(name, item, allowed, f"{value_path}[{i}]")
         return Condition(name, op, frozenset(items))
     scalar = _check_scalar(value, kind, value_path)
     if op in ("eq", "ne"):
-        _check_allowed(name, [scalar], allowed, value_path)
+        _check_allowed(name, scalar, allowed, value_path)
     return Condition(name, op, scalar)
 
 

@@ -143,6 +143,8 @@ async def test_allowed_values_bind_segment_and_offer_rules(
     listed = await put_segment(client, role_keys, "s", segment("tier", "in", ["gold", "tin"]))
     assert listed.status_code == 422
     assert error(listed)["field"] == "rule.all[0].value[1]"
+    one = await put_segment(client, role_keys, "s", segment("tier", "not_in", ["tin"]))
+    assert error(one)["field"] == "rule.all[0].value[0]"
     offer = {
         "name": "Tin perk",
         "channels": {"web": {"title": "Hello"}},
