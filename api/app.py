@@ -17,6 +17,7 @@ from api.logs import configure_logging
 from api.middleware import ObservabilityMiddleware, RequestBodyMiddleware
 from api.openapi import install_openapi
 from api.routes import (
+    attributes,
     customers,
     decisions,
     experiments,
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys.router,
         models.router,
         experiments.router,
+        attributes.router,
     ):
         app.include_router(router)
     app.add_middleware(RequestBodyMiddleware, max_bytes=settings.max_body_bytes)

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import (
+    AttributeLimitReached,
     Conflict,
     ExperimentOverlap,
     Forbidden,
@@ -29,6 +30,7 @@ __all__ = ["error_response", "install_error_handlers"]
 log = logging.getLogger("nbo.api")
 
 STATUS: dict[type[NboError], int] = {
+    AttributeLimitReached: 422,
     ValidationFailed: 422,
     NotFound: 404,
     Conflict: 409,

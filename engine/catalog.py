@@ -1,7 +1,8 @@
 """The offer catalog and the configuration snapshot every decision reads.
 
-The snapshot (offers, segments, learned segment models, attribute schema) is versioned by
-one counter in the store; workers keep it in memory and reload only when the counter moves.
+The snapshot (offers, segments, learned segment models, attribute types and declarations) is
+versioned by one counter in the store; workers keep it in memory and reload only when the
+counter moves.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.attributes import AttributeDeclaration, allowed_sets, parse_declarations
 from engine.channels import CHANNELS, Channel
 from engine.contacts import Caps
 from engine.errors import ValidationFailed
@@ -138,6 +140,8 @@ class Catalog:
     feature_spec: FeatureSpec = field(default_factory=FeatureSpec)
     experiments: dict[str, Experiment] = field(default_factory=dict)
     vectorizer: Vectorizer = field(default_factory=lambda: FeatureSpec().vectorizer())
+    declarations: dict[str, AttributeDeclaration] = field(default_factory=dict)
+    allowed_values: dict[str, frozenset[Any]] = field(default_factory=dict)
 
     @property
     def field_types(self) -> dict[str, str]:
@@ -148,15 +152,20 @@ def field_types(attribute_types: Mapping[str, str]) -> dict[str, str]:
     return {**attribute_types, **FEATURE_TYPES}
 
 
-def validate_offer(offer: Offer, segment_ids: set[str], fields: Mapping[str, str]) -> Group:
-    """Check what pydantic cannot: segments exist and rules name known fields."""
+def validate_offer(
+    offer: Offer,
+    segment_ids: set[str],
+    fields: Mapping[str, str],
+    allowed: Mapping[str, frozenset[Any]] | None = None,
+) -> Group:
+    """Check what pydantic cannot: segments exist, rules name known fields and allowed values."""
     for key in ("segments_any", "segments_none"):
         for i, segment_id in enumerate(getattr(offer.eligibility, key)):
             if segment_id not in segment_ids:
                 raise ValidationFailed(
                     f"unknown segment '{segment_id}'", field=f"eligibility.{key}[{i}]"
                 )
-    return parse_conditions(offer.eligibility.rules, fields, "eligibility.rules")
+    return parse_conditions(offer.eligibility.rules, fields, "eligibility.rules", allowed)
 
 
 def build_catalog(
@@ -168,9 +177,15 @@ def build_catalog(
     attribute_types: Mapping[str, str],
     feature_spec: str | None = None,
     experiments: Mapping[str, str] | None = None,
+    attribute_declarations: Mapping[str, str] | None = None,
 ) -> Catalog:
-    """Parse the stored documents into a snapshot."""
+    """Parse the stored documents into a snapshot.
+
+    Stored rules are not checked against allowed values again: they were when written, and a
+    declaration that would strand one is refused, so a reload never drops a rule for that.
+    """
     fields = field_types(attribute_types)
+    declarations = parse_declarations(attribute_declarations or {})
     parsed_segments = {
         sid: parse_segment(sid, StoredSegment.model_validate_json(doc), fields)
         for sid, doc in sorted(segments.items())
@@ -215,4 +230,6 @@ def build_catalog(
         experiments={
             eid: parse_experiment(doc) for eid, doc in sorted((experiments or {}).items())
         },
+        declarations=declarations,
+        allowed_values=allowed_sets(declarations),
     )

@@ -40,5 +40,6 @@ class CatalogCache:
                     raw.attribute_types,
                     raw.feature_spec,
                     raw.experiments,
+                    raw.attribute_declarations,
                 )
         return self._catalog

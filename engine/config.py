@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Customer data expires this long after its last write (0: never).",
     )
+    max_undeclared_attributes: int = Field(
+        default=500,
+        ge=0,
+        description="Most attributes customer writes may introduce without a declaration; "
+        "a write that would pass it is refused (422 naming the attribute).",
+    )
     host: str = Field(default="127.0.0.1", description="`nbo serve` bind address.")
     port: int = Field(default=8000, ge=0, le=65535, description="`nbo serve` port.")
     workers: int = Field(default=1, ge=1, le=64, description="`nbo serve` worker processes.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +9,12 @@ from typing import Any
 import orjson
 
 from engine.aggregation import activity_increments
+from engine.attributes import (
+    ATTRIBUTE_NAME,
+    MAX_ATTRIBUTE_STRING,
+    describe_values,
+    show_value,
+)
 from engine.catalog import Catalog
 from engine.contacts import ContactHistory, parse_contact_history
 from engine.errors import ValidationFailed
@@ -36,9 +41,7 @@ __all__ = [
 ]
 
 CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
-ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_ATTRIBUTES = 100
-MAX_ATTRIBUTE_STRING = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,12 @@ def profile_values(record: CustomerRecord, now: float) -> tuple[dict[str, Any], 
 async def upsert_attributes(
     store: Store, catalog: Catalog, customer_id: str, attributes: Mapping[str, Any], now: float
 ) -> None:
-    """Merge attributes into the profile; ``None`` removes one. Types are fixed on first use."""
+    """Merge attributes into the profile; ``None`` removes one.
+
+    A type is fixed by the attribute's declaration or else its first write; a declaration's
+    allowed values bind every write. New undeclared attributes count against the store's
+    limit (:class:`AttributeLimitReached`, nothing written).
+    """
     if len(attributes) > MAX_ATTRIBUTES:
         raise ValidationFailed(f"at most {MAX_ATTRIBUTES} attributes", field="attributes")
     values: dict[str, str] = {}
@@ -95,7 +103,17 @@ async def upsert_attributes(
         kind = attribute_type(value)
         known = catalog.attribute_types.get(name)
         if known is not None and known != kind:
-            raise ValidationFailed(f"'{name}' holds {known} values, got {kind}", field=path)
+            held = (
+                f"is declared {known}" if name in catalog.declarations else f"holds {known} values"
+            )
+            raise ValidationFailed(f"'{name}' {held}, got {kind}", field=path)
+        permitted = catalog.allowed_values.get(name)
+        if permitted is not None and value not in permitted:
+            raise ValidationFailed(
+                f"{show_value(value)} is not an allowed value of '{name}': "
+                f"{describe_values(permitted)}",
+                field=path,
+            )
         if known is None:
             new_types[name] = kind
         values[name] = orjson.dumps(value).decode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AttributeLimitReached",
     "Conflict",
     "ExperimentOverlap",
     "Forbidden",
@@ -30,6 +31,25 @@ class ValidationFailed(NboError):
     """Input that is well formed JSON but cannot be accepted; ``field`` names the culprit."""
 
     code = "validation_error"
+
+
+class AttributeLimitReached(ValidationFailed):
+    """A customer write would introduce one undeclared attribute too many.
+
+    Without a bound, any decide key could grow the catalog-wide schema (and every worker's
+    catalog) by thousands of attributes a second; declared attributes do not count.
+    """
+
+    code = "attribute_limit_reached"
+
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(
+            f"'{name}' would be a new undeclared attribute beyond the limit of {limit}; "
+            f"declare it first (PUT /v1/attributes/{name}) or use a known attribute",
+            field=f"attributes.{name}",
+        )
+        self.name = name
+        self.limit = limit
 
 
 class NotFound(NboError):

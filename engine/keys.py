@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "API_KEYS",
+    "ATTRIBUTE_DECLARATIONS",
     "BUDGET",
     "CHANNEL_CODES",
     "CONFIG_VERSION",
@@ -44,6 +45,7 @@ OFFER_VERSIONS = f"{CONFIG_TAG}:offer_versions"
 SEGMENTS = f"{CONFIG_TAG}:segments"
 SEGMENT_MODELS = f"{CONFIG_TAG}:segment_models"
 SCHEMA = f"{CONFIG_TAG}:attributes"
+ATTRIBUTE_DECLARATIONS = f"{CONFIG_TAG}:attribute_declarations"
 CONFIG_VERSION = f"{CONFIG_TAG}:version"
 FEATURE_SPEC = f"{CONFIG_TAG}:feature_spec"
 EXPERIMENTS = f"{CONFIG_TAG}:experiments"

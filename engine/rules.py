@@ -2,7 +2,8 @@
 
 A rule is a condition ``{"field", "op", "value"}`` or a group ``{"all": [...]}`` /
 ``{"any": [...]}`` nesting further rules. Rules are parsed once into frozen values (validated
-against the known fields and their types, errors naming the JSON path) and evaluated many times.
+against the known fields, their types and declared allowed values, errors naming the JSON path)
+and evaluated many times.
 
 A missing value makes every comparison false except ``ne`` and ``not_in`` (it is not equal to
 anything) and ``exists`` (which tests exactly that).
@@ -10,15 +11,18 @@ anything) and ``exists`` (which tests exactly that).
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from engine.attributes import ATTRIBUTE_NAME, describe_values, show_value
 from engine.errors import ValidationFailed
 
 __all__ = [
     "OPS",
+    "AllowedValues",
     "Condition",
     "FieldTypes",
     "Group",
@@ -31,6 +35,8 @@ __all__ = [
 
 Scalar = str | float | int | bool
 FieldTypes = Mapping[str, str]  # field name -> "number" | "string" | "boolean"
+AllowedValues = Mapping[str, frozenset[Any]]  # declared attribute -> the values it may hold
+_NO_RESTRICTION: AllowedValues = {}
 
 OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists", "between")
 _ORDER_OPS = frozenset({"gt", "gte", "lt", "lte", "between"})
@@ -82,7 +88,31 @@ def _check_scalar(value: Any, kind: str, path: str) -> Scalar:
     return value
 
 
-def _parse_condition(obj: Mapping[str, Any], fields: FieldTypes, path: str) -> Condition:
+def _unknown_field(name: str, fields: FieldTypes) -> str:
+    """The 422 says how to fix it: a near miss of a known field, or declaring the attribute."""
+    hints = []
+    close = difflib.get_close_matches(name, list(fields), n=3)
+    if close:
+        hints.append(f"did you mean {' or '.join(repr(c) for c in close)}?")
+    if ATTRIBUTE_NAME.match(name):
+        declare = "declare it to use it before any customer has it"
+        hints.append(f"{'Or ' + declare if close else declare}: PUT /v1/attributes/{name}")
+    return f"unknown field '{name}'" + (": " + " ".join(hints) if hints else "")
+
+
+def _check_allowed(name: str, value: Scalar, allowed: AllowedValues, path: str) -> None:
+    permitted = allowed.get(name)
+    if permitted is not None and value not in permitted:
+        raise _fail(
+            path,
+            f"{show_value(value)} is not an allowed value of '{name}': "
+            f"{describe_values(permitted)}",
+        )
+
+
+def _parse_condition(
+    obj: Mapping[str, Any], fields: FieldTypes, path: str, allowed: AllowedValues
+) -> Condition:
     unknown = set(obj) - {"field", "op", "value"}
     if unknown:
         raise _fail(f"{path}.{sorted(unknown)[0]}", "unknown key in condition")
@@ -90,7 +120,7 @@ def _parse_condition(obj: Mapping[str, Any], fields: FieldTypes, path: str) -> C
     if not isinstance(name, str) or not name:
         raise _fail(f"{path}.field", "field is required and must be a string")
     if name not in fields:
-        raise _fail(f"{path}.field", f"unknown field '{name}'")
+        raise _fail(f"{path}.field", _unknown_field(name, fields))
     op = obj.get("op")
     if op not in OPS:
         raise _fail(f"{path}.op", f"op must be one of {', '.join(OPS)}")
@@ -120,17 +150,35 @@ def _parse_condition(obj: Mapping[str, Any], fields: FieldTypes, path: str) -> C
         if len(value) > MAX_LIST:
             raise _fail(value_path, f"'{op}' takes at most {MAX_LIST} values")
         items = [_check_scalar(v, kind, f"{value_path}[{i}]") for i, v in enumerate(value)]
+        for i, item in enumerate(items):
+            _check_allowed(name, item, allowed, f"{value_path}[{i}]")
         return Condition(name, op, frozenset(items))
-    return Condition(name, op, _check_scalar(value, kind, value_path))
+    scalar = _check_scalar(value, kind, value_path)
+    if op in ("eq", "ne"):
+        _check_allowed(name, scalar, allowed, value_path)
+    return Condition(name, op, scalar)
 
 
-def parse_rule(obj: Any, fields: FieldTypes, path: str = "rule") -> Rule:
-    """Validate and freeze a rule; raises :class:`ValidationFailed` naming the JSON path."""
+def parse_rule(
+    obj: Any, fields: FieldTypes, path: str = "rule", allowed: AllowedValues | None = None
+) -> Rule:
+    """Validate and freeze a rule; raises :class:`ValidationFailed` naming the JSON path.
+
+    ``allowed``: comparing a declared attribute for (in)equality with a value it may not hold
+    is refused, since such a condition can only ever be constant.
+    """
     counter = [0]
-    return _parse(obj, fields, path, 1, counter)
+    return _parse(obj, fields, path, 1, counter, allowed or _NO_RESTRICTION)
 
 
-def _parse(obj: Any, fields: FieldTypes, path: str, depth: int, counter: list[int]) -> Rule:
+def _parse(
+    obj: Any,
+    fields: FieldTypes,
+    path: str,
+    depth: int,
+    counter: list[int],
+    allowed: AllowedValues,
+) -> Rule:
     if not isinstance(obj, Mapping):
         raise _fail(path, "a rule is an object: a condition or {'all'|'any': [...]}")
     if depth > MAX_DEPTH:
@@ -144,21 +192,26 @@ def _parse(obj: Any, fields: FieldTypes, path: str, depth: int, counter: list[in
         if not isinstance(items, list) or not items:
             raise _fail(f"{path}.{mode}", "must be a non-empty list of rules")
         rules = tuple(
-            _parse(item, fields, f"{path}.{mode}[{i}]", depth + 1, counter)
+            _parse(item, fields, f"{path}.{mode}[{i}]", depth + 1, counter, allowed)
             for i, item in enumerate(items)
         )
         return Group(mode, rules)
     counter[0] += 1
     if counter[0] > MAX_CONDITIONS:
         raise _fail(path, f"a rule holds at most {MAX_CONDITIONS} conditions")
-    return _parse_condition(obj, fields, path)
+    return _parse_condition(obj, fields, path, allowed)
 
 
-def parse_conditions(items: Sequence[Any], fields: FieldTypes, path: str) -> Group:
+def parse_conditions(
+    items: Sequence[Any], fields: FieldTypes, path: str, allowed: AllowedValues | None = None
+) -> Group:
     """A list of conditions that must all hold (offer eligibility rules)."""
+    restrict = allowed or _NO_RESTRICTION
     return Group(
         "all",
-        tuple(_parse(item, fields, f"{path}[{i}]", 2, [0]) for i, item in enumerate(items)),
+        tuple(
+            _parse(item, fields, f"{path}[{i}]", 2, [0], restrict) for i, item in enumerate(items)
+        ),
     )
 
 

@@ -28,7 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engine import keys
 from engine.config import Settings
-from engine.errors import StoreUnavailable
+from engine.errors import AttributeLimitReached, StoreUnavailable
 from engine.metrics import STORE_ERRORS
 from engine.profiles import HISTORY_DAYS, ActivityRow
 
@@ -63,6 +63,7 @@ class RawCatalog:
     attribute_types: dict[str, str]
     feature_spec: str | None = None
     experiments: dict[str, str] | None = None
+    attribute_declarations: dict[str, str] | None = None
 
 
 class Store(Protocol):
@@ -125,7 +126,15 @@ class Store(Protocol):
     async def model_versions(self) -> dict[str, int]: ...
 
     async def register_attribute_types(self, types: Mapping[str, str]) -> dict[str, str]:
-        """Fix the types of new attributes (first writer wins); returns the types in force."""
+        """Fix the types of new attributes (first writer wins); returns the types in force.
+
+        Raises :class:`AttributeLimitReached`, writing nothing, when the new undeclared
+        attributes would pass the store's limit.
+        """
+        ...
+
+    async def declare_attribute(self, name: str, kind: str, doc: bytes) -> str:
+        """Store a declaration unless the attribute holds another type; the type in force."""
         ...
 
     async def put_api_key(self, key_hash: str, doc: bytes) -> None: ...
@@ -291,15 +300,19 @@ class RedisStore:
         client: redis.Redis,
         retention_seconds: int = 0,
         binary: redis.Redis | None = None,
+        max_undeclared_attributes: int = 500,
     ) -> None:
         self.client = client
         self.binary = binary or client  # for model snapshots (bytes, not text)
         self.retention_seconds = retention_seconds
+        self.max_undeclared_attributes = max_undeclared_attributes
         self._activities = client.register_script(_load_script("activities.lua"))
         self._attributes = client.register_script(_load_script("attributes.lua"))
         self._reserve = client.register_script(_load_script("reserve.lua"))
         self._outcome = client.register_script(_load_script("outcome.lua"))
         self._event = client.register_script(_load_script("event.lua"))
+        self._types = client.register_script(_load_script("attribute_types.lua"))
+        self._declare = client.register_script(_load_script("declare_attribute.lua"))
         self._script_bodies: dict[str | bytes, Any] = {
             script.sha: script.script
             for script in (
@@ -308,6 +321,8 @@ class RedisStore:
                 self._reserve,
                 self._outcome,
                 self._event,
+                self._types,
+                self._declare,
             )
         }
 
@@ -358,7 +373,12 @@ class RedisStore:
         }
         client = _client(target, True, settings.redis_max_connections, **options)
         binary = _client(target, False, 8, **options)
-        return cls(client, settings.customer_retention_days * 86_400, binary)
+        return cls(
+            client,
+            settings.customer_retention_days * 86_400,
+            binary,
+            settings.max_undeclared_attributes,
+        )
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -520,10 +540,19 @@ class RedisStore:
             pipe.hgetall(keys.SCHEMA)
             pipe.get(keys.FEATURE_SPEC)
             pipe.hgetall(keys.EXPERIMENTS)
+            pipe.hgetall(keys.ATTRIBUTE_DECLARATIONS)
             results = await pipe.execute()
-        version, offers, versions, segments, models, schema, spec, experiments = results
+        version, offers, versions, segments, models, schema, spec, experiments, declared = results
         return RawCatalog(
-            int(version or 0), offers, versions, segments, models, schema, spec, experiments
+            int(version or 0),
+            offers,
+            versions,
+            segments,
+            models,
+            schema,
+            spec,
+            experiments,
+            declared,
         )
 
     @_translate("put_offer")
@@ -607,14 +636,23 @@ class RedisStore:
     @_translate("register_attribute_types")
     async def register_attribute_types(self, types: Mapping[str, str]) -> dict[str, str]:
         names = list(types)
-        async with self.client.pipeline(transaction=True) as pipe:
-            for name in names:
-                pipe.hsetnx(keys.SCHEMA, name, types[name])
-            pipe.hmget(keys.SCHEMA, names)
-            *created, stored = await pipe.execute()
-        if any(created):
-            await self.client.incr(keys.CONFIG_VERSION)
+        args: list[Any] = [self.max_undeclared_attributes]
+        for name in names:
+            args += [name, types[name]]
+        admitted, *stored = await self._types(
+            keys=[keys.SCHEMA, keys.ATTRIBUTE_DECLARATIONS, keys.CONFIG_VERSION], args=args
+        )
+        if not admitted:
+            raise AttributeLimitReached(str(stored[0]), self.max_undeclared_attributes)
         return dict(zip(names, stored, strict=True))
+
+    @_translate("declare_attribute")
+    async def declare_attribute(self, name: str, kind: str, doc: bytes) -> str:
+        held = await self._declare(
+            keys=[keys.SCHEMA, keys.ATTRIBUTE_DECLARATIONS, keys.CONFIG_VERSION],
+            args=[name, kind, doc],
+        )
+        return str(held)
 
     @_translate("put_api_key")
     async def put_api_key(self, key_hash: str, doc: bytes) -> None:

@@ -62,6 +62,12 @@ async def _experiment(client: httpx.AsyncClient, admin: Headers) -> dict[str, st
     return {}
 
 
+async def _attribute(client: httpx.AsyncClient, admin: Headers) -> dict[str, str]:
+    response = await client.put("/v1/attributes/tier", json={"type": "string"}, headers=admin)
+    assert response.status_code == 200, response.text
+    return {}
+
+
 async def _key(client: httpx.AsyncClient, admin: Headers) -> dict[str, str]:
     response = await client.post(
         "/v1/keys", json={"role": "analyst", "name": "spare"}, headers=admin
@@ -150,6 +156,9 @@ ENDPOINTS = [
     _endpoint("GET", "/v1/experiments/x-1", ("marketer", "analyst"), setup=_experiment),
     _endpoint("GET", "/v1/experiments", ("marketer", "analyst"), setup=_experiment),
     _endpoint("GET", "/v1/experiments/x-1/results", ("marketer", "analyst"), setup=_experiment),
+    _endpoint("PUT", "/v1/attributes/tier", ("marketer",), body={"type": "string"}),
+    _endpoint("GET", "/v1/attributes/tier", ("marketer", "analyst"), setup=_attribute),
+    _endpoint("GET", "/v1/attributes", ("marketer", "analyst"), setup=_attribute),
 ]
 PUBLIC = ["/healthz", "/readyz", "/metrics"]
 
@@ -218,6 +227,7 @@ def template(path: str) -> str:
         .replace("/o-1", "/{offer_id}")
         .replace("/s-1", "/{segment_id}")
         .replace("/x-1", "/{experiment_id}")
+        .replace("/attributes/tier", "/attributes/{name}")
     )
 
 

@@ -72,6 +72,7 @@ async def test_keys_of_one_customer_share_a_slot(store: RedisStore) -> None:
         keys.SEGMENTS,
         keys.SEGMENT_MODELS,
         keys.SCHEMA,
+        keys.ATTRIBUTE_DECLARATIONS,
         keys.CONFIG_VERSION,
     ]
     assert len({key_slot(k.encode()) for k in config_keys}) == 1

@@ -34,7 +34,7 @@ class OfferPage(BaseModel):
 @router.put("/{offer_id}", summary="Create or replace an offer (its version increments)")
 async def put_offer(offer_id: OfferId, body: Offer, services: ServicesDep, _: Marketer) -> OfferOut:
     catalog = await services.catalog.get()
-    validate_offer(body, set(catalog.segments), catalog.field_types)
+    validate_offer(body, set(catalog.segments), catalog.field_types, catalog.allowed_values)
     version = await services.store.put_offer(offer_id, body.model_dump_json().encode())
     return OfferOut(offer_id=offer_id, version=version, **body.model_dump())
 

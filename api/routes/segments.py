@@ -50,7 +50,7 @@ async def put_segment(
     segment_id: SegmentId, body: SegmentDefinition, services: ServicesDep, _: Marketer
 ) -> SegmentOut:
     catalog = await services.catalog.get()
-    parse_rule(body.rule, catalog.field_types)
+    parse_rule(body.rule, catalog.field_types, allowed=catalog.allowed_values)
     stored = StoredSegment(
         name=body.name, description=body.description, kind="rule", rule=body.rule
     )
