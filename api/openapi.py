@@ -127,6 +127,11 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Any] = {
     ("put", "/v1/segments/{segment_id}"): _SEGMENT,
     ("put", "/v1/experiments/{experiment_id}"): _EXPERIMENT,
     ("post", "/v1/keys"): {"role": "decide", "name": "web shop"},
+    ("put", "/v1/attributes/{name}"): {
+        "type": "string",
+        "description": "Loyalty tier from the CRM",
+        "allowed_values": ["bronze", "silver", "gold"],
+    },
     ("put", "/v1/feature-spec"): {
         "behavioural": ["visits_30d", "purchases_90d", "days_since_last_visit"],
         "attributes_categorical": [{"name": "tier", "values": ["bronze", "silver", "gold"]}],

@@ -42,7 +42,7 @@ AttributeValue = str | bool | int | float
 class AttributeDeclaration(BaseModel):
     """An attribute as marketers declare it (``PUT /v1/attributes/{name}``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     type: AttributeType
     description: str = Field(default="", max_length=1000)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel
 
 from api.deps import ServicesDep, allow
+from api.openapi import errors
 from engine.attributes import ATTRIBUTE_NAME, AttributeDeclaration, AttributeType, AttributeValue
 from engine.auth import ApiKey
 from engine.catalog import Catalog
@@ -46,7 +47,11 @@ def _out(catalog: Catalog, name: str) -> AttributeOut:
     )
 
 
-@router.put("/{name}", summary="Declare an attribute before (or after) customer data has it")
+@router.put(
+    "/{name}",
+    summary="Declare an attribute before (or after) customer data has it",
+    responses=errors(409),
+)
 async def put_attribute(
     name: AttributeName, body: AttributeDeclaration, services: ServicesDep, _: Marketer
 ) -> AttributeOut:
