@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "Conflict",
     "Forbidden",
+    "IdempotencyConflict",
     "NboError",
     "NotFound",
     "StoreUnavailable",
@@ -42,6 +43,13 @@ class EventInProgress(Conflict):
     """The event was joined moments ago by a request still recording it: send it again later."""
 
     code = "event_in_progress"
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key came again with another body: replaying the first answer would hide
+    that the new request never ran, so it is refused and nothing is written."""
+
+    code = "idempotency_conflict"
 
 
 class Unauthorized(NboError):
