@@ -171,11 +171,11 @@ class DecisionEngine:
             )
         except StoreUnavailable:
             return self._fallback(request, now, scope)
-        print_ = ""
+        digest = ""
         if request.request_id is not None:
-            print_ = fingerprint(request, exclude=("request_id",))
+            digest = fingerprint(request, exclude=("request_id",))
             if read.replay is not None:
-                return _replay(read.replay, print_, request.request_id)
+                return _replay(read.replay, digest, request.request_id)
         catalog = await self.catalog.get(read.record.catalog_version)
         vectorizer = catalog.vectorizer
         record = read.record
@@ -233,7 +233,7 @@ class DecisionEngine:
                 CHANNEL_CODES[request.channel],
                 int(now),
                 fields,
-                stamped(print_, encoded) if request.request_id is not None else b"",  # replays
+                stamped(digest, encoded) if request.request_id is not None else b"",  # replays
                 request.request_id,
                 self.settings.attribution_window(request.channel)
                 + self.settings.late_event_grace_seconds,
@@ -246,10 +246,10 @@ class DecisionEngine:
                     if assignment is not None and assignment.first_exposure
                     else None
                 ),
-                fingerprint=print_,
+                fingerprint=digest,
             )
             if status == "replay" and request.request_id is not None:
-                return _replay(reasons[0], print_, request.request_id)
+                return _replay(reasons[0], digest, request.request_id)
             if status == "conflict" and request.request_id is not None:
                 # a concurrent request with another body took the key first
                 raise conflict("request_id", request.request_id)
@@ -602,10 +602,10 @@ def treatment_for(assignment: Assignment | None, scope: str, default: PolicyConf
     return Treatment(PolicyConfig(name="rules"), scope, 0.0, experiment)
 
 
-def _replay(stored: str, print_: str, request_id: str) -> Decision:
+def _replay(stored: str, digest: str, request_id: str) -> Decision:
     """The earlier answer to this request_id, if it answered this very body."""
     kept, answer = split_stamped(stored)
-    if kept is not None and kept != print_:
+    if kept is not None and kept != digest:
         raise conflict("request_id", request_id)
     return Decision(orjson.loads(answer), replayed=True, encoded=answer.encode())
 

@@ -9,8 +9,9 @@ fingerprint of the request at hand: same key and same body replays, same key and
 is refused with :class:`~engine.errors.IdempotencyConflict`.
 
 The fingerprint is taken of the *validated* model, not of the raw bytes: a retry that spells
-the same request differently (keys reordered, a default written out, ``25`` for ``25.0``, a
-time in another zone) is the same request, while every field that changes meaning is covered.
+the same request differently (keys reordered, a default written out, ``25`` for ``25.0`` in a
+number field, a time in another zone) is the same request, while every field that changes
+meaning is covered.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ def fingerprint(model: BaseModel, exclude: Collection[str] = ()) -> str:
     return hashlib.sha256(dumped).hexdigest()[:FINGERPRINT_LENGTH]
 
 
-def stamped(print_: str, payload: bytes) -> bytes:
+def stamped(digest: str, payload: bytes) -> bytes:
     """A stored answer with the fingerprint of the request that produced it in front."""
-    return print_.encode() + payload
+    return digest.encode() + payload
 
 
 def split_stamped(stored: str) -> tuple[str | None, str]:
