@@ -8,7 +8,7 @@ leave every stored key exactly as it was.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -375,7 +375,10 @@ async def test_an_activity_sent_again_with_its_id_is_counted_once(
     }
     first = await post_activity(client, role_keys, purchase)
     assert first.json() == {"customer_id": "c-1", "accepted": 1, "duplicates": 0}
-    again = await post_activity(client, role_keys, {**purchase, "value": 40})
+    # the same instant in another zone, 40 for 40.0: the same activity
+    when = datetime.fromisoformat(purchase["timestamp"]).astimezone(timezone(timedelta(hours=2)))
+    retry = {**purchase, "value": 40, "timestamp": when.isoformat()}
+    again = await post_activity(client, role_keys, retry)
     assert again.json() == {"customer_id": "c-1", "accepted": 0, "duplicates": 1}
     counted = await features(client, role_keys)
     assert (counted["lifetime_purchases"], counted["lifetime_revenue"]) == (1, 40.0)
