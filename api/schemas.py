@@ -52,7 +52,11 @@ class CustomerWritten(Strict):
 
 class ActivitiesAccepted(Strict):
     customer_id: str
-    accepted: int
+    accepted: int = Field(description="Activities counted by this request.")
+    duplicates: int = Field(
+        default=0,
+        description="Activities whose activity_id was counted before (same body): not again.",
+    )
 
 
 class ContactHistoryEntry(Strict):

@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     request_id_ttl_seconds: int = Field(
         default=86_400, ge=1, description="How long a request_id replays the same decision."
     )
+    activity_id_ttl_seconds: int = Field(
+        default=86_400,
+        ge=1,
+        description="How long an activity_id is remembered: a retry within it is counted once.",
+    )
     response_ranked_placements: list[str] = Field(
         default_factory=list,
         description="Placements ranked by response alone, not expected value (JSON list).",

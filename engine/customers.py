@@ -18,6 +18,7 @@ from engine.attributes import (
 from engine.catalog import Catalog
 from engine.contacts import ContactHistory, parse_contact_history
 from engine.errors import ValidationFailed
+from engine.idempotency import conflict
 from engine.profiles import (
     FEATURE_TYPES,
     Activity,
@@ -33,6 +34,7 @@ from engine.store import CustomerRecord, Store
 __all__ = [
     "ATTRIBUTE_NAME",
     "CUSTOMER_ID_PATTERN",
+    "ActivitiesOutcome",
     "CustomerView",
     "attribute_type",
     "customer_view",
@@ -128,6 +130,10 @@ async def upsert_attributes(
     await store.upsert_attributes(customer_id, values, remove, int(now))
 
 
+def _row_path(path: str | None, i: int) -> str:
+    return "" if path is None else f"{path}[{i}]."
+
+
 def encode_activities(
     activities: Sequence[Activity], now: float, path: str | None = "activities"
 ) -> list[ActivityRow]:
@@ -137,9 +143,14 @@ def encode_activities(
         try:
             rows.append(_encode(activity, now))
         except ValueError as exc:
-            field = "timestamp" if path is None else f"{path}[{i}].timestamp"
-            raise ValidationFailed(str(exc), field=field) from exc
+            raise ValidationFailed(str(exc), field=f"{_row_path(path, i)}timestamp") from exc
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class ActivitiesOutcome:
+    accepted: int  # counted now
+    duplicates: int  # sent before under the same activity_id: counted then, not again
 
 
 async def record_activities(
@@ -148,19 +159,28 @@ async def record_activities(
     activities: Sequence[Activity],
     now: float,
     path: str | None = "activities",
-) -> int:
-    """Count activities into the customer's features; all or nothing."""
+) -> ActivitiesOutcome:
+    """Count activities into the customer's features; all or nothing.
+
+    An activity with an ``activity_id`` already counted (within the id's retention, or
+    earlier in the same batch) is a duplicate and counts nothing, so a write answered 503 after
+    the store applied it can be sent again; the same id with another body refuses the whole
+    write with IdempotencyConflict.
+    """
     rows = encode_activities(activities, now, path)
-    flagged = await store.record_activities(customer_id, rows, day_number(now))
+    recorded = await store.record_activities(customer_id, rows, day_number(now), now=int(now))
+    if recorded.conflict is not None:
+        i = recorded.conflict
+        raise conflict("activity_id", rows[i].activity_id, _row_path(path, i))
     cells: dict[str, dict[str, float]] = {}
-    for experiment_id, kind, record in flagged:
+    for experiment_id, kind, record in recorded.flagged:
         for key, fields in activity_increments(
             experiment_id, orjson.loads(record), kind, now
         ).items():
             cells.setdefault(key, {}).update(fields)
     if cells:
         await store.add_experiment_cells(cells)
-    return len(rows)
+    return ActivitiesOutcome(recorded.accepted, recorded.duplicates)
 
 
 def customer_view(

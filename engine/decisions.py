@@ -34,6 +34,7 @@ from engine.customers import CUSTOMER_ID_PATTERN, decode_attributes
 from engine.eligibility import admissible
 from engine.errors import StoreUnavailable
 from engine.experimentation import Assignment, assign_for_decision
+from engine.idempotency import conflict, fingerprint, split_stamped, stamped
 from engine.keys import CHANNEL_CODES
 from engine.learner import stream_fields
 from engine.loop_store import LogRecord, LoopStore
@@ -170,8 +171,11 @@ class DecisionEngine:
             )
         except StoreUnavailable:
             return self._fallback(request, now, scope)
-        if read.replay is not None:
-            return Decision(orjson.loads(read.replay), replayed=True, encoded=read.replay.encode())
+        digest = ""
+        if request.request_id is not None:
+            digest = fingerprint(request, exclude=("request_id",))
+            if read.replay is not None:
+                return _replay(read.replay, digest, request.request_id)
         catalog = await self.catalog.get(read.record.catalog_version)
         vectorizer = catalog.vectorizer
         record = read.record
@@ -234,7 +238,7 @@ class DecisionEngine:
                 CHANNEL_CODES[request.channel],
                 int(now),
                 fields,
-                encoded if request.request_id is not None else b"",  # kept for replays only
+                stamped(digest, encoded) if request.request_id is not None else b"",  # replays
                 request.request_id,
                 self.settings.attribution_window(request.channel)
                 + self.settings.late_event_grace_seconds,
@@ -247,11 +251,13 @@ class DecisionEngine:
                     if assignment is not None and assignment.first_exposure
                     else None
                 ),
+                fingerprint=digest,
             )
-            if status == "replay":
-                return Decision(
-                    orjson.loads(reasons[0]), replayed=True, encoded=reasons[0].encode()
-                )
+            if status == "replay" and request.request_id is not None:
+                return _replay(reasons[0], digest, request.request_id)
+            if status == "conflict" and request.request_id is not None:
+                # a concurrent request with another body took the key first
+                raise conflict("request_id", request.request_id)
             if status == "ok":
                 break
             # a concurrent decision took the last contact a cap allowed: drop and choose again
@@ -599,6 +605,14 @@ def treatment_for(assignment: Assignment | None, scope: str, default: PolicyConf
     if spec.policy == "holdout":
         return Treatment(PolicyConfig(name="rules"), scope, 0.0, experiment, holdout=True)
     return Treatment(PolicyConfig(name="rules"), scope, 0.0, experiment)
+
+
+def _replay(stored: str, digest: str, request_id: str) -> Decision:
+    """The earlier answer to this request_id, if it answered this very body."""
+    kept, answer = split_stamped(stored)
+    if kept is not None and kept != digest:
+        raise conflict("request_id", request_id)
+    return Decision(orjson.loads(answer), replayed=True, encoded=answer.encode())
 
 
 def _safe_without_store(parsed: ParsedOffer, now: float, placement: str) -> bool:

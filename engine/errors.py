@@ -7,6 +7,7 @@ __all__ = [
     "Conflict",
     "ExperimentOverlap",
     "Forbidden",
+    "IdempotencyConflict",
     "NboError",
     "NotFound",
     "RateLimited",
@@ -70,6 +71,13 @@ class ExperimentOverlap(Conflict):
     """Starting the experiment would let it compete with a live one for the same customers."""
 
     code = "experiment_overlap"
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key came again with another body: replaying the first answer would hide
+    that the new request never ran, so it is refused and nothing is written."""
+
+    code = "idempotency_conflict"
 
 
 class Unauthorized(NboError):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from engine.aggregation import conversion_increments
 from engine.config import Settings
 from engine.errors import EventInProgress, NboError, NotFound, ValidationFailed
+from engine.idempotency import conflict, fingerprint
 from engine.keys import CHANNEL_CODES, split_decision_id
 from engine.learner import stream_fields
 from engine.loop_store import EventJoin, EventJoinArgs, EventWrite, LoopStore
@@ -135,6 +136,7 @@ class EventService:
             self.reward_code,
             self.settings.event_takeover_seconds,
             attempt,
+            fingerprint(event, exclude=("event_id",)),
         )
 
     def _outcome(
@@ -152,6 +154,8 @@ class EventService:
                 f"offer '{event.offer_id}' was not served in this decision",
                 field=f"{path}offer_id",
             )
+        if joined.status == "conflict":
+            raise conflict("event_id", event.event_id, path)
         if joined.status == "duplicate":
             return EventOutcome(event.event_id, "duplicate", False), None
         if joined.status == "in_progress":

@@ -26,6 +26,7 @@ __all__ = [
     "SEGMENTS",
     "SEGMENT_MODELS",
     "customer_activity",
+    "customer_activity_ids",
     "customer_assignments",
     "customer_attributes",
     "customer_contacts",
@@ -82,6 +83,11 @@ def customer_contacts(customer_id: str) -> str:
     return f"{{c:{customer_id}}}:h"
 
 
+def customer_activity_ids(customer_id: str) -> str:
+    """Activity ids seen lately, with their bodies' fingerprints: a retry is counted once."""
+    return f"{{c:{customer_id}}}:i"
+
+
 def customer_keys(customer_id: str) -> list[str]:
     """All keys that hold data about one customer (erasure deletes exactly these)."""
     return [
@@ -92,8 +98,12 @@ def customer_keys(customer_id: str) -> list[str]:
 
 
 def customer_data_keys(customer_id: str) -> list[str]:
-    """The fixed keys of a customer (profile, activity, contacts, assignments)."""
-    return [*customer_keys(customer_id), customer_assignments(customer_id)]
+    """The fixed keys of a customer (profile, activity, contacts, assignments, activity ids)."""
+    return [
+        *customer_keys(customer_id),
+        customer_assignments(customer_id),
+        customer_activity_ids(customer_id),
+    ]
 
 
 def customer_decision(customer_id: str, token: str) -> str:

@@ -71,6 +71,7 @@ class EventJoinArgs:
     reward_code: str
     takeover_seconds: int
     attempt: str  # nonce of the request joining it: its own resent join is not a rival
+    fingerprint: str = ""  # of the event's body: its id under another body is a conflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +180,13 @@ class LoopStore:
         decision_ttl: int,
         request_ttl: int,
         assignment: tuple[str, str] | None = None,
+        fingerprint: str = "",
     ) -> tuple[str, list[str]]:
         """Reserve caps for every served offer and write the decision, all or nothing.
 
-        Returns ``("ok", [])``, ``("refused", reasons per offer)`` or ``("replay", [response])``.
+        Returns ``("ok", [])``, ``("refused", reasons per offer)``, ``("replay", [stored
+        answer])`` or ``("conflict", [])`` when ``request_id`` was taken by another body (the
+        request's ``fingerprint``, kept with the answer) meanwhile.
         """
         args: list[Any] = [
             self.store.retention_seconds,
@@ -194,7 +198,7 @@ class LoopStore:
         ]
         for offer_id, limits in offers:
             args += [offer_id, *limits]
-        args += [decision_ttl, request_ttl, response, len(fields)]
+        args += [decision_ttl, request_ttl, response, fingerprint, len(fields)]
         for name, value in fields.items():
             args += [name, value]
         args += list(assignment) if assignment is not None else ["", ""]
@@ -264,6 +268,7 @@ class LoopStore:
                             join.takeover_seconds,
                             join.reward_code,
                             join.attempt,
+                            join.fingerprint,
                         ],
                     )
                 results = await self.store.execute(pipe)

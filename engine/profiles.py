@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engine.channels import CHANNELS, Channel
+from engine.idempotency import fingerprint
 from engine.keys import CHANNEL_CODES
 from engine.values import Timestamp
 
@@ -93,6 +94,11 @@ class Activity(BaseModel):
     value: float | None = Field(
         default=None, ge=0, le=1e9, description="Order value; required for purchase."
     )
+    activity_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$",
+        description="Idempotency key: an activity sent again with the same id is counted once.",
+    )
 
     @model_validator(mode="after")
     def _value_only_for_purchase(self) -> Activity:
@@ -116,6 +122,8 @@ class ActivityRow:
     channel_code: str
     cents: int
     kind: str = ""  # the activity type; experiments count units doing it after exposure
+    activity_id: str = ""  # its idempotency key, if it came with one
+    fingerprint: str = ""  # of its body, when it has an id: the id under another body conflicts
 
 
 def day_number(ts: float) -> int:
@@ -136,6 +144,8 @@ def encode_activity(activity: Activity, now: float) -> ActivityRow:
         channel_code=CHANNEL_CODES[activity.channel],
         cents=round((activity.value or 0.0) * 100),
         kind=activity.type,
+        activity_id=activity.activity_id or "",
+        fingerprint=fingerprint(activity, exclude=("activity_id",)) if activity.activity_id else "",
     )
 
 

@@ -32,7 +32,7 @@ from engine.errors import AttributeLimitReached, StoreUnavailable
 from engine.metrics import STORE_ERRORS
 from engine.profiles import HISTORY_DAYS, ActivityRow
 
-__all__ = ["CustomerRecord", "RawCatalog", "RedisStore", "Store"]
+__all__ = ["ActivitiesRecorded", "CustomerRecord", "RawCatalog", "RedisStore", "Store"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -51,6 +51,18 @@ class CustomerRecord:
     @property
     def known(self) -> bool:
         return bool(self.attributes or self.activity or self.contacts)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivitiesRecorded:
+    """What a write of activities did: all of it, or nothing when an id conflicted."""
+
+    accepted: int  # rows counted now
+    duplicates: int  # rows whose id was counted before, with the same body
+    conflict: int | None  # index of a row whose id came before with another body
+    # (experiment, activity type, assignment record) for every experiment whose exposed unit
+    # did that type for the first time since exposure
+    flagged: list[tuple[str, str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +92,8 @@ class Store(Protocol):
     ) -> None: ...
 
     async def record_activities(
-        self, customer_id: str, rows: Sequence[ActivityRow], now_day: int
-    ) -> list[tuple[str, str, str]]: ...
+        self, customer_id: str, rows: Sequence[ActivityRow], now_day: int, *, now: int
+    ) -> ActivitiesRecorded: ...
 
     async def add_experiment_cells(self, cells: Mapping[str, Mapping[str, float]]) -> None: ...
 
@@ -301,11 +313,13 @@ class RedisStore:
         retention_seconds: int = 0,
         binary: redis.Redis | None = None,
         max_undeclared_attributes: int = 500,
+        activity_id_ttl_seconds: int = 86_400,
     ) -> None:
         self.client = client
         self.binary = binary or client  # for model snapshots (bytes, not text)
         self.retention_seconds = retention_seconds
         self.max_undeclared_attributes = max_undeclared_attributes
+        self.activity_id_ttl_seconds = activity_id_ttl_seconds
         self._activities = client.register_script(_load_script("activities.lua"))
         self._attributes = client.register_script(_load_script("attributes.lua"))
         self._reserve = client.register_script(_load_script("reserve.lua"))
@@ -378,6 +392,7 @@ class RedisStore:
             settings.customer_retention_days * 86_400,
             binary,
             settings.max_undeclared_attributes,
+            settings.activity_id_ttl_seconds,
         )
 
     async def close(self) -> None:
@@ -406,16 +421,24 @@ class RedisStore:
 
     @_translate("record_activities")
     async def record_activities(
-        self, customer_id: str, rows: Sequence[ActivityRow], now_day: int
-    ) -> list[tuple[str, str, str]]:
-        """Count the rows; returns (experiment, activity type, assignment record) for every
-        experiment whose exposed unit did that type for the first time since exposure."""
-        flagged = await self._activities(
-            keys=[*keys.customer_keys(customer_id), keys.customer_assignments(customer_id)],
-            args=activity_args(self.retention_seconds, rows, now_day),
+        self, customer_id: str, rows: Sequence[ActivityRow], now_day: int, *, now: int
+    ) -> ActivitiesRecorded:
+        """Count the rows, each id once, in one script: a retried write is applied once."""
+        result = await self._activities(
+            keys=[
+                *keys.customer_keys(customer_id),
+                keys.customer_assignments(customer_id),
+                keys.customer_activity_ids(customer_id),
+            ],
+            args=activity_args(
+                self.retention_seconds, rows, now_day, now, self.activity_id_ttl_seconds
+            ),
         )
-        values = [str(v) for v in flagged or []]
-        return [(values[i], values[i + 1], values[i + 2]) for i in range(0, len(values) - 2, 3)]
+        status, count, *rest = [str(v) for v in result]
+        if status == "conflict":
+            return ActivitiesRecorded(0, 0, int(count) - 1, [])
+        flagged = [(rest[i], rest[i + 1], rest[i + 2]) for i in range(0, len(rest) - 2, 3)]
+        return ActivitiesRecorded(len(rows) - int(count), int(count), None, flagged)
 
     @_translate("add_experiment_cells")
     async def add_experiment_cells(self, cells: Mapping[str, Mapping[str, float]]) -> None:
@@ -763,8 +786,15 @@ def attribute_args(
     return args
 
 
-def activity_args(retention_seconds: int, rows: Sequence[ActivityRow], now_day: int) -> list[Any]:
-    args: list[Any] = [retention_seconds, now_day, HISTORY_DAYS, len(rows)]
+def activity_args(
+    retention_seconds: int,
+    rows: Sequence[ActivityRow],
+    now_day: int,
+    now: int = 0,
+    id_ttl_seconds: int = 1,
+) -> list[Any]:
+    """Arguments of activities.lua; ``now`` and the id ttl matter only for rows with an id."""
+    args: list[Any] = [retention_seconds, now_day, HISTORY_DAYS, len(rows), now, id_ttl_seconds]
     for row in rows:
         args += [
             row.ts,
@@ -775,5 +805,7 @@ def activity_args(retention_seconds: int, rows: Sequence[ActivityRow], now_day: 
             row.channel_code,
             row.cents,
             row.kind,
+            row.activity_id,
+            row.fingerprint,
         ]
     return args

@@ -186,7 +186,7 @@ async def test_one_activity_updates_features(client: httpx.AsyncClient, role_key
         headers=role_keys["decide"],
     )
     assert response.status_code == 200
-    assert response.json() == {"customer_id": "c-1", "accepted": 1}
+    assert response.json() == {"customer_id": "c-1", "accepted": 1, "duplicates": 0}
     body = await get_customer(client, role_keys, "c-1")
     assert body["known"] is True
     features = body["features"]
@@ -213,7 +213,7 @@ async def test_activity_batch_counts_by_timestamp(
         headers=role_keys["decide"],
     )
     assert response.status_code == 200
-    assert response.json() == {"customer_id": "c-1", "accepted": len(activities)}
+    assert response.json() == {"customer_id": "c-1", "accepted": len(activities), "duplicates": 0}
     features = (await get_customer(client, role_keys, "c-1"))["features"]
     assert features["purchases_30d"] == 1
     assert features["purchases_90d"] == 2

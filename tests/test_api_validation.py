@@ -570,7 +570,7 @@ async def test_boundaries_are_accepted(client: httpx.AsyncClient, role_keys: Rol
     batch = await client.post(
         "/v1/customers/c-1/activities:batch", json={"activities": [VIEW] * 500}, headers=decide
     )
-    assert batch.json() == {"customer_id": "c-1", "accepted": 500}
+    assert batch.json() == {"customer_id": "c-1", "accepted": 500, "duplicates": 0}
     zero_caps = offer(caps={"per_day": 0, "lifetime": 0}, weight=0.001, value=0)
     assert (await client.put("/v1/offers/o-1", json=zero_caps, headers=marketer)).status_code == 200
     between = segment({"field": "visits_30d", "op": "between", "value": [2, 2]})

@@ -79,16 +79,20 @@ async def put_customer(
 async def post_activity(
     customer_id: CustomerId, body: Activity, services: ServicesDep, _: Decide
 ) -> ActivitiesAccepted:
-    accepted = await record_activities(services.store, customer_id, [body], time.time(), path=None)
-    return ActivitiesAccepted(customer_id=customer_id, accepted=accepted)
+    outcome = await record_activities(services.store, customer_id, [body], time.time(), path=None)
+    return ActivitiesAccepted(
+        customer_id=customer_id, accepted=outcome.accepted, duplicates=outcome.duplicates
+    )
 
 
 @router.post("/{customer_id}/activities:batch", summary="Record up to 500 activities at once")
 async def post_activities(
     customer_id: CustomerId, body: ActivityBatch, services: ServicesDep, _: Decide
 ) -> ActivitiesAccepted:
-    accepted = await record_activities(services.store, customer_id, body.activities, time.time())
-    return ActivitiesAccepted(customer_id=customer_id, accepted=accepted)
+    outcome = await record_activities(services.store, customer_id, body.activities, time.time())
+    return ActivitiesAccepted(
+        customer_id=customer_id, accepted=outcome.accepted, duplicates=outcome.duplicates
+    )
 
 
 async def _view(services: ServicesDep, customer_id: str, now: float) -> CustomerOut:

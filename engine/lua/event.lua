@@ -6,10 +6,11 @@
 -- ARGV[7]: now, ARGV[8]: seconds after which an unrecorded join may be taken over (below),
 -- ARGV[9]: reward definition (k click, c conversion, v conversion value), ARGV[10]: the
 -- request's nonce (its own join resent by the store client after a timeout is not another
--- request's).
+-- request's), ARGV[11]: the event body's fingerprint (engine.idempotency).
 -- Returns {status, reward, x, scope, spec version, decision time, policy, channel, experiment,
 -- variant, assignment record, first conversion, first click, revenue before, rejoined};
--- status is 'unknown', 'duplicate', 'not_served', 'late' or 'accepted'; reward is '' unless this
+-- status is 'unknown', 'conflict' (the event id was seen with another body: nothing written),
+-- 'duplicate', 'not_served', 'late' or 'accepted'; reward is '' unless this
 -- event is the first reward of that offer in that decision (then the caller sends it to the
 -- learner).
 -- The caller records the event in a second step that sets 'w:<event id>' (recorded). An event
@@ -19,8 +20,9 @@
 -- join another request may still be recording it: 'in_progress' (send it again later).
 local d = KEYS[4]
 local event_id, offer, kind = ARGV[2], ARGV[3], ARGV[4]
+local fp = ARGV[11] or ''
 if redis.call('EXISTS', d) == 0 then return {'unknown'} end
-if not redis.call('HGET', d, 'o:' .. offer) then return {'not_served'} end
+local served = redis.call('HGET', d, 'o:' .. offer)
 local sep = '\31'
 local info = redis.call('HMGET', d, 'ts', 'x', 'sc', 'sv', 'pol', 'win', 'ch', 'exp', 'var')
 local experiment = info[8]
@@ -32,11 +34,15 @@ local function answer(status, reward, record, first_conversion, first_click, rev
     info[5] or '', info[7] or '', info[8] or '', info[9] or '', record, first_conversion,
     first_click, revenue_before, rejoined}
 end
+-- the event id first, as an idempotency key: a retry is answered as the first delivery was,
+-- another body under the same id is refused (a join kept before fingerprints were has none)
 local seen = redis.call('HGET', d, 'e:' .. event_id)
 if seen then
-  if redis.call('HEXISTS', d, 'w:' .. event_id) == 1 then return {'duplicate'} end
   local kept = {}
   for part in string.gmatch(seen .. sep, '([^' .. sep .. ']*)' .. sep) do kept[#kept + 1] = part end
+  if (kept[9] or '') ~= '' and kept[9] ~= fp then return {'conflict'} end
+  if not served then return {'not_served'} end
+  if redis.call('HEXISTS', d, 'w:' .. event_id) == 1 then return {'duplicate'} end
   if kept[8] ~= ARGV[10] and tonumber(ARGV[7]) < tonumber(kept[7] or '0') + tonumber(ARGV[8]) then
     return {'in_progress'}
   end
@@ -44,6 +50,7 @@ if seen then
   if ax then record = redis.call('HGET', ax, experiment) or '' end
   return answer(kept[2], kept[3], record, kept[4], kept[5], kept[6], '1')
 end
+if not served then return {'not_served'} end
 local decided_at = tonumber(info[1])
 local event_time = tonumber(ARGV[6])
 local late = event_time > decided_at + tonumber(info[6] or '0')
@@ -86,5 +93,5 @@ if late then status = 'late' end
 -- the join's outcome, for a later delivery should this event's recording fail
 redis.call('HSET', d, 'e:' .. event_id,
   table.concat({kind, status, reward, first_conversion, first_click, revenue_before, ARGV[7],
-    ARGV[10]}, sep))
+    ARGV[10], fp}, sep))
 return answer(status, reward, record, first_conversion, first_click, revenue_before, '0')

@@ -7,12 +7,14 @@
 -- ARGV[4]: channel code, ARGV[5]: all-or-nothing (0/1), ARGV[6]: n offers,
 -- then per offer 6 values: id, per_day, per_week, lifetime, cooldown seconds, suppress after
 -- conversion (0/1); -1 means no limit.
--- Decisions add: decision ttl, idempotency ttl, response JSON (stored only under KEYS[6]),
+-- Decisions add: decision ttl, idempotency ttl, the answer to keep under KEYS[6] (the request
+-- body's fingerprint, then the response JSON; see engine.idempotency), that fingerprint alone,
 -- n fields, then field/value pairs,
 -- then an experiment id and its assignment record ('' when none; kept from first exposure).
 -- Returns {status, reasons...}: status 'ok' (also when this decision was committed already),
--- 'refused' (all-or-nothing, nothing written) or 'replay' with the stored response when the
--- idempotency key already exists.
+-- 'refused' (all-or-nothing, nothing written), 'replay' with the stored answer (fingerprint
+-- then response) when the idempotency key already exists for the same body, or 'conflict'
+-- (nothing written) when it exists for another body.
 -- Serves per day live in 7 slots "<id>|w<day mod 7>" = "<day>:<count>": bounded memory, no pruning.
 local h = KEYS[3]
 local decision = KEYS[4]
@@ -20,7 +22,14 @@ local assignments = KEYS[5]
 local idem = KEYS[6]
 if idem then
   local stored = redis.call('GET', idem)
-  if stored then return {'replay', stored} end
+  if stored then
+    -- an answer kept before fingerprints were (it starts with '{') replays as it always did
+    local fp = ARGV[10 + 6 * tonumber(ARGV[6])]  -- after the offers and three decision values
+    if string.sub(stored, 1, 1) ~= '{' and string.sub(stored, 1, #fp) ~= fp then
+      return {'conflict'}
+    end
+    return {'replay', stored}
+  end
 end
 -- a decision's token is new for each decision: its record exists only if this very commit ran
 -- already (the client resent it after a timeout), which must not count the contact twice
@@ -91,8 +100,8 @@ if decision then
   local decision_ttl = tonumber(ARGV[i])
   local idem_ttl = tonumber(ARGV[i + 1])
   local response = ARGV[i + 2]
-  local nf = tonumber(ARGV[i + 3])
-  local j = i + 4
+  local nf = tonumber(ARGV[i + 4])
+  local j = i + 5
   if nf > 0 then redis.call('HSET', decision, unpack(ARGV, j, j + 2 * nf - 1)) end
   j = j + 2 * nf
   redis.call('EXPIRE', decision, decision_ttl)
