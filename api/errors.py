@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from engine.errors import (
     AttributeLimitReached,
@@ -122,8 +123,22 @@ async def _nbo_error(request: Request, exc: Exception) -> Response:
     return error_response(status, exc.code, exc.message, exc.field, headers=headers)
 
 
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the path answers: Starlette names only those of the first route matched."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return ", ".join(sorted(methods)) if methods else None
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        if allowed is not None:
+            headers["Allow"] = allowed
     codes = {
         400: "invalid_json",  # FastAPI's only 400: a body it could not parse
         404: "not_found",
@@ -137,7 +152,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         codes.get(exc.status_code, "http_error"),
         str(exc.detail),
         fields.get(exc.status_code),
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from engine.attributes import ATTRIBUTE_NAME
 from engine.auth import Role
 from engine.profiles import Activity
 from engine.values import NullableScalar
@@ -29,8 +30,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
+AttributeName = Annotated[str, StringConstraints(pattern=ATTRIBUTE_NAME.pattern)]
+
+
 class CustomerUpsert(Strict):
-    attributes: dict[str, AttributeValue] = Field(
+    attributes: dict[AttributeName, AttributeValue] = Field(
         max_length=100,
         description="Merged into the profile; null removes an attribute. Types are fixed on "
         "first use (string, number or boolean).",

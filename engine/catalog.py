@@ -29,7 +29,7 @@ from engine.features import FeatureSpec, Vectorizer
 from engine.profiles import FEATURE_TYPES
 from engine.rules import Group, parse_conditions
 from engine.segments import LearnedSegmentModel, Segment, StoredSegment, parse_segment
-from engine.values import Timestamp
+from engine.values import Timestamp, WholeNumber
 from experiments import Experiment, parse_experiment
 
 __all__ = [
@@ -81,8 +81,8 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    conversions: int | None = Field(default=None, ge=0)
-    impressions: int | None = Field(default=None, ge=0)
+    conversions: WholeNumber | None = Field(default=None, ge=0)
+    impressions: WholeNumber | None = Field(default=None, ge=0)
 
 
 class Offer(BaseModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.keys import CHANNEL_CODES
+from engine.values import WholeNumber
 
 __all__ = [
     "Caps",
@@ -30,9 +31,9 @@ class Caps(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    per_day: int | None = Field(default=None, ge=0, le=1_000)
-    per_week: int | None = Field(default=None, ge=0, le=10_000)
-    lifetime: int | None = Field(default=None, ge=0, le=1_000_000)
+    per_day: WholeNumber | None = Field(default=None, ge=0, le=1_000)
+    per_week: WholeNumber | None = Field(default=None, ge=0, le=10_000)
+    lifetime: WholeNumber | None = Field(default=None, ge=0, le=1_000_000)
     cooldown_after_dismiss_hours: float | None = Field(default=None, ge=0, le=24 * 365)
     suppress_after_conversion: bool = Field(
         default=True, description="Stop offering once the customer has converted on it."

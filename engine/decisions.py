@@ -43,7 +43,7 @@ from engine.models import ModelRegistry, scope_for
 from engine.policies import PolicyConfig, Scorer
 from engine.profiles import compute_features
 from engine.segments import memberships
-from engine.values import Scalar
+from engine.values import Scalar, WholeNumber
 
 __all__ = ["Decision", "DecisionEngine", "DecisionRequest", "decision_token"]
 
@@ -63,7 +63,7 @@ class DecisionRequest(BaseModel):
     channel: Channel
     placement: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     context: dict[ContextKey, Scalar] = Field(default_factory=dict, max_length=64)
-    limit: int = Field(default=1, ge=1, le=10)
+    limit: WholeNumber = Field(default=1, ge=1, le=10)
     exclude_offers: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
         default_factory=list, max_length=100
     )

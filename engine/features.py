@@ -21,6 +21,7 @@ from sklearn.utils import murmurhash3_32
 from engine.channels import CHANNELS
 from engine.errors import ValidationFailed
 from engine.profiles import FEATURE_TYPES
+from engine.values import WholeNumber
 
 __all__ = [
     "DEFAULT_BEHAVIOURAL",
@@ -83,14 +84,14 @@ class FeatureSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    version: int = Field(default=1, ge=1)
+    version: WholeNumber = Field(default=1, ge=1)
     behavioural: list[Name] = Field(default_factory=lambda: list(DEFAULT_BEHAVIOURAL))
     attributes_numeric: list[NumericFeature] = Field(default_factory=list, max_length=32)
     attributes_categorical: list[CategoricalFeature] = Field(default_factory=list, max_length=16)
     segments: list[Name] = Field(default_factory=list, max_length=32)
     context_numeric: list[NumericFeature] = Field(default_factory=list, max_length=32)
     context_categorical: list[CategoricalFeature] = Field(default_factory=list, max_length=16)
-    hash_buckets: int = Field(
+    hash_buckets: WholeNumber = Field(
         default=8, ge=0, le=256, description="Buckets for undeclared context keys; 0 drops them."
     )
 

@@ -10,9 +10,17 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, PlainValidator, Strict
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, PlainValidator, Strict
 
-__all__ = ["EARLIEST_TIMESTAMP", "MAX_INT", "MAX_TEXT", "NullableScalar", "Scalar", "Timestamp"]
+__all__ = [
+    "EARLIEST_TIMESTAMP",
+    "MAX_INT",
+    "MAX_TEXT",
+    "NullableScalar",
+    "Scalar",
+    "Timestamp",
+    "WholeNumber",
+]
 
 MAX_INT = 2**63 - 1
 MAX_TEXT = 256
@@ -27,6 +35,15 @@ def _not_before_earliest(value: datetime) -> datetime:
     return value
 
 
+def whole_float_as_int(value: Any) -> Any:
+    """JSON has one number type: ``7.0`` is the integer 7 (as JSON Schema says), ``7.5`` is not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer in a strict model: a string is refused, a number with no fraction is taken.
+WholeNumber = Annotated[int, BeforeValidator(whole_float_as_int)]
 # An ISO 8601 string with a zone in JSON, even in strict models (JSON has no datetime type).
 Timestamp = Annotated[AwareDatetime, Strict(False), AfterValidator(_not_before_earliest)]
 

@@ -24,6 +24,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -117,6 +118,14 @@ Metric = Annotated[
 
 # An ISO 8601 string with a zone in JSON, even in strict models (JSON has no datetime type).
 Instant = Annotated[AwareDatetime, Strict(False)]
+
+
+def _whole_float_as_int(value: Any) -> Any:
+    """JSON has one number type: ``2.0`` is the integer 2 (as JSON Schema says), ``2.5`` is not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_float_as_int)]
 
 
 class _Frozen(BaseModel):
@@ -261,7 +270,7 @@ class Experiment(_Frozen):
     )
     alpha: float = Field(default=0.05, gt=0, le=0.2, description="Two-sided significance level.")
     analysis: AnalysisEngine = "frequentist"
-    phase: int = Field(default=1, ge=1, le=10_000)
+    phase: WholeNumber = Field(default=1, ge=1, le=10_000)
     started_at: Instant | None = None
     stopped_at: Instant | None = None
 

@@ -152,7 +152,8 @@ async def test_a_post_without_a_body_needs_no_content_type(
     ("path", "body", "field"),
     [
         ("/v1/decisions", {"customer_id": "c-1", "channel": "web", "limit": "2"}, "limit"),
-        ("/v1/decisions", {"customer_id": "c-1", "channel": "web", "limit": 2.0}, "limit"),
+        ("/v1/decisions", {"customer_id": "c-1", "channel": "web", "limit": 2.5}, "limit"),
+        ("/v1/decisions", {"customer_id": "c-1", "channel": "web", "limit": True}, "limit"),
         ("/v1/decisions", {"customer_id": 1, "channel": "web"}, "customer_id"),
         (
             "/v1/customers/c-1/activities",
@@ -180,6 +181,18 @@ async def test_json_values_are_not_coerced(
     assert error["code"] == "validation_error"
     assert error["field"] == field
     assert await snapshot(raw) == before
+
+
+async def test_a_whole_number_written_with_a_fraction_is_an_integer(
+    client: httpx.AsyncClient, role_keys: Roles
+) -> None:
+    """JSON has one number type, and JSON Schema's integer includes 2.0."""
+    response = await client.post(
+        "/v1/decisions",
+        json={"customer_id": "c-1", "channel": "web", "limit": 2.0},
+        headers=role_keys["decide"],
+    )
+    assert response.status_code == 200, response.text
 
 
 async def test_offer_numbers_and_booleans_are_not_coerced(

@@ -79,7 +79,10 @@ async def post_decision(body: DecisionRequest, services: ServicesDep, _: Decide)
 
 
 @router.post(
-    "/v1/events", summary="One feedback event", response_model=EventOut, responses=errors(409)
+    "/v1/events",
+    summary="One feedback event",
+    response_model=EventOut,
+    responses=errors(404, 409),
 )
 async def post_event(body: EventRequest, services: ServicesDep, _: Decide) -> EventOut:
     outcome = await services.events.record(body)

@@ -7,6 +7,8 @@ from typing import Any, Final, Literal
 from mabwiser.mab import LearningPolicy
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from engine.values import WholeNumber
+
 __all__ = ["CONTEXTUAL", "STOCHASTIC", "PolicyConfig", "PolicyName"]
 
 PolicyName = Literal["linucb", "lints", "epsilon_greedy", "softmax", "thompson", "random", "rules"]
@@ -61,7 +63,7 @@ class PolicyConfig(BaseModel):
     l2_lambda: float = Field(default=100.0, gt=0)
     epsilon: float = Field(default=0.05, ge=0, le=1)
     tau: float = Field(default=1.0, gt=0)
-    seed: int = Field(default=0, ge=0)
+    seed: WholeNumber = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _lints_samples(self) -> PolicyConfig:
