@@ -17,8 +17,10 @@ from engine.errors import (
     Forbidden,
     NboError,
     NotFound,
+    PreconditionFailed,
     StoreUnavailable,
     Unauthorized,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 
@@ -30,6 +32,8 @@ STATUS: dict[type[NboError], int] = {
     ValidationFailed: 422,
     NotFound: 404,
     Conflict: 409,
+    PreconditionFailed: 412,
+    UnsupportedMediaType: 415,
     Unauthorized: 401,
     Forbidden: 403,
     StoreUnavailable: 503,

@@ -138,6 +138,9 @@ class Catalog:
     feature_spec: FeatureSpec = field(default_factory=FeatureSpec)
     experiments: dict[str, Experiment] = field(default_factory=dict)
     vectorizer: Vectorizer = field(default_factory=lambda: FeatureSpec().vectorizer())
+    # versions of the documents (offers carry theirs): what ETag and If-Match compare
+    segment_versions: dict[str, int] = field(default_factory=dict)
+    experiment_versions: dict[str, int] = field(default_factory=dict)
 
     @property
     def field_types(self) -> dict[str, str]:
@@ -168,6 +171,8 @@ def build_catalog(
     attribute_types: Mapping[str, str],
     feature_spec: str | None = None,
     experiments: Mapping[str, str] | None = None,
+    segment_versions: Mapping[str, str] | None = None,
+    experiment_versions: Mapping[str, str] | None = None,
 ) -> Catalog:
     """Parse the stored documents into a snapshot."""
     fields = field_types(attribute_types)
@@ -214,5 +219,11 @@ def build_catalog(
         vectorizer=spec.vectorizer(),
         experiments={
             eid: parse_experiment(doc) for eid, doc in sorted((experiments or {}).items())
+        },
+        segment_versions={
+            sid: int((segment_versions or {}).get(sid, 1)) for sid in parsed_segments
+        },
+        experiment_versions={
+            eid: int((experiment_versions or {}).get(eid, 1)) for eid in experiments or {}
         },
     )

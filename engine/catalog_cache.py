@@ -40,5 +40,7 @@ class CatalogCache:
                     raw.attribute_types,
                     raw.feature_spec,
                     raw.experiments,
+                    raw.segment_versions,
+                    raw.experiment_versions,
                 )
         return self._catalog

@@ -7,8 +7,10 @@ __all__ = [
     "Forbidden",
     "NboError",
     "NotFound",
+    "PreconditionFailed",
     "StoreUnavailable",
     "Unauthorized",
+    "UnsupportedMediaType",
     "ValidationFailed",
 ]
 
@@ -42,6 +44,17 @@ class EventInProgress(Conflict):
     """The event was joined moments ago by a request still recording it: send it again later."""
 
     code = "event_in_progress"
+
+
+class PreconditionFailed(NboError):
+    """The writer's copy is stale (``If-Match`` or the body's ``version``): read it again, so
+    two editors never overwrite each other's change unseen."""
+
+    code = "precondition_failed"
+
+
+class UnsupportedMediaType(NboError):
+    code = "unsupported_media_type"
 
 
 class Unauthorized(NboError):

@@ -29,7 +29,13 @@ from experiments import (
     transition,
 )
 
-__all__ = ["Assignment", "assign_for_decision", "get_experiment", "put_experiment"]
+__all__ = [
+    "Assignment",
+    "assign_for_decision",
+    "get_experiment",
+    "prepare_experiment",
+    "put_experiment",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +61,11 @@ class Assignment:
         ).decode()
 
 
-async def put_experiment(
-    store: Store, catalog: Catalog, experiment_id: str, document: Mapping[str, Any]
+def prepare_experiment(
+    catalog: Catalog, experiment_id: str, document: Mapping[str, Any]
 ) -> Experiment:
-    """Validate, apply the lifecycle rules against the stored version, and store."""
+    """Validate and apply the lifecycle rules against the version in ``catalog``: what to store
+    (conditioned on that version, since the lifecycle rules depend on it)."""
     try:
         new = parse_experiment(document)
         current = catalog.experiments.get(experiment_id)
@@ -78,6 +85,14 @@ async def put_experiment(
             raise ValidationFailed(
                 f"unknown offer '{offer_id}'", field=f"variants[{i}].treatment.offer_id"
             )
+    return merged
+
+
+async def put_experiment(
+    store: Store, catalog: Catalog, experiment_id: str, document: Mapping[str, Any]
+) -> Experiment:
+    """Validate, apply the lifecycle rules against the stored version, and store."""
+    merged = prepare_experiment(catalog, experiment_id, document)
     await store.put_experiment(experiment_id, merged.model_dump_json().encode())
     return merged
 
