@@ -61,8 +61,9 @@ def parse_entity_tags(value: str, header: str) -> frozenset[int] | None:
 class Precondition:
     """What a writer requires of the stored document's version (0: there is none).
 
-    ``if_match``/``if_none_match``: the headers' versions, ``ANY`` for ``*``, None when absent;
-    ``version``: the ``version`` member of the body (a document GET returned is based on it).
+    ``if_match``/``if_none_match``: the versions the headers name (None: no header, or ``*``,
+    which ``*_any`` records); ``version``: the body's ``version`` member, since a document GET
+    returned and sent back is an edit of that version.
     """
 
     if_match: frozenset[int] | None = None

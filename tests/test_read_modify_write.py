@@ -190,6 +190,7 @@ async def test_experiment_get_put_round_trip(client: httpx.AsyncClient, role_key
         ("/v1/experiments/exp-1", {**experiment(), "experiment_id": "exp-2"}, "experiment_id"),
         ("/v1/segments/s-1", {**SEGMENT, "kind": "learned"}, "kind"),
         ("/v1/segments/s-1", {**SEGMENT, "model_id": "m-1"}, "model_id"),
+        ("/v1/segments/s-1", {**SEGMENT, "size": 10}, "size"),
         ("/v1/offers/o-1", {**OFFER, "version": "two"}, "version"),
         ("/v1/experiments/exp-1", {**experiment(), "version": "two"}, "version"),
     ],

@@ -82,8 +82,6 @@ async def _write(
             current = get_experiment(catalog, experiment_id)
             read = _out(experiment_id, current, expected or 1).model_dump(mode="json")
             document = merge_patch(read, patch)
-            if not isinstance(document, dict):
-                raise ValidationFailed("body: a patch of an experiment is an object", field="body")
         stored = prepare_experiment(catalog, experiment_id, _document(experiment_id, document))
         version = await services.store.put_experiment(
             experiment_id, stored.model_dump_json().encode(), expected
@@ -125,7 +123,7 @@ async def put(
     "/{experiment_id}",
     summary="Change some members of an experiment (JSON Merge Patch), e.g. pause it",
 )
-async def patch(
+async def patch_one(
     experiment_id: ExperimentId,
     _: Marketer,
     __: MergePatchMedia,
@@ -142,7 +140,7 @@ async def patch(
     status_code=204,
     summary="Delete a draft or stopped experiment, and its results",
 )
-async def delete(
+async def delete_one(
     experiment_id: ExperimentId,
     _: Marketer,
     services: ServicesDep,

@@ -60,8 +60,14 @@ class SegmentIn(SegmentDefinition):
 
     @model_validator(mode="after")
     def _a_rule_segment(self) -> SegmentIn:
-        if self.kind == "learned" or self.model_id or self.centroid or self.size is not None:
-            name = "kind" if self.kind == "learned" else "model_id"
+        learned = {
+            "kind": self.kind == "learned",
+            "model_id": self.model_id is not None,
+            "centroid": self.centroid is not None,
+            "size": self.size is not None,
+        }
+        name = next((name for name, given in learned.items() if given), None)
+        if name is not None:
             raise ValueError(
                 f"{name}: learned segments are written by segment learning; PUT and PATCH "
                 "write rule segments"
