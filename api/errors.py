@@ -20,9 +20,11 @@ from engine.errors import (
     Forbidden,
     NboError,
     NotFound,
+    PreconditionFailed,
     RateLimited,
     StoreUnavailable,
     Unauthorized,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 
@@ -36,6 +38,8 @@ STATUS: dict[type[NboError], int] = {
     NotFound: 404,
     Conflict: 409,
     ExperimentOverlap: 409,
+    PreconditionFailed: 412,
+    UnsupportedMediaType: 415,
     Unauthorized: 401,
     Forbidden: 403,
     RateLimited: 429,
@@ -146,7 +150,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         413: "payload_too_large",
         415: "unsupported_media_type",
     }
-    fields = {400: "body", 413: "body", 415: "content-type"}
+    fields = {400: "body", 413: "body", 415: "Content-Type"}
     return error_response(
         exc.status_code,
         codes.get(exc.status_code, "http_error"),

@@ -127,7 +127,7 @@ class RequestBodyMiddleware:
         if body:
             problem = json_media_type_error(content_type)
             if problem is not None:
-                await self._answer(send, 415, "unsupported_media_type", problem, "content-type")
+                await self._answer(send, 415, "unsupported_media_type", problem, "Content-Type")
                 return
             problem = json_syntax_error(body)
             if problem is not None:

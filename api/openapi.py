@@ -124,6 +124,9 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Any] = {
         ]
     },
     ("put", "/v1/offers/{offer_id}"): _OFFER,
+    ("patch", "/v1/offers/{offer_id}"): {"status": "paused"},
+    ("patch", "/v1/segments/{segment_id}"): {"description": "Runners active this month"},
+    ("patch", "/v1/experiments/{experiment_id}"): {"status": "paused"},
     ("put", "/v1/segments/{segment_id}"): _SEGMENT,
     ("put", "/v1/experiments/{experiment_id}"): _EXPERIMENT,
     ("post", "/v1/keys"): {"role": "decide", "name": "web shop"},
@@ -172,6 +175,8 @@ def _implied_statuses(path: str, operation: Mapping[str, Any]) -> set[int]:
         statuses.add(422)
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
+    if any(p.get("in") == "header" and p.get("name", "").lower() == "if-match" for p in parameters):
+        statuses |= {409, 412}  # a conditional write: stale (412), or raced past its retries
     return statuses
 
 

@@ -142,6 +142,9 @@ class Catalog:
     vectorizer: Vectorizer = field(default_factory=lambda: FeatureSpec().vectorizer())
     declarations: dict[str, AttributeDeclaration] = field(default_factory=dict)
     allowed_values: dict[str, frozenset[Any]] = field(default_factory=dict)
+    # versions of the documents (offers carry theirs): what ETag and If-Match compare
+    segment_versions: dict[str, int] = field(default_factory=dict)
+    experiment_versions: dict[str, int] = field(default_factory=dict)
 
     @property
     def field_types(self) -> dict[str, str]:
@@ -178,6 +181,8 @@ def build_catalog(
     feature_spec: str | None = None,
     experiments: Mapping[str, str] | None = None,
     attribute_declarations: Mapping[str, str] | None = None,
+    segment_versions: Mapping[str, str] | None = None,
+    experiment_versions: Mapping[str, str] | None = None,
 ) -> Catalog:
     """Parse the stored documents into a snapshot.
 
@@ -232,4 +237,10 @@ def build_catalog(
         },
         declarations=declarations,
         allowed_values=allowed_sets(declarations),
+        segment_versions={
+            sid: int((segment_versions or {}).get(sid, 1)) for sid in parsed_segments
+        },
+        experiment_versions={
+            eid: int((experiment_versions or {}).get(eid, 1)) for eid in experiments or {}
+        },
     )

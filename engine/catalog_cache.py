@@ -41,5 +41,7 @@ class CatalogCache:
                     raw.feature_spec,
                     raw.experiments,
                     raw.attribute_declarations,
+                    raw.segment_versions,
+                    raw.experiment_versions,
                 )
         return self._catalog

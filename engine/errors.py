@@ -10,9 +10,11 @@ __all__ = [
     "IdempotencyConflict",
     "NboError",
     "NotFound",
+    "PreconditionFailed",
     "RateLimited",
     "StoreUnavailable",
     "Unauthorized",
+    "UnsupportedMediaType",
     "ValidationFailed",
 ]
 
@@ -78,6 +80,17 @@ class IdempotencyConflict(Conflict):
     that the new request never ran, so it is refused and nothing is written."""
 
     code = "idempotency_conflict"
+
+
+class PreconditionFailed(NboError):
+    """The writer's copy is stale (``If-Match`` or the body's ``version``): read it again, so
+    two editors never overwrite each other's change unseen."""
+
+    code = "precondition_failed"
+
+
+class UnsupportedMediaType(NboError):
+    code = "unsupported_media_type"
 
 
 class Unauthorized(NboError):

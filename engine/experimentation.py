@@ -38,6 +38,7 @@ __all__ = [
     "assign_for_decision",
     "experiment_traffic",
     "get_experiment",
+    "prepare_experiment",
     "put_experiment",
 ]
 
@@ -65,10 +66,11 @@ class Assignment:
         ).decode()
 
 
-async def put_experiment(
-    store: Store, catalog: Catalog, experiment_id: str, document: Mapping[str, Any]
+def prepare_experiment(
+    catalog: Catalog, experiment_id: str, document: Mapping[str, Any]
 ) -> Experiment:
-    """Validate, apply the lifecycle rules against the stored version, and store."""
+    """Validate and apply the lifecycle rules against the version in ``catalog``: what to store
+    (conditioned on that version, since the lifecycle rules depend on it)."""
     try:
         new = parse_experiment(document)
         current = catalog.experiments.get(experiment_id)
@@ -92,6 +94,14 @@ async def put_experiment(
         check_overlap(experiment_id, current, merged, others, exclusive_segments(catalog))
     except Overlapping as exc:
         raise ExperimentOverlap(exc.message, field=exc.field) from exc
+    return merged
+
+
+async def put_experiment(
+    store: Store, catalog: Catalog, experiment_id: str, document: Mapping[str, Any]
+) -> Experiment:
+    """Validate, apply the lifecycle rules against the stored version, and store."""
+    merged = prepare_experiment(catalog, experiment_id, document)
     await store.put_experiment(experiment_id, merged.model_dump_json().encode())
     return merged
 

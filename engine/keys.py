@@ -17,6 +17,8 @@ __all__ = [
     "DEMO_MARKER",
     "EVENT_LOG",
     "EXPERIMENTS",
+    "EXPERIMENTS_RETIRED",
+    "EXPERIMENT_VERSIONS",
     "FEATURE_SPEC",
     "MODEL_SCOPES",
     "OFFERS",
@@ -25,6 +27,7 @@ __all__ = [
     "SCHEMA",
     "SEGMENTS",
     "SEGMENT_MODELS",
+    "SEGMENT_VERSIONS",
     "customer_activity",
     "customer_activity_ids",
     "customer_assignments",
@@ -45,11 +48,15 @@ OFFERS = f"{CONFIG_TAG}:offers"
 OFFER_VERSIONS = f"{CONFIG_TAG}:offer_versions"
 SEGMENTS = f"{CONFIG_TAG}:segments"
 SEGMENT_MODELS = f"{CONFIG_TAG}:segment_models"
+SEGMENT_VERSIONS = f"{CONFIG_TAG}:segment_versions"
 SCHEMA = f"{CONFIG_TAG}:attributes"
 ATTRIBUTE_DECLARATIONS = f"{CONFIG_TAG}:attribute_declarations"
 CONFIG_VERSION = f"{CONFIG_TAG}:version"
 FEATURE_SPEC = f"{CONFIG_TAG}:feature_spec"
 EXPERIMENTS = f"{CONFIG_TAG}:experiments"
+EXPERIMENT_VERSIONS = f"{CONFIG_TAG}:experiment_versions"
+# ids of deleted experiments that ran: customers' assignment records still name them
+EXPERIMENTS_RETIRED = f"{CONFIG_TAG}:experiments_retired"
 DEMO_MARKER = f"{CONFIG_TAG}:demo"
 BUDGET = "{nbo:budget}:spent"
 DECISION_LOG = "{nbo:log}:decisions"

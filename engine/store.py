@@ -28,7 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engine import keys
 from engine.config import Settings
-from engine.errors import AttributeLimitReached, StoreUnavailable
+from engine.errors import AttributeLimitReached, Conflict, StoreUnavailable
 from engine.metrics import STORE_ERRORS
 from engine.profiles import HISTORY_DAYS, ActivityRow
 
@@ -76,6 +76,8 @@ class RawCatalog:
     feature_spec: str | None = None
     experiments: dict[str, str] | None = None
     attribute_declarations: dict[str, str] | None = None
+    segment_versions: dict[str, str] | None = None
+    experiment_versions: dict[str, str] | None = None
 
 
 class Store(Protocol):
@@ -117,13 +119,20 @@ class Store(Protocol):
 
     async def read_catalog(self) -> RawCatalog: ...
 
-    async def put_offer(self, offer_id: str, doc: bytes) -> int: ...
+    # Catalog documents. ``expected`` is the version the writer read (0: absent; None: any);
+    # when the stored one differs nothing is written and the method returns None. A put returns
+    # the new version, a delete whether there was a document.
+    async def put_offer(
+        self, offer_id: str, doc: bytes, expected: int | None = None
+    ) -> int | None: ...
 
-    async def delete_offer(self, offer_id: str) -> bool: ...
+    async def delete_offer(self, offer_id: str, expected: int | None = None) -> bool | None: ...
 
-    async def put_segment(self, segment_id: str, doc: bytes) -> None: ...
+    async def put_segment(
+        self, segment_id: str, doc: bytes, expected: int | None = None
+    ) -> int | None: ...
 
-    async def delete_segment(self, segment_id: str) -> bool: ...
+    async def delete_segment(self, segment_id: str, expected: int | None = None) -> bool | None: ...
 
     async def replace_segment_model(
         self, model_id: str, doc: bytes, segments: Mapping[str, bytes]
@@ -131,7 +140,17 @@ class Store(Protocol):
 
     async def put_feature_spec(self, doc: bytes) -> None: ...
 
-    async def put_experiment(self, experiment_id: str, doc: bytes) -> None: ...
+    async def put_experiment(
+        self, experiment_id: str, doc: bytes, expected: int | None = None
+    ) -> int | None:
+        """Raises :class:`Conflict` for the id of a deleted experiment that ran."""
+        ...
+
+    async def delete_experiment(
+        self, experiment_id: str, expected: int | None = None, *, ran: bool = False
+    ) -> bool | None:
+        """Also deletes its results; ``ran``: its id may never be used again."""
+        ...
 
     async def read_experiment_cells(self, experiment_id: str) -> dict[str, str]: ...
 
@@ -327,6 +346,7 @@ class RedisStore:
         self._event = client.register_script(_load_script("event.lua"))
         self._types = client.register_script(_load_script("attribute_types.lua"))
         self._declare = client.register_script(_load_script("declare_attribute.lua"))
+        self._document = client.register_script(_load_script("document.lua"))
         self._script_bodies: dict[str | bytes, Any] = {
             script.sha: script.script
             for script in (
@@ -337,6 +357,7 @@ class RedisStore:
                 self._event,
                 self._types,
                 self._declare,
+                self._document,
             )
         }
 
@@ -564,51 +585,64 @@ class RedisStore:
             pipe.get(keys.FEATURE_SPEC)
             pipe.hgetall(keys.EXPERIMENTS)
             pipe.hgetall(keys.ATTRIBUTE_DECLARATIONS)
+            pipe.hgetall(keys.SEGMENT_VERSIONS)
+            pipe.hgetall(keys.EXPERIMENT_VERSIONS)
             results = await pipe.execute()
-        version, offers, versions, segments, models, schema, spec, experiments, declared = results
+        version, offers, versions, segments, models, schema, spec, experiments, *more = results
         return RawCatalog(
-            int(version or 0),
-            offers,
-            versions,
-            segments,
-            models,
-            schema,
-            spec,
-            experiments,
-            declared,
+            int(version or 0), offers, versions, segments, models, schema, spec, experiments, *more
         )
 
+    async def _write_document(
+        self,
+        documents: str,
+        versions: str,
+        item_id: str,
+        expected: int | None,
+        doc: bytes | None,
+        retired: str | None = None,
+        retire: bool = False,
+    ) -> tuple[str, int]:
+        """One conditional put (``doc``) or delete (``doc`` None), see ``lua/document.lua``."""
+        script_keys = [documents, versions, keys.CONFIG_VERSION, *([retired] if retired else [])]
+        args: list[Any] = [
+            item_id,
+            "" if expected is None else expected,
+            "delete" if doc is None else "put",
+            ("1" if retire else "0") if doc is None else doc,
+        ]
+        status, version = await self._document(keys=script_keys, args=args)
+        return str(status), int(version)
+
+    async def _put(
+        self, documents: str, versions: str, item_id: str, doc: bytes, expected: int | None
+    ) -> int | None:
+        status, version = await self._write_document(documents, versions, item_id, expected, doc)
+        return version if status == "ok" else None
+
+    async def _delete(
+        self, documents: str, versions: str, item_id: str, expected: int | None
+    ) -> bool | None:
+        status, _ = await self._write_document(documents, versions, item_id, expected, None)
+        return None if status == "stale" else status == "ok"
+
     @_translate("put_offer")
-    async def put_offer(self, offer_id: str, doc: bytes) -> int:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hincrby(keys.OFFER_VERSIONS, offer_id, 1)
-            pipe.hset(keys.OFFERS, offer_id, doc)
-            pipe.incr(keys.CONFIG_VERSION)
-            version, _, _ = await pipe.execute()
-        return int(version)
+    async def put_offer(self, offer_id: str, doc: bytes, expected: int | None = None) -> int | None:
+        return await self._put(keys.OFFERS, keys.OFFER_VERSIONS, offer_id, doc, expected)
 
     @_translate("delete_offer")
-    async def delete_offer(self, offer_id: str) -> bool:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hdel(keys.OFFERS, offer_id)
-            pipe.incr(keys.CONFIG_VERSION)
-            removed, _ = await pipe.execute()
-        return bool(removed)
+    async def delete_offer(self, offer_id: str, expected: int | None = None) -> bool | None:
+        return await self._delete(keys.OFFERS, keys.OFFER_VERSIONS, offer_id, expected)
 
     @_translate("put_segment")
-    async def put_segment(self, segment_id: str, doc: bytes) -> None:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.SEGMENTS, segment_id, doc)
-            pipe.incr(keys.CONFIG_VERSION)
-            await pipe.execute()
+    async def put_segment(
+        self, segment_id: str, doc: bytes, expected: int | None = None
+    ) -> int | None:
+        return await self._put(keys.SEGMENTS, keys.SEGMENT_VERSIONS, segment_id, doc, expected)
 
     @_translate("delete_segment")
-    async def delete_segment(self, segment_id: str) -> bool:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hdel(keys.SEGMENTS, segment_id)
-            pipe.incr(keys.CONFIG_VERSION)
-            removed, _ = await pipe.execute()
-        return bool(removed)
+    async def delete_segment(self, segment_id: str, expected: int | None = None) -> bool | None:
+        return await self._delete(keys.SEGMENTS, keys.SEGMENT_VERSIONS, segment_id, expected)
 
     @_translate("replace_segment_model")
     async def replace_segment_model(
@@ -626,6 +660,8 @@ class RedisStore:
             pipe.hset(keys.SEGMENT_MODELS, model_id, doc)
             if segments:
                 pipe.hset(keys.SEGMENTS, mapping={k: v for k, v in segments.items()})
+            for segment_id in segments:  # a relearned segment is a new version (its ETag moves)
+                pipe.hincrby(keys.SEGMENT_VERSIONS, segment_id, 1)
             pipe.incr(keys.CONFIG_VERSION)
 
         await self.client.transaction(swap, keys.SEGMENT_MODELS)
@@ -635,11 +671,42 @@ class RedisStore:
         return cast(dict[str, str], await self.client.hgetall(keys.experiment_cells(experiment_id)))
 
     @_translate("put_experiment")
-    async def put_experiment(self, experiment_id: str, doc: bytes) -> None:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.EXPERIMENTS, experiment_id, doc)
-            pipe.incr(keys.CONFIG_VERSION)
-            await pipe.execute()
+    async def put_experiment(
+        self, experiment_id: str, doc: bytes, expected: int | None = None
+    ) -> int | None:
+        status, version = await self._write_document(
+            keys.EXPERIMENTS,
+            keys.EXPERIMENT_VERSIONS,
+            experiment_id,
+            expected,
+            doc,
+            keys.EXPERIMENTS_RETIRED,
+        )
+        if status == "retired":
+            raise Conflict(
+                f"experiment '{experiment_id}' was deleted after it ran, and customers' "
+                "assignments still name it: choose a new id",
+                field="experiment_id",
+            )
+        return version if status == "ok" else None
+
+    @_translate("delete_experiment")
+    async def delete_experiment(
+        self, experiment_id: str, expected: int | None = None, *, ran: bool = False
+    ) -> bool | None:
+        """The definition goes atomically; its cells (another hash slot) right after."""
+        status, _ = await self._write_document(
+            keys.EXPERIMENTS,
+            keys.EXPERIMENT_VERSIONS,
+            experiment_id,
+            expected,
+            None,
+            keys.EXPERIMENTS_RETIRED,
+            retire=ran,
+        )
+        if status == "ok":
+            await self.client.delete(keys.experiment_cells(experiment_id))
+        return None if status == "stale" else status == "ok"
 
     @_translate("put_feature_spec")
     async def put_feature_spec(self, doc: bytes) -> None:

@@ -132,10 +132,14 @@ ENDPOINTS = [
     _endpoint("GET", "/v1/offers/o-1", ("marketer", "analyst"), setup=_offer),
     _endpoint("GET", "/v1/offers", ("marketer", "analyst"), setup=_offer),
     _endpoint("DELETE", "/v1/offers/o-1", ("marketer",), status=204, setup=_offer),
+    _endpoint("PATCH", "/v1/offers/o-1", ("marketer",), body={"status": "paused"}, setup=_offer),
     _endpoint("PUT", "/v1/segments/s-1", ("marketer",), body=SEGMENT),
     _endpoint("GET", "/v1/segments/s-1", ("marketer", "analyst"), setup=_segment),
     _endpoint("GET", "/v1/segments", ("marketer", "analyst"), setup=_segment),
     _endpoint("DELETE", "/v1/segments/s-1", ("marketer",), status=204, setup=_segment),
+    _endpoint(
+        "PATCH", "/v1/segments/s-1", ("marketer",), body={"description": "x"}, setup=_segment
+    ),
     _endpoint("POST", "/v1/keys", (), status=201, body={"role": "decide", "name": "app"}),
     _endpoint("GET", "/v1/keys", (), setup=_key),
     _endpoint("DELETE", "/v1/keys/{key_id}", (), status=204, setup=_key),
@@ -153,6 +157,8 @@ ENDPOINTS = [
     _endpoint("PUT", "/v1/feature-spec", (), body={"hash_buckets": 4}),
     _endpoint("GET", "/v1/models", ("analyst", "marketer")),
     _endpoint("PUT", "/v1/experiments/x-1", ("marketer",), body=EXPERIMENT),
+    _endpoint("PATCH", "/v1/experiments/x-1", ("marketer",), body={"name": "R"}, setup=_experiment),
+    _endpoint("DELETE", "/v1/experiments/x-1", ("marketer",), status=204, setup=_experiment),
     _endpoint("GET", "/v1/experiments/x-1", ("marketer", "analyst"), setup=_experiment),
     _endpoint("GET", "/v1/experiments", ("marketer", "analyst"), setup=_experiment),
     _endpoint("GET", "/v1/experiments/x-1/results", ("marketer", "analyst"), setup=_experiment),

@@ -121,7 +121,7 @@ async def test_a_body_without_a_json_content_type_is_415(
     assert request.headers.get("content-type") == content_type  # httpx adds none for bytes
     error = error_of(await client.send(request), 415)
     assert error["code"] == "unsupported_media_type"
-    assert error["field"] == "content-type"
+    assert error["field"] == "Content-Type"
     assert "application/json" in error["message"]
     assert await snapshot(raw) == before
 

@@ -44,11 +44,12 @@ async def setup(client: httpx.AsyncClient, roles: Roles) -> None:
 async def test_configure_read_and_list(client: httpx.AsyncClient, role_keys: Roles) -> None:
     r = await client.put("/v1/experiments/exp-1", json=experiment(), headers=role_keys["marketer"])
     assert r.status_code == 200, r.text
-    stored = r.json()["experiment"]
+    stored = r.json()
+    assert stored["experiment_id"] == "exp-1"
     assert stored["salt"] == "exp-1"
     assert stored["started_at"] is not None
     one = await client.get("/v1/experiments/exp-1", headers=role_keys["analyst"])
-    assert one.json()["experiment"]["variants"][1]["treatment"]["policy"] == "bandit"
+    assert one.json()["variants"][1]["treatment"]["policy"] == "bandit"
     listed = await client.get("/v1/experiments", headers=role_keys["analyst"])
     assert [e["experiment_id"] for e in listed.json()] == ["exp-1"]
     assert (
@@ -90,7 +91,7 @@ async def test_invalid_configs_and_lifecycle_conflicts(
         "/v1/experiments/e", json={**changed, "phase": 2}, headers=role_keys["marketer"]
     )
     assert r.status_code == 200
-    assert r.json()["experiment"]["phase"] == 2
+    assert r.json()["phase"] == 2
     for role in ("decide", "analyst"):
         r = await client.put("/v1/experiments/e", json=experiment(), headers=role_keys[role])
         assert r.status_code == 403

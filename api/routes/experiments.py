@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
-from pydantic import BaseModel
 
 from api.deps import ServicesDep, allow
+from api.documents import (
+    MergePatch,
+    MergePatchMedia,
+    PreconditionDep,
+    check_id,
+    read_only_version,
+)
 from api.openapi import errors
 from engine.auth import ApiKey
-from engine.experimentation import experiment_traffic, get_experiment, put_experiment
+from engine.catalog import Catalog
+from engine.documents import Precondition, etag, merge_patch, write_document
+from engine.errors import Conflict, ValidationFailed
+from engine.experimentation import experiment_traffic, get_experiment, prepare_experiment
 from engine.results import adaptive_estimates, experiment_results
 from engine.segments import ID_PATTERN
 from engine.store import RedisStore
@@ -25,10 +36,86 @@ Reader = Annotated[ApiKey, Depends(allow("marketer", "analyst"))]
 Analyst = Annotated[ApiKey, Depends(allow("analyst", "marketer"))]
 
 
-class ExperimentOut(BaseModel):
+class ExperimentOut(Experiment):
+    """The experiment document itself, with its read-only id and version (PUT takes it back)."""
+
     experiment_id: str
-    experiment: Experiment
+    version: int
     effective_traffic: EffectiveTraffic
+
+
+READ_ONLY = ("experiment_id", "version", "effective_traffic")
+
+
+def _out(
+    experiment_id: str, experiment: Experiment, version: int, traffic: EffectiveTraffic
+) -> ExperimentOut:
+    return ExperimentOut.model_validate(
+        {
+            **experiment.model_dump(),
+            "experiment_id": experiment_id,
+            "version": version,
+            "effective_traffic": traffic,
+        }
+    )
+
+
+def _version(experiment_id: str) -> Callable[[Catalog], int]:
+    def version(catalog: Catalog) -> int:
+        return catalog.experiment_versions.get(experiment_id, 0)
+
+    return version
+
+
+def _document(experiment_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body less its read-only members (checked: the id must be the path's)."""
+    given = body.get("experiment_id")
+    if given is not None and not isinstance(given, str):
+        raise ValidationFailed("experiment_id: read-only; the path names it", field="experiment_id")
+    check_id(given, experiment_id, "experiment_id")
+    return {k: v for k, v in body.items() if k not in READ_ONLY}
+
+
+async def _write(
+    services: ServicesDep,
+    experiment_id: str,
+    precondition: Precondition,
+    response: Response,
+    *,
+    body: Mapping[str, Any] | None = None,
+    patch: dict[str, Any] | None = None,
+) -> ExperimentOut:
+    """PUT (``body``) and PATCH (``patch``): the lifecycle rules are judged against the version
+    read, so the write is always conditioned on it."""
+
+    async def write(catalog: Catalog, expected: int | None) -> ExperimentOut | None:
+        document = body
+        if document is None:
+            current = get_experiment(catalog, experiment_id)
+            read = _out(
+                experiment_id, current, expected or 1, experiment_traffic(catalog)[experiment_id]
+            ).model_dump(mode="json")
+            document = merge_patch(read, patch)
+        stored = prepare_experiment(catalog, experiment_id, _document(experiment_id, document))
+        version = await services.store.put_experiment(
+            experiment_id, stored.model_dump_json().encode(), expected
+        )
+        if version is None:
+            return None
+        traffic = experiment_traffic(catalog, {experiment_id: stored})[experiment_id]
+        return _out(experiment_id, stored, version, traffic)
+
+    given = read_only_version(body if body is not None else patch or {})
+    out = await write_document(
+        services.catalog,
+        "experiment",
+        _version(experiment_id),
+        write,
+        replace(precondition, version=given),
+        reads_current=True,
+    )
+    response.headers["ETag"] = etag(out.version)
+    return out
 
 
 @router.put(
@@ -38,27 +125,75 @@ class ExperimentOut(BaseModel):
 )
 async def put(
     experiment_id: ExperimentId,
-    services: ServicesDep,
     _: Marketer,
+    services: ServicesDep,
+    precondition: PreconditionDep,
+    response: Response,
     body: Annotated[
         dict[str, Any],
-        Body(description="An Experiment (see the schema of the response's `experiment`)."),
+        Body(description="An Experiment, or the document GET returned (see the response)."),
     ],
 ) -> ExperimentOut:
-    catalog = await services.catalog.get()
-    stored = await put_experiment(services.store, catalog, experiment_id, body)
-    traffic = experiment_traffic(catalog, {experiment_id: stored})[experiment_id]
-    return ExperimentOut(experiment_id=experiment_id, experiment=stored, effective_traffic=traffic)
+    return await _write(services, experiment_id, precondition, response, body=body)
+
+
+@router.patch(
+    "/{experiment_id}",
+    summary="Change some members of an experiment (JSON Merge Patch), e.g. pause it",
+)
+async def patch_one(
+    experiment_id: ExperimentId,
+    _: Marketer,
+    __: MergePatchMedia,
+    patch: MergePatch,
+    services: ServicesDep,
+    precondition: PreconditionDep,
+    response: Response,
+) -> ExperimentOut:
+    return await _write(services, experiment_id, precondition, response, patch=patch)
+
+
+@router.delete(
+    "/{experiment_id}",
+    status_code=204,
+    summary="Delete a draft or stopped experiment, and its results",
+)
+async def delete_one(
+    experiment_id: ExperimentId,
+    _: Marketer,
+    services: ServicesDep,
+    precondition: PreconditionDep,
+) -> Response:
+    async def remove(catalog: Catalog, expected: int | None) -> bool | None:
+        experiment = get_experiment(catalog, experiment_id)
+        if experiment.status not in ("draft", "stopped"):
+            raise Conflict(
+                f"status: a {experiment.status} experiment cannot be deleted; stop it first",
+                field="status",
+            )
+        ran = experiment.started_at is not None
+        return await services.store.delete_experiment(experiment_id, expected, ran=ran)
+
+    await write_document(
+        services.catalog,
+        "experiment",
+        _version(experiment_id),
+        remove,
+        precondition,
+        reads_current=True,
+    )
+    return Response(status_code=204)
 
 
 @router.get("/{experiment_id}", summary="One experiment")
-async def get_one(experiment_id: ExperimentId, services: ServicesDep, _: Reader) -> ExperimentOut:
+async def get_one(
+    experiment_id: ExperimentId, services: ServicesDep, response: Response, _: Reader
+) -> ExperimentOut:
     catalog = await services.catalog.get()
     experiment = get_experiment(catalog, experiment_id)
-    traffic = experiment_traffic(catalog)[experiment_id]
-    return ExperimentOut(
-        experiment_id=experiment_id, experiment=experiment, effective_traffic=traffic
-    )
+    version = catalog.experiment_versions.get(experiment_id, 1)
+    response.headers["ETag"] = etag(version)
+    return _out(experiment_id, experiment, version, experiment_traffic(catalog)[experiment_id])
 
 
 @router.get("", summary="All experiments")
@@ -66,7 +201,7 @@ async def list_all(services: ServicesDep, _: Reader) -> list[ExperimentOut]:
     catalog = await services.catalog.get()
     traffic = experiment_traffic(catalog)
     return [
-        ExperimentOut(experiment_id=eid, experiment=experiment, effective_traffic=traffic[eid])
+        _out(eid, experiment, catalog.experiment_versions.get(eid, 1), traffic[eid])
         for eid, experiment in catalog.experiments.items()
     ]
 

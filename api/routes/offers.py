@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep, allow
+from api.documents import (
+    MergePatch,
+    MergePatchMedia,
+    PreconditionDep,
+    check_id,
+    read_only_version,
+    validate_as,
+)
 from engine.auth import ApiKey
-from engine.catalog import Offer, OfferStatus, validate_offer
+from engine.catalog import Catalog, Offer, OfferStatus, ParsedOffer, validate_offer
+from engine.documents import Precondition, etag, merge_patch, write_document
 from engine.errors import NotFound
 from engine.segments import ID_PATTERN
 
@@ -25,6 +36,72 @@ class OfferOut(Offer):
     version: int
 
 
+class OfferIn(Offer):
+    """An offer, or the document GET returned: its read-only members may come back unchanged."""
+
+    offer_id: str | None = Field(default=None, description="Read-only: the path's id.")
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="Read-only: the version this edit is based on; another is refused with 412.",
+    )
+
+
+def _out(parsed: ParsedOffer) -> OfferOut:
+    return OfferOut(offer_id=parsed.offer_id, version=parsed.version, **parsed.offer.model_dump())
+
+
+def _version(offer_id: str) -> Callable[[Catalog], int]:
+    def version(catalog: Catalog) -> int:
+        parsed = catalog.offers.get(offer_id)
+        return 0 if parsed is None else parsed.version
+
+    return version
+
+
+async def _write(
+    services: ServicesDep,
+    offer_id: str,
+    precondition: Precondition,
+    response: Response,
+    *,
+    body: OfferIn | None = None,
+    patch: dict[str, Any] | None = None,
+) -> OfferOut:
+    """PUT (``body``) and PATCH (``patch``): one validation, the write conditioned on the version
+    it is based on (a patch: always the one it was applied to)."""
+    read_only = {"offer_id", "version"}
+
+    async def write(catalog: Catalog, expected: int | None) -> OfferOut | None:
+        offer = body
+        if offer is None:
+            parsed = catalog.offers.get(offer_id)
+            if parsed is None:
+                raise NotFound(f"no offer '{offer_id}'", field="offer_id")
+            offer = validate_as(OfferIn, merge_patch(_out(parsed).model_dump(mode="json"), patch))
+        check_id(offer.offer_id, offer_id, "offer_id")
+        validate_offer(offer, set(catalog.segments), catalog.field_types, catalog.allowed_values)
+        version = await services.store.put_offer(
+            offer_id, offer.model_dump_json(exclude=read_only).encode(), expected
+        )
+        if version is None:
+            return None
+        return OfferOut(offer_id=offer_id, version=version, **offer.model_dump(exclude=read_only))
+
+    given = body.version if body is not None else read_only_version(patch or {})
+    precondition = replace(precondition, version=given)
+    out = await write_document(
+        services.catalog,
+        "offer",
+        _version(offer_id),
+        write,
+        precondition,
+        reads_current=patch is not None,
+    )
+    response.headers["ETag"] = etag(out.version)
+    return out
+
+
 class OfferPage(BaseModel):
     items: list[OfferOut]
     next_cursor: str | None
@@ -32,20 +109,43 @@ class OfferPage(BaseModel):
 
 
 @router.put("/{offer_id}", summary="Create or replace an offer (its version increments)")
-async def put_offer(offer_id: OfferId, body: Offer, services: ServicesDep, _: Marketer) -> OfferOut:
-    catalog = await services.catalog.get()
-    validate_offer(body, set(catalog.segments), catalog.field_types, catalog.allowed_values)
-    version = await services.store.put_offer(offer_id, body.model_dump_json().encode())
-    return OfferOut(offer_id=offer_id, version=version, **body.model_dump())
+async def put_offer(
+    offer_id: OfferId,
+    _: Marketer,
+    body: OfferIn,
+    services: ServicesDep,
+    precondition: PreconditionDep,
+    response: Response,
+) -> OfferOut:
+    return await _write(services, offer_id, precondition, response, body=body)
+
+
+@router.patch(
+    "/{offer_id}",
+    summary="Change some members of an offer (JSON Merge Patch)",
+)
+async def patch_offer(
+    offer_id: OfferId,
+    _: Marketer,
+    __: MergePatchMedia,
+    patch: MergePatch,
+    services: ServicesDep,
+    precondition: PreconditionDep,
+    response: Response,
+) -> OfferOut:
+    return await _write(services, offer_id, precondition, response, patch=patch)
 
 
 @router.get("/{offer_id}", summary="One offer")
-async def get_offer(offer_id: OfferId, services: ServicesDep, _: Reader) -> OfferOut:
+async def get_offer(
+    offer_id: OfferId, services: ServicesDep, response: Response, _: Reader
+) -> OfferOut:
     catalog = await services.catalog.get()
     parsed = catalog.offers.get(offer_id)
     if parsed is None:
         raise NotFound(f"no offer '{offer_id}'", field="offer_id")
-    return OfferOut(offer_id=offer_id, version=parsed.version, **parsed.offer.model_dump())
+    response.headers["ETag"] = etag(parsed.version)
+    return _out(parsed)
 
 
 @router.get("", summary="Offers, paged by id")
@@ -70,20 +170,23 @@ async def list_offers(
         0 if cursor is None else next((i for i, oid in enumerate(ids) if oid > cursor), len(ids))
     )
     page = ids[start : start + limit]
-    items = [
-        OfferOut(
-            offer_id=oid,
-            version=catalog.offers[oid].version,
-            **catalog.offers[oid].offer.model_dump(),
-        )
-        for oid in page
-    ]
+    items = [_out(catalog.offers[oid]) for oid in page]
     more = start + limit < len(ids)
     return OfferPage(items=items, next_cursor=page[-1] if more and page else None, total=len(ids))
 
 
 @router.delete("/{offer_id}", status_code=204, summary="Remove an offer from the catalog")
-async def delete_offer(offer_id: OfferId, services: ServicesDep, _: Marketer) -> Response:
-    if not await services.store.delete_offer(offer_id):
+async def delete_offer(
+    offer_id: OfferId,
+    _: Marketer,
+    services: ServicesDep,
+    precondition: PreconditionDep,
+) -> Response:
+    async def delete(catalog: Catalog, expected: int | None) -> bool | None:
+        return await services.store.delete_offer(offer_id, expected)
+
+    if not await write_document(
+        services.catalog, "offer", _version(offer_id), delete, precondition, reads_current=False
+    ):
         raise NotFound(f"no offer '{offer_id}'", field="offer_id")
     return Response(status_code=204)
