@@ -83,7 +83,7 @@ async def test_starting_an_overlapping_experiment_is_refused_naming_the_other(
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "experiment_overlap"
     one = await client.get("/v1/experiments/exp-b", headers=role_keys["analyst"])
-    assert one.json()["experiment"]["status"] == "draft"
+    assert one.json()["status"] == "draft"
     # a paused experiment resumes with its targeting, so it still blocks
     paused = await put(client, role_keys, "exp-a", experiment(status="paused"))
     assert paused.status_code == 200, paused.text
