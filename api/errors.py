@@ -11,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
 
 from engine.errors import (
     AttributeLimitReached,
@@ -127,12 +126,29 @@ async def _nbo_error(request: Request, exc: Exception) -> Response:
     return error_response(status, exc.code, exc.message, exc.field, headers=headers)
 
 
+def _path_methods(app: Any) -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    """Each documented path as a pattern, with its methods (the OpenAPI document is the list)."""
+    cached: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(
+        app.state, "path_methods", None
+    )
+    if cached is None:
+        cached = [
+            (
+                re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"),
+                frozenset(method.upper() for method in operations),
+            )
+            for path, operations in app.openapi().get("paths", {}).items()
+        ]
+        app.state.path_methods = cached
+    return cached
+
+
 def _allowed_methods(request: Request) -> str | None:
     """Every method the path answers: Starlette names only those of the first route matched."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
-            methods |= route.methods
+    for pattern, answered in _path_methods(request.app):
+        if pattern.match(request.url.path):
+            methods |= answered
     return ", ".join(sorted(methods)) if methods else None
 
 

@@ -42,7 +42,31 @@ AttributeValue = str | bool | int | float
 class AttributeDeclaration(BaseModel):
     """An attribute as marketers declare it (``PUT /v1/attributes/{name}``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        strict=True,
+        # allowed values are of the declared type (validate_declaration), stated in the schema
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"properties": {"type": {"const": kind}}},
+                    "then": {
+                        "properties": {
+                            "allowed_values": {
+                                "anyOf": [
+                                    {"type": "array", "items": {"type": kind}},
+                                    {"type": "null"},
+                                ]
+                            }
+                        }
+                    },
+                }
+                for kind in ("string", "number", "boolean")
+            ]
+        },
+    )
 
     type: AttributeType
     description: str = Field(default="", max_length=1000)

@@ -33,7 +33,17 @@ Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:~@-]{0,
 class EventRequest(BaseModel):
     """``POST /v1/events``: what happened to one served offer."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        strict=True,
+        # the value rule below, stated in the schema so clients and generators know it
+        json_schema_extra={
+            "if": {"not": {"properties": {"type": {"const": "conversion"}}}},
+            "then": {"properties": {"value": {"type": "null"}}},
+        },
+    )
 
     event_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
     decision_id: Id

@@ -84,7 +84,18 @@ FEATURE_TYPES: dict[str, str] = {
 class Activity(BaseModel):
     """One thing a customer did, on one channel, at one time."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        strict=True,
+        # the value rule below, stated in the schema so clients and generators know it
+        json_schema_extra={
+            "if": {"properties": {"type": {"const": "purchase"}}},
+            "then": {"required": ["value"], "properties": {"value": {"type": "number"}}},
+            "else": {"properties": {"value": {"type": "null"}}},
+        },
+    )
 
     type: ActivityType
     channel: Channel

@@ -48,6 +48,8 @@ from experiments.stats import (
 __all__ = ["METRICS", "adaptive_estimates", "experiment_results"]
 
 METRICS = ("conversion_rate", "click_rate", "revenue_per_unit")
+# every metric a results query may name, for the API's schema
+METRIC_PATTERN = f"^({'|'.join(METRICS)}|activity:({'|'.join(ACTIVITY_TYPES)}))$"
 
 
 def _finite(value: float) -> float | None:

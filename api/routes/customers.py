@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.deps import ServicesDep, allow
+from api.openapi import errors
 from api.schemas import (
     ActivitiesAccepted,
     ActivityBatch,
@@ -75,7 +76,7 @@ async def put_customer(
     )
 
 
-@router.post("/{customer_id}/activities", summary="Record one activity")
+@router.post("/{customer_id}/activities", summary="Record one activity", responses=errors(409))
 async def post_activity(
     customer_id: CustomerId, body: Activity, services: ServicesDep, _: Decide
 ) -> ActivitiesAccepted:
@@ -85,7 +86,11 @@ async def post_activity(
     )
 
 
-@router.post("/{customer_id}/activities:batch", summary="Record up to 500 activities at once")
+@router.post(
+    "/{customer_id}/activities:batch",
+    summary="Record up to 500 activities at once",
+    responses=errors(409),
+)
 async def post_activities(
     customer_id: CustomerId, body: ActivityBatch, services: ServicesDep, _: Decide
 ) -> ActivitiesAccepted:

@@ -22,7 +22,7 @@ from engine.catalog import Catalog
 from engine.documents import Precondition, etag, merge_patch, write_document
 from engine.errors import Conflict, ValidationFailed
 from engine.experimentation import experiment_traffic, get_experiment, prepare_experiment
-from engine.results import adaptive_estimates, experiment_results
+from engine.results import METRIC_PATTERN, adaptive_estimates, experiment_results
 from engine.segments import ID_PATTERN
 from engine.store import RedisStore
 from experiments import EffectiveTraffic, Experiment
@@ -221,7 +221,14 @@ async def results(
     experiment_id: ExperimentId,
     services: ServicesDep,
     _: Analyst,
-    metric: Annotated[str | None, Query(max_length=64)] = None,
+    metric: Annotated[
+        str | None,
+        Query(
+            pattern=METRIC_PATTERN,
+            description="conversion_rate, click_rate, revenue_per_unit or activity:<type>; "
+            "default: the experiment's primary metric",
+        ),
+    ] = None,
     by: Annotated[Literal["segment", "none"], Query()] = "segment",
     format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
     correction: Annotated[
