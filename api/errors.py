@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import (
     Conflict,
+    CustomerErased,
     Forbidden,
     NboError,
     NotFound,
@@ -29,6 +30,7 @@ log = logging.getLogger("nbo.api")
 STATUS: dict[type[NboError], int] = {
     ValidationFailed: 422,
     NotFound: 404,
+    CustomerErased: 409,
     Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
