@@ -91,7 +91,7 @@ def customer_contacts(customer_id: str) -> str:
 
 
 def customer_keys(customer_id: str) -> list[str]:
-    """All keys that hold data about one customer (erasure deletes exactly these)."""
+    """Profile, activity and contact history: the keys every customer script takes first."""
     return [
         customer_attributes(customer_id),
         customer_activity(customer_id),

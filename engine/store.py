@@ -89,7 +89,9 @@ class Store(Protocol):
 
     async def add_experiment_cells(self, cells: Mapping[str, Mapping[str, float]]) -> None: ...
 
-    async def erase_customer(self, customer_id: str) -> bool: ...
+    async def erase_customer(self, customer_id: str) -> bool:
+        """Erase all held about the customer, and refuse its writes for a while (tombstone)."""
+        ...
 
     async def reserve_contacts(
         self,
