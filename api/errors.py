@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from engine.errors import (
     AttributeLimitReached,
     Conflict,
+    CustomerErased,
     ExperimentOverlap,
     Forbidden,
     NboError,
@@ -35,6 +36,7 @@ STATUS: dict[type[NboError], int] = {
     AttributeLimitReached: 422,
     ValidationFailed: 422,
     NotFound: 404,
+    CustomerErased: 409,
     Conflict: 409,
     ExperimentOverlap: 409,
     PreconditionFailed: 412,

@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     decision_log_maxlen: int = Field(
         default=200_000, ge=1000, description="Decision log stream entries kept (approximate)."
     )
+    erasure_tombstone_seconds: int = Field(
+        default=86_400,
+        ge=1,
+        description="After an erasure, writes for that customer are refused this long.",
+    )
     request_id_ttl_seconds: int = Field(
         default=86_400, ge=1, description="How long a request_id replays the same decision."
     )

@@ -253,6 +253,8 @@ class DecisionEngine:
                 ),
                 fingerprint=digest,
             )
+            if status == "erased":
+                return self._erased(request, decision_id)
             if status == "replay" and request.request_id is not None:
                 return _replay(reasons[0], digest, request.request_id)
             if status == "conflict" and request.request_id is not None:
@@ -492,6 +494,28 @@ class DecisionEngine:
             queue.dropped += 1
             log.error("decision_log_buffer_full", extra={"dropped": queue.dropped})
         queue.entries.append(record)
+
+    def _erased(self, request: DecisionRequest, decision_id: str) -> Decision:
+        """The customer was erased while this decision was being made (or moments before).
+
+        Nothing is committed or logged, so nothing of the customer comes back; the channel gets
+        an answer it already handles, no offer, rather than an error for a customer it knew.
+        """
+        DECISIONS.labels(channel=request.channel, fallback="false").inc()
+        body: dict[str, Any] = {
+            "decision_id": decision_id,
+            "customer_id": request.customer_id,
+            "channel": request.channel,
+            "placement": request.placement,
+            "offers": [],
+            "policy": {"name": "none", "version": 0},
+            "experiment": None,
+            "fallback": False,
+            "propensity_estimated": False,
+            "segments": [],
+            "reason": "customer_erased",
+        }
+        return Decision(body)
 
     def _fallback(self, request: DecisionRequest, now: float, scope: str) -> Decision:
         """The store is unreachable: serve only what is safe without customer data, flagged.

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "AttributeLimitReached",
     "Conflict",
+    "CustomerErased",
     "ExperimentOverlap",
     "Forbidden",
     "IdempotencyConflict",
@@ -115,3 +116,10 @@ class StoreUnavailable(NboError):
     """The store did not answer in time; callers degrade or answer 503, never guess."""
 
     code = "store_unavailable"
+
+
+class CustomerErased(Conflict):
+    """The customer was erased moments ago: writes for it are refused until the tombstone expires
+    (``NBO_ERASURE_TOMBSTONE_SECONDS``), so a write racing the erasure cannot bring it back."""
+
+    code = "customer_erased"

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from engine.aggregation import conversion_increments
 from engine.config import Settings
-from engine.errors import EventInProgress, NboError, NotFound, ValidationFailed
+from engine.errors import CustomerErased, EventInProgress, NboError, NotFound, ValidationFailed
 from engine.idempotency import conflict, fingerprint
 from engine.keys import CHANNEL_CODES, split_decision_id
 from engine.learner import stream_fields
@@ -157,6 +157,11 @@ class EventService:
         if joined.status == "unknown":
             raise NotFound(
                 f"unknown decision '{event.decision_id}' (never made, or past its window)",
+                field=f"{path}decision_id",
+            )
+        if joined.status == "erased":
+            raise CustomerErased(
+                f"the customer of decision '{event.decision_id}' was erased",
                 field=f"{path}decision_id",
             )
         if joined.status == "not_served":

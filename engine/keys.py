@@ -35,12 +35,22 @@ __all__ = [
     "customer_contacts",
     "customer_decision",
     "customer_keys",
+    "customer_named_index",
     "customer_pattern",
+    "customer_refs",
     "customer_request",
+    "customer_slot_keys",
+    "customer_tombstone",
     "decision_id",
     "experiment_cells",
+    "guard_keys",
+    "member_floor",
+    "member_ref",
     "model_key",
+    "parse_ref",
     "split_decision_id",
+    "stream_floor",
+    "stream_ref",
 ]
 
 CONFIG_TAG = "{nbo:cfg}"
@@ -92,11 +102,11 @@ def customer_contacts(customer_id: str) -> str:
 
 def customer_activity_ids(customer_id: str) -> str:
     """Activity ids seen lately, with their bodies' fingerprints: a retry is counted once."""
-    return f"{{c:{customer_id}}}:i"
+    return f"{{c:{customer_id}}}:k"
 
 
 def customer_keys(customer_id: str) -> list[str]:
-    """All keys that hold data about one customer (erasure deletes exactly these)."""
+    """Profile, activity and contact history: the keys every customer script takes first."""
     return [
         customer_attributes(customer_id),
         customer_activity(customer_id),
@@ -157,3 +167,77 @@ def split_decision_id(value: str) -> tuple[str, str] | None:
     if not token or not customer_id:
         return None
     return customer_id, token
+
+
+# --- erasure ----------------------------------------------------------------------------------
+# Erasure visits only what is held about the customer: its fixed keys, the keys listed in its
+# index of named keys (decision records, request replays) and the items listed in its index of
+# references outside its slot. A tombstone refuses every write for the customer meanwhile.
+
+REF_SEP = "\x1f"  # never in a key name, an id or a stream entry id
+
+
+def customer_tombstone(customer_id: str) -> str:
+    """Set by erasure for ``NBO_ERASURE_TOMBSTONE_SECONDS``: writes for the customer are refused."""
+    return f"{{c:{customer_id}}}:erased"
+
+
+def customer_named_index(customer_id: str) -> str:
+    """Sorted set: suffixes of the customer's keys with their own names, scored by expiry (ms)."""
+    return f"{{c:{customer_id}}}:i"
+
+
+def customer_refs(customer_id: str) -> str:
+    """Sorted set, by name: the customer's items outside its slot (see :func:`stream_ref`)."""
+    return f"{{c:{customer_id}}}:o"
+
+
+def customer_slot_keys(customer_id: str) -> list[str]:
+    """The customer's keys with fixed names, indexes included (erasure deletes them at once)."""
+    return [
+        *customer_data_keys(customer_id),
+        customer_named_index(customer_id),
+        customer_refs(customer_id),
+    ]
+
+
+def guard_keys(first_key: str) -> list[str]:
+    """Tombstone and named-key index of the customer owning ``first_key`` (a ``{c:<id>}`` key)."""
+    tag = first_key[: first_key.index("}") + 1]
+    return [f"{tag}:erased", f"{tag}:i"]
+
+
+def _entry_position(entry_id: str) -> str:
+    ms, _, seq = entry_id.partition("-")
+    return f"{int(ms):015d}-{int(seq or 0):010d}"
+
+
+def stream_ref(stream: str, entry_id: str) -> str:
+    """A stream entry, ordered by its id under its stream, so trimmed ones drop out by range."""
+    return f"x{REF_SEP}{stream}{REF_SEP}{_entry_position(entry_id)}"
+
+
+def stream_floor(stream: str, first_id: str | None) -> tuple[str, str]:
+    """(from, below): the references to entries before the stream's first one (all trimmed)."""
+    prefix = f"x{REF_SEP}{stream}{REF_SEP}"
+    return prefix, prefix + (_entry_position(first_id) if first_id else "~")
+
+
+def member_ref(zset: str, close_at: float, member: str) -> str:
+    """A sorted-set member (the attribution queue), ordered by the time it is due."""
+    return f"z{REF_SEP}{zset}{REF_SEP}{int(close_at):012d}{REF_SEP}{member}"
+
+
+def member_floor(zset: str, before: float) -> tuple[str, str]:
+    """(from, below): references to members due before ``before``."""
+    prefix = f"z{REF_SEP}{zset}{REF_SEP}"
+    return prefix, f"{prefix}{int(max(before, 0)):012d}"
+
+
+def parse_ref(ref: str) -> tuple[str, str, str]:
+    """(kind ``x`` or ``z``, container key, entry id or member) of a reference."""
+    kind, container, rest = ref.split(REF_SEP, 2)
+    if kind == "x":
+        ms, _, seq = rest.partition("-")
+        return kind, container, f"{int(ms)}-{int(seq)}"
+    return kind, container, rest.split(REF_SEP, 1)[1]

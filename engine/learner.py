@@ -41,6 +41,7 @@ from engine import keys
 from engine.catalog import Catalog
 from engine.catalog_cache import CatalogCache
 from engine.config import Settings
+from engine.loop_store import Placed
 from engine.metrics import REWARDS_LEARNED
 from engine.policies import PolicyConfig, Trainer
 from engine.store import RedisStore
@@ -67,7 +68,12 @@ class RewardEntry:
 
     @property
     def pair(self) -> str:
-        return f"{self.decision_id}|{self.offer_id}"
+        """The learned-once identity: the decision's token, not its customer (``d-<token>``).
+
+        Applied sets outlive a customer's erasure by up to 10 days; a random token whose
+        records are all erased leads back to no one, so nothing there needs erasing.
+        """
+        return f"{self.decision_id.partition('~')[0]}|{self.offer_id}"
 
     @property
     def day(self) -> int:
@@ -371,15 +377,22 @@ class Learner:
             for decision_id in due:
                 pipe.hgetall(_decision_key(decision_id))
             records: list[dict[str, str]] = await pipe.execute()
+        placed = Placed()
         async with self.client.pipeline(transaction=False) as pipe:
             for decision_id, record in zip(due, records, strict=True):
                 if record:
-                    self._close(pipe, scope, decision_id, record)
+                    self._close(pipe, placed, scope, decision_id, record)
             pipe.zrem(pending, *due)
-            await pipe.execute()
+            placed.floors(pipe)
+            results = await pipe.execute()
+        await placed.index(self.store, results)
         return len(due)
 
-    def _close(self, pipe: Any, scope: str, decision_id: str, record: dict[str, str]) -> None:
+    def _close(
+        self, pipe: Any, placed: Placed, scope: str, decision_id: str, record: dict[str, str]
+    ) -> None:
+        parts = keys.split_decision_id(decision_id)
+        customer_id = parts[0] if parts else ""
         rewards: dict[str, float] = {}
         for name in record:
             if not name.startswith("o:"):
@@ -393,6 +406,7 @@ class Learner:
                 continue  # its exposure went to the learner when it was served: 0 is known
             # what never reached the learner: a reward whose send failed, or the exposure
             # (a redelivered exposure is harmless: the learner skips pairs it has learned)
+            placed.entry(pipe, customer_id, keys.model_key(scope, "rewards"))
             pipe.xadd(
                 keys.model_key(scope, "rewards"),
                 stream_fields(
@@ -406,9 +420,11 @@ class Learner:
                     record.get("pol", ""),
                 ),
             )
-            pipe.hset(_decision_key(decision_id), f"s:{offer_id}", "1")
-        parts = keys.split_decision_id(decision_id)
-        customer_id = parts[0] if parts else ""
+            # only while the record exists: erased or expired meanwhile, it stays gone
+            self.store.queue_script(
+                pipe, self.store._mark, [_decision_key(decision_id)], [f"s:{offer_id}", "1"]
+            )
+        placed.entry(pipe, customer_id, keys.OUTCOME_LOG)
         pipe.xadd(
             keys.OUTCOME_LOG,
             {

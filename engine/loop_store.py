@@ -7,6 +7,7 @@ records, request replays) carry ``{c:<id>}``; model keys carry ``{m:<scope>}``; 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from engine.store import (
     queue_customer_read,
 )
 
-__all__ = ["DecisionRead", "EventJoin", "EventJoinArgs", "EventWrite", "LoopStore"]
+__all__ = ["DecisionRead", "EventJoin", "EventJoinArgs", "EventWrite", "LoopStore", "Placed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +134,61 @@ def _fields(entry: Mapping[str, str]) -> dict[Any, Any]:
     return dict(entry)
 
 
+def _customer_of(decision_id: str) -> str:
+    parts = keys.split_decision_id(decision_id)
+    return parts[0] if parts else ""
+
+
+class Placed:
+    """Items a pipeline writes outside their customers' slots, to index once it has run.
+
+    Each stream entry is noted at its command's place in the pipeline (its reply is the entry
+    id); :meth:`floors` queues a read of each stream's first entry, so references to entries
+    trimmed since can be dropped from the customers' indexes as new ones are added.
+    """
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[int, str, str]] = []  # (reply index, customer id, stream)
+        self.members: list[tuple[str, str]] = []
+        self.ranges: dict[str, tuple[str, str]] = {}
+        self._floor_at: dict[str, int] = {}
+
+    def entry(self, pipe: Any, customer_id: str, stream: str) -> None:
+        """Note that the next command queued on ``pipe`` adds an entry to ``stream``."""
+        if customer_id:
+            self.entries.append((len(pipe.command_stack), customer_id, stream))
+
+    def member(self, customer_id: str, zset: str, due: float, member: str) -> None:
+        if customer_id:
+            self.members.append((customer_id, keys.member_ref(zset, due, member)))
+
+    def floors(self, pipe: Any, due_before: float | None = None) -> None:
+        for stream in sorted({stream for _, _, stream in self.entries}):
+            self._floor_at[stream] = len(pipe.command_stack)
+            pipe.xrange(stream, count=1)
+        if due_before is not None:
+            for zset in {keys.parse_ref(ref)[1] for _, ref in self.members}:
+                self.ranges[zset] = keys.member_floor(zset, due_before)
+
+    async def index(self, store: RedisStore, results: Sequence[Any]) -> None:
+        placed = list(self.members)
+        for at, customer_id, stream in self.entries:
+            placed.append((customer_id, keys.stream_ref(stream, str(results[at]))))
+        for stream, at in self._floor_at.items():
+            first = results[at]
+            self.ranges[stream] = keys.stream_floor(stream, str(first[0][0]) if first else None)
+        await store.place(placed, self.ranges)
+
+
 def _fail(operation: str, exc: Exception) -> StoreUnavailable:
     STORE_ERRORS.labels(operation=operation).inc()
     return StoreUnavailable(f"store unavailable during {operation}")
 
 
 class LoopStore:
+    # a queue member due this long ago is no longer in the queue (the sweep runs every second)
+    PENDING_REF_SLACK_SECONDS = 7 * 86_400
+
     def __init__(self, store: RedisStore) -> None:
         self.store = store
         self.client = store.client
@@ -219,26 +269,31 @@ class LoopStore:
         """For each decision: its log entry, its place in the attribution queue, experiment
         exposure counts and the served offers' exposures for the learner (the decision record
         says ``xp``). One pipeline for the whole batch."""
+        placed = Placed()
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 scopes = set()
                 for record in records:
+                    customer_id = _customer_of(record.decision_id)
                     queue_cells(pipe, record.cells)
+                    placed.entry(pipe, customer_id, keys.DECISION_LOG)
                     pipe.xadd(
                         keys.DECISION_LOG, _fields(record.entry), maxlen=maxlen, approximate=True
                     )
                     rewards = keys.model_key(record.scope, "rewards")
                     for exposure in record.exposures:
+                        placed.entry(pipe, customer_id, rewards)
                         pipe.xadd(rewards, _fields(exposure))
-                    pipe.zadd(
-                        keys.model_key(record.scope, "pending"),
-                        {record.decision_id: record.close_at},
-                    )
+                    pending = keys.model_key(record.scope, "pending")
+                    placed.member(customer_id, pending, record.close_at, record.decision_id)
+                    pipe.zadd(pending, {record.decision_id: record.close_at})
                     scopes.add(record.scope)
                 pipe.sadd(keys.MODEL_SCOPES, *scopes)
-                await pipe.execute()
+                placed.floors(pipe, time.time() - self.PENDING_REF_SLACK_SECONDS)
+                results = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise _fail("log_decision", exc) from exc
+        await placed.index(self.store, results)
 
     async def join_events(self, joins: Sequence[EventJoinArgs]) -> list[EventJoin]:
         """Join events to their decisions: one script each, all in one round trip.
@@ -287,13 +342,13 @@ class LoopStore:
         """
         if not writes:
             return
+        placed = Placed()
         try:
             async with self.client.pipeline(transaction=True) as pipe:
                 for write in writes:
-                    pipe.hset(
-                        keys.customer_decision(write.customer_id, write.token),
-                        f"w:{write.entry['event_id']}",
-                        "1",
+                    decision = keys.customer_decision(write.customer_id, write.token)
+                    self.store.queue_script(
+                        pipe, self.store._mark, [decision], [f"w:{write.entry['event_id']}", "1"]
                     )
                     if write.activity is not None:
                         self.store.queue_script(
@@ -306,24 +361,27 @@ class LoopStore:
                                 day_number(write.activity.ts),
                             ),
                         )
+                    placed.entry(pipe, write.customer_id, keys.EVENT_LOG)
                     pipe.xadd(
                         keys.EVENT_LOG, _fields(write.entry), maxlen=write.maxlen, approximate=True
                     )
                     if write.reward is not None:
-                        pipe.xadd(keys.model_key(write.scope, "rewards"), _fields(write.reward))
-                        pipe.hset(
-                            keys.customer_decision(write.customer_id, write.token),
-                            f"s:{write.offer_id}",
-                            "1",
+                        rewards = keys.model_key(write.scope, "rewards")
+                        placed.entry(pipe, write.customer_id, rewards)
+                        pipe.xadd(rewards, _fields(write.reward))
+                        self.store.queue_script(
+                            pipe, self.store._mark, [decision], [f"s:{write.offer_id}", "1"]
                         )
                     if write.conversion:
                         pipe.hincrby(keys.BUDGET, f"{write.offer_id}|c", 1)
                     if write.impression:
                         pipe.hincrby(keys.BUDGET, f"{write.offer_id}|i", 1)
                     queue_cells(pipe, write.cells)
-                await self.store.execute(pipe)
+                placed.floors(pipe)
+                results = await self.store.execute(pipe)
         except (RedisError, OSError) as exc:
             raise _fail("record_event", exc) from exc
+        await placed.index(self.store, results)
 
     async def read_snapshot(self, scope: str) -> tuple[int, bytes] | None:
         try:

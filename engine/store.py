@@ -8,6 +8,8 @@ see a third-party exception.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -28,11 +30,22 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engine import keys
 from engine.config import Settings
-from engine.errors import AttributeLimitReached, Conflict, StoreUnavailable
+from engine.errors import AttributeLimitReached, Conflict, CustomerErased, StoreUnavailable
+from engine.keys import guard_keys
 from engine.metrics import STORE_ERRORS
 from engine.profiles import HISTORY_DAYS, ActivityRow
 
-__all__ = ["ActivitiesRecorded", "CustomerRecord", "RawCatalog", "RedisStore", "Store"]
+__all__ = [
+    "ActivitiesRecorded",
+    "CustomerRecord",
+    "CustomerScript",
+    "RawCatalog",
+    "RedisStore",
+    "Store",
+    "erased",
+]
+
+log = logging.getLogger("nbo.store")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -99,7 +112,9 @@ class Store(Protocol):
 
     async def add_experiment_cells(self, cells: Mapping[str, Mapping[str, float]]) -> None: ...
 
-    async def erase_customer(self, customer_id: str) -> bool: ...
+    async def erase_customer(self, customer_id: str) -> bool:
+        """Erase all held about the customer, and refuse its writes for a while (tombstone)."""
+        ...
 
     async def reserve_contacts(
         self,
@@ -185,6 +200,44 @@ class Store(Protocol):
 
 def _load_script(name: str) -> str:
     return resources.files("engine").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+class CustomerScript(AsyncScript):
+    """A script over one customer's keys, run in the frame of ``guard.lua``.
+
+    The frame's two keys (the customer's tombstone and named-key index) are appended here, on
+    every call and every pipelined use (:meth:`RedisStore.queue_script`), so no write path for
+    a customer can skip the erasure check or leave a key erasure would not find.
+    """
+
+    def __init__(self, client: redis.Redis, name: str) -> None:
+        frame = _load_script("guard.lua")
+        super().__init__(client, frame.replace("--BODY--", _load_script(name)))
+
+    @staticmethod
+    def framed(script_keys: Sequence[Any]) -> list[Any]:
+        return [*script_keys, *guard_keys(str(script_keys[0]))]
+
+    async def __call__(
+        self,
+        keys: Sequence[Any] | None = None,
+        args: Iterable[Any] | None = None,
+        client: Any = None,
+    ) -> Any:
+        return await super().__call__(self.framed(keys or []), args, client)
+
+
+def erased(result: Any) -> bool:
+    """Whether a customer script was refused by the customer's tombstone."""
+    return isinstance(result, list) and len(result) == 1 and result[0] == "erased"
+
+
+def _refused(customer_id: str) -> CustomerErased:
+    return CustomerErased(
+        f"customer '{customer_id}' was erased moments ago; writes for it are refused for a "
+        "while, so that nothing written concurrently with the erasure survives it",
+        field="customer_id",
+    )
 
 
 def _translate(
@@ -333,17 +386,22 @@ class RedisStore:
         binary: redis.Redis | None = None,
         max_undeclared_attributes: int = 500,
         activity_id_ttl_seconds: int = 86_400,
+        tombstone_seconds: int = 86_400,
     ) -> None:
         self.client = client
         self.binary = binary or client  # for model snapshots (bytes, not text)
         self.retention_seconds = retention_seconds
         self.max_undeclared_attributes = max_undeclared_attributes
         self.activity_id_ttl_seconds = activity_id_ttl_seconds
-        self._activities = client.register_script(_load_script("activities.lua"))
-        self._attributes = client.register_script(_load_script("attributes.lua"))
-        self._reserve = client.register_script(_load_script("reserve.lua"))
-        self._outcome = client.register_script(_load_script("outcome.lua"))
-        self._event = client.register_script(_load_script("event.lua"))
+        self.tombstone_seconds = tombstone_seconds
+        self._activities = CustomerScript(client, "activities.lua")
+        self._attributes = CustomerScript(client, "attributes.lua")
+        self._reserve = CustomerScript(client, "reserve.lua")
+        self._outcome = CustomerScript(client, "outcome.lua")
+        self._event = CustomerScript(client, "event.lua")
+        self._mark = CustomerScript(client, "mark.lua")
+        self._refs = CustomerScript(client, "refs.lua")
+        # catalog scripts: no customer, no tombstone
         self._types = client.register_script(_load_script("attribute_types.lua"))
         self._declare = client.register_script(_load_script("declare_attribute.lua"))
         self._document = client.register_script(_load_script("document.lua"))
@@ -358,6 +416,8 @@ class RedisStore:
                 self._types,
                 self._declare,
                 self._document,
+                self._mark,
+                self._refs,
             )
         }
 
@@ -370,6 +430,8 @@ class RedisStore:
         exist before every pipeline, a round trip more per request; :meth:`execute` instead
         recovers from the rare NOSCRIPT (a store restarted without its script cache).
         """
+        if isinstance(script, CustomerScript):
+            keys = script.framed(keys)
         pipe.evalsha(script.sha, len(keys), *keys, *args)
 
     async def execute(self, pipe: Pipeline) -> list[Any]:
@@ -414,6 +476,7 @@ class RedisStore:
             binary,
             settings.max_undeclared_attributes,
             settings.activity_id_ttl_seconds,
+            settings.erasure_tombstone_seconds,
         )
 
     async def close(self) -> None:
@@ -435,10 +498,12 @@ class RedisStore:
     async def upsert_attributes(
         self, customer_id: str, values: Mapping[str, str], remove: Sequence[str], now: int
     ) -> None:
-        await self._attributes(
+        result = await self._attributes(
             keys=keys.customer_keys(customer_id),
             args=attribute_args(self.retention_seconds, values, remove, now),
         )
+        if erased(result):
+            raise _refused(customer_id)
 
     @_translate("record_activities")
     async def record_activities(
@@ -455,6 +520,8 @@ class RedisStore:
                 self.retention_seconds, rows, now_day, now, self.activity_id_ttl_seconds
             ),
         )
+        if erased(result):
+            raise _refused(customer_id)
         status, count, *rest = [str(v) for v in result]
         if status == "conflict":
             return ActivitiesRecorded(0, 0, int(count) - 1, [])
@@ -487,59 +554,85 @@ class RedisStore:
 
     @_translate("erase_customer")
     async def erase_customer(self, customer_id: str) -> bool:
-        """Delete every key of the customer, then its entries in the logs.
+        """Erase everything held about the customer; whether anything was held.
 
-        Log entries are found by scanning the streams (bounded by their retention); erasure is
-        rare and admin-only, so a scan is the price of not indexing every decision twice.
+        One transaction in the customer's slot sets the tombstone, reads both indexes and
+        deletes the fixed keys: from then on every write for the customer is refused, so what
+        the indexes list is all there is. Then the named keys and the items outside the slot
+        go. Commands: a constant few plus one per container holding the customer's items, and
+        nothing scanned.
         """
-        found = [k async for k in self.client.scan_iter(match=keys.customer_pattern(customer_id))]
-        removed = 0
-        for start in range(0, len(found), 500):
-            removed += await self.client.delete(*found[start : start + 500])
-        for stream in (keys.DECISION_LOG, keys.EVENT_LOG, keys.OUTCOME_LOG):
-            removed += await self._erase_from_stream(stream, customer_id)
-        removed += await self._erase_from_models(customer_id)
-        return bool(removed)
-
-    async def _erase_from_models(self, customer_id: str) -> int:
-        """Decision ids end in ``~<customer id>``: drop them from the learners' structures."""
-        suffix = f"~{customer_id}"
-        removed = 0
-        scopes = cast(set[str], await self.client.smembers(keys.MODEL_SCOPES))
-        for scope in scopes:
-            pending = keys.model_key(scope, "pending")
-            members = [m async for m, _ in self.client.zscan_iter(pending, match=f"*{suffix}")]
-            if members:
-                removed += await self.client.zrem(pending, *members)
-            async for applied in self.client.scan_iter(match=keys.model_key(scope, "applied:*")):
-                pairs = [m async for m in self.client.sscan_iter(applied, match=f"*{suffix}|*")]
-                if pairs:
-                    removed += await self.client.srem(applied, *pairs)
-            stream = keys.model_key(scope, "rewards")
-            entries = cast(
-                list[tuple[str, dict[str, str]]], await self.client.xrange(stream, count=100_000)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(
+                keys.customer_tombstone(customer_id), int(time.time()), ex=self.tombstone_seconds
             )
-            doomed = [e for e, f in entries if f.get("decision_id", "").endswith(suffix)]
-            if doomed:
-                removed += await self.client.xdel(stream, *doomed)
-        return removed
+            pipe.zrange(keys.customer_named_index(customer_id), 0, -1)
+            pipe.zrange(keys.customer_refs(customer_id), 0, -1)
+            pipe.delete(*keys.customer_slot_keys(customer_id))
+            _, named, refs, removed = await pipe.execute()
+        tag = keys.customer_named_index(customer_id)[:-1]
+        removed = int(removed) + await self._remove(
+            [f"{tag}{suffix}" for suffix in named], [str(ref) for ref in refs]
+        )
+        return removed > 0
 
-    async def _erase_from_stream(self, stream: str, customer_id: str) -> int:
-        removed = 0
-        start = "-"
-        while True:
-            entries = cast(
-                list[tuple[str, dict[str, str]]],
-                await self.client.xrange(stream, min=start, count=1000),
-            )
-            if not entries:
-                return removed
-            doomed = [eid for eid, fields in entries if fields.get("customer_id") == customer_id]
-            if doomed:
-                removed += await self.client.xdel(stream, *doomed)
-            if len(entries) < 1000:
-                return removed
-            start = "(" + entries[-1][0]
+    async def _remove(self, named: Sequence[str], refs: Sequence[str]) -> int:
+        """Delete keys of one slot and the referenced items, grouped per container."""
+        by_container: dict[tuple[str, str], list[str]] = {}
+        for ref in refs:
+            kind, container, item = keys.parse_ref(ref)
+            by_container.setdefault((kind, container), []).append(item)
+        if not named and not by_container:
+            return 0
+        async with self.client.pipeline(transaction=False) as pipe:
+            for start in range(0, len(named), 500):
+                pipe.delete(*named[start : start + 500])
+            for (kind, container), items in by_container.items():
+                for start in range(0, len(items), 500):
+                    chunk = items[start : start + 500]
+                    if kind == "x":
+                        pipe.xdel(container, *chunk)
+                    else:
+                        pipe.zrem(container, *chunk)
+            return sum(int(n) for n in await pipe.execute())
+
+    async def place(
+        self, placed: Sequence[tuple[str, str]], ranges: Mapping[str, tuple[str, str]]
+    ) -> set[str]:
+        """Index items just written outside their customers' slots; returns the customers
+        found erased meanwhile, whose items are removed here.
+
+        ``placed`` holds (customer id, reference); ``ranges`` maps a container to its stale
+        references (see :func:`keys.stream_floor`). The item is written first and indexed
+        second, so an erasure between the two is caught here by the tombstone. A failure is
+        logged, not raised: the items are written and writing them again would duplicate them;
+        they stay unindexed until the logs and queues drop them.
+        """
+        by_customer: dict[str, list[str]] = {}
+        for customer_id, ref in placed:
+            by_customer.setdefault(customer_id, []).append(ref)
+        if not by_customer:
+            return set()
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for customer_id, refs in by_customer.items():
+                    containers = {keys.parse_ref(ref)[1] for ref in refs}
+                    stale = [ranges[c] for c in sorted(containers) if c in ranges]
+                    self.queue_script(
+                        pipe,
+                        self._refs,
+                        [keys.customer_refs(customer_id)],
+                        [len(stale), *(bound for pair in stale for bound in pair), *refs],
+                    )
+                results = await self.execute(pipe)
+            gone = {c for c, r in zip(by_customer, results, strict=True) if erased(r)}
+            if gone:
+                await self._remove([], [ref for c in gone for ref in by_customer[c]])
+        except (RedisError, OSError):
+            STORE_ERRORS.labels(operation="place").inc()
+            log.exception("erasure_index_failed", extra={"customers": len(by_customer)})
+            return set()
+        return gone
 
     @_translate("reserve_contacts")
     async def reserve_contacts(
@@ -559,15 +652,19 @@ class RedisStore:
         ]
         for offer_id, limits in requests:
             args += [offer_id, *limits]
-        _, *reasons = await self._reserve(keys=keys.customer_keys(customer_id), args=args)
+        status, *reasons = await self._reserve(keys=keys.customer_keys(customer_id), args=args)
+        if status == "erased":
+            raise _refused(customer_id)
         return [reason or None for reason in reasons]
 
     @_translate("record_outcome")
     async def record_outcome(self, customer_id: str, offer_id: str, kind: str, now: int) -> None:
-        await self._outcome(
+        result = await self._outcome(
             keys=keys.customer_keys(customer_id),
             args=[self.retention_seconds, offer_id, kind, now],
         )
+        if erased(result):
+            raise _refused(customer_id)
 
     @_translate("catalog_version")
     async def catalog_version(self) -> int:
@@ -818,7 +915,7 @@ class RedisStore:
         """
         async with self.client.pipeline(transaction=False) as pipe:
             for customer_id in customer_ids:
-                pipe.delete(*keys.customer_data_keys(customer_id))
+                pipe.delete(*keys.customer_slot_keys(customer_id))
             return sum(1 for removed in await pipe.execute() if removed)
 
 

@@ -86,7 +86,9 @@ async def test_erasure_leaves_no_key_holding_the_customer(
     r = await client.delete("/v1/customers/c-erase", headers=role_keys["admin"])
     assert r.status_code == 204
     remaining = [k async for k in store.client.scan_iter(match="*")]
-    assert not [k for k in remaining if "c-erase" in k]
+    # only the tombstone names the customer: it holds the erasure time and expires
+    assert [k for k in remaining if "c-erase" in k] == [keys.customer_tombstone("c-erase")]
+    assert 0 < await store.client.ttl(keys.customer_tombstone("c-erase")) <= 86_400
     for key in remaining:
         kind = await store.client.type(key)
         if kind == "hash":
