@@ -63,7 +63,11 @@ def _history_entry(entry: OfferContacts, now: float) -> ContactHistoryEntry:
     )
 
 
-@router.put("/{customer_id}", summary="Upsert profile attributes (answers no profile data)")
+@router.put(
+    "/{customer_id}",
+    summary="Upsert profile attributes (answers no profile data)",
+    responses=errors(409),
+)
 async def put_customer(
     customer_id: CustomerId, body: CustomerUpsert, services: ServicesDep, _: Decide
 ) -> CustomerWritten:
