@@ -381,13 +381,14 @@ class Learner:
 
     def _close(self, pipe: Any, scope: str, decision_id: str, record: dict[str, str]) -> None:
         rewards: dict[str, float] = {}
+        learnable = record.get("pol") != "fallback"  # decided without a feature vector
         for name in record:
             if not name.startswith("o:"):
                 continue
             offer_id = name[2:]
             reward = record.get(f"r:{offer_id}")
             rewards[offer_id] = float(reward or 0.0)
-            if f"s:{offer_id}" in record:
+            if f"s:{offer_id}" in record or not learnable:
                 continue  # its reward already went to the learner when it arrived
             if reward is None and "xp" in record:
                 continue  # its exposure went to the learner when it was served: 0 is known

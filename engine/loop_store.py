@@ -26,7 +26,15 @@ from engine.store import (
     queue_customer_read,
 )
 
-__all__ = ["DecisionRead", "EventJoin", "EventJoinArgs", "EventWrite", "LoopStore"]
+__all__ = [
+    "DecisionRead",
+    "DecisionRecord",
+    "EventJoin",
+    "EventJoinArgs",
+    "EventWrite",
+    "LogRecord",
+    "LoopStore",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +125,21 @@ def _event_join(result: Sequence[Any]) -> EventJoin:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """A decision record written with the log rather than by the commit script: a fallback
+    decision was made while the store was away, and its events can join only once it is there.
+    """
+
+    customer_id: str
+    token: str
+    fields: Mapping[str, str]
+    expire_at: int  # absolute, so a record written late still expires when its window ends
+
+
+@dataclass(frozen=True, slots=True)
 class LogRecord:
-    """What a decision writes besides its own record: log entry, attribution queue, exposures."""
+    """What a decision writes besides its own record: log entry, attribution queue, exposures
+    (and, for a fallback decision, the record itself)."""
 
     entry: Mapping[str, str]
     scope: str
@@ -126,6 +147,7 @@ class LogRecord:
     close_at: float
     cells: Mapping[str, Mapping[str, float]] | None = None
     exposures: Sequence[Mapping[str, str]] = ()
+    record: DecisionRecord | None = None
 
 
 def _fields(entry: Mapping[str, str]) -> dict[Any, Any]:
@@ -214,11 +236,16 @@ class LoopStore:
     async def log_decisions(self, records: Sequence[LogRecord], maxlen: int) -> None:
         """For each decision: its log entry, its place in the attribution queue, experiment
         exposure counts and the served offers' exposures for the learner (the decision record
-        says ``xp``). One pipeline for the whole batch."""
+        says ``xp``), and the record of a fallback decision. One pipeline for the whole batch."""
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 scopes = set()
                 for record in records:
+                    if record.record is not None:
+                        own = record.record
+                        decision = keys.customer_decision(own.customer_id, own.token)
+                        pipe.hset(decision, mapping=_fields(own.fields))
+                        pipe.expireat(decision, own.expire_at)
                     queue_cells(pipe, record.cells)
                     pipe.xadd(
                         keys.DECISION_LOG, _fields(record.entry), maxlen=maxlen, approximate=True
