@@ -182,3 +182,27 @@ async def test_shutdown_writes_what_the_outage_left_queued(tmp_path: Path) -> No
             assert body["decision_id"] in [fields["decision_id"] for _, fields in entries]
         finally:
             await raw.aclose()
+
+
+async def test_the_demo_catalog_has_a_fallback_offer_on_every_channel(
+    outage: tuple[Outage, httpx.AsyncClient],
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from engine.channels import CHANNELS
+    from engine.demo import DemoConfig, load_demo
+
+    store, client = outage
+    settings = Settings(redis_url=store.url, log_level="warning")
+    config = DemoConfig(customers=20, experiment_decisions=0)
+    await load_demo(settings, store.url, config, Console(file=io.StringIO()))
+    request = {"customer_id": "c-1", "channel": "web"}
+    assert (await client.post("/v1/decisions", json=request, headers=ADMIN)).status_code == 200
+    store.stop()
+    for channel in CHANNELS:
+        request = {"customer_id": "c-1", "channel": channel}
+        body = (await client.post("/v1/decisions", json=request, headers=ADMIN)).json()
+        assert body["fallback"] is True
+        assert body["offers"], f"no fallback offer on {channel}"
