@@ -195,6 +195,7 @@ class DecisionEngine:
             read.model_versions.get(treatment.scope, 0),
             vectorizer.size,
             treatment.policy,
+            catalog.feature_spec.version,
         )
         excluded = set(request.exclude_offers)
         candidates = []

@@ -134,7 +134,8 @@ class Learner:
         self.clock = clock
         self.claim_idle_ms = claim_idle_ms
         self.catalog = CatalogCache(store)
-        self._trainers: dict[str, tuple[int, Trainer]] = {}
+        # per scope: the model version and feature-spec version the cached trainer is at
+        self._trainers: dict[str, tuple[int, int, Trainer]] = {}
         self._groups: set[str] = set()
         self.applied = 0
         self.skipped = 0
@@ -204,15 +205,31 @@ class Learner:
             await self.apply(scope, raw)
         return len(raw)
 
-    async def _load_trainer(self, scope: str, version: int, n_features: int) -> Trainer:
+    async def _load_trainer(
+        self,
+        scope: str,
+        version: int,
+        n_features: int,
+        spec_version: int | None = None,
+        stored_spec: int | None = None,
+    ) -> Trainer:
+        """The trainer to continue, or a fresh one when the stored model was learned under
+        another feature spec: its weights mean other features, whatever the vector's width.
+        (A model stored before models recorded their spec is continued if the width fits.)"""
         cached = self._trainers.get(scope)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        blob = await self.binary.get(keys.model_key(scope, "state"))
-        if blob is not None:
-            trainer = Trainer.loads(cast(bytes, blob))
-            if trainer.n_features == n_features:
-                return trainer
+        if (
+            cached is not None
+            and cached[0] == version
+            and cached[1] == spec_version
+            and cached[2].n_features == n_features
+        ):
+            return cached[2]
+        if stored_spec is None or spec_version is None or stored_spec == spec_version:
+            blob = await self.binary.get(keys.model_key(scope, "state"))
+            if blob is not None:
+                trainer = Trainer.loads(cast(bytes, blob))
+                if trainer.n_features == n_features:
+                    return trainer
         return Trainer(policy_for_scope(scope, self.catalog.current, self.policy), [], n_features)
 
     async def apply(self, scope: str, raw: Sequence[tuple[str, dict[str, str]]]) -> int:
@@ -236,7 +253,9 @@ class Learner:
         version_key = keys.model_key(scope, "version")
         for _ in range(10):
             try:
-                return await self._commit(scope, entries, ids, version_key, n_features, live)
+                return await self._commit(
+                    scope, entries, ids, version_key, n_features, spec_version, live
+                )
             except WatchError:
                 self._trainers.pop(scope, None)  # someone else committed: start from theirs
         raise RuntimeError(f"learner could not commit to scope {scope} after 10 attempts")
@@ -248,14 +267,20 @@ class Learner:
         ids: list[str],
         version_key: str,
         n_features: int,
+        spec_version: int,
         live: set[str],
     ) -> int:
         stream = keys.model_key(scope, "rewards")
+        spec_key = keys.model_key(scope, "spec")
         try:
             async with self.binary.pipeline(transaction=True) as pipe:
                 await pipe.watch(version_key)
                 version = int(await pipe.get(version_key) or 0)
-                trainer = await self._load_trainer(scope, version, n_features)
+                stored = await pipe.get(spec_key)
+                stored_spec = None if stored is None else int(stored)
+                trainer = await self._load_trainer(
+                    scope, version, n_features, spec_version, stored_spec
+                )
                 plan = await self._unapplied(pipe, scope, entries)
                 pipe.multi()  # type: ignore[no-untyped-call]
                 new_version = version
@@ -276,6 +301,7 @@ class Learner:
                     pipe.set(keys.model_key(scope, "state"), state)
                     pipe.set(keys.model_key(scope, "snapshot"), snapshot)
                     pipe.set(version_key, new_version)
+                    pipe.set(spec_key, spec_version)  # the snapshot's spec, for serving too
                     by_day: dict[int, list[str]] = {}
                     for day, member in plan.marks:
                         by_day.setdefault(day, []).append(member)
@@ -289,7 +315,7 @@ class Learner:
         except BaseException:
             self._trainers.pop(scope, None)
             raise
-        self._trainers[scope] = (new_version, trainer)
+        self._trainers[scope] = (new_version, spec_version, trainer)
         learned = plan.learned
         if learned:
             self.applied += learned

@@ -347,14 +347,17 @@ class LoopStore:
         except (RedisError, OSError) as exc:
             raise _fail("record_event", exc) from exc
 
-    async def read_snapshot(self, scope: str) -> tuple[int, bytes] | None:
+    async def read_snapshot(self, scope: str) -> tuple[int, bytes, int | None] | None:
+        """Version, snapshot and the feature-spec version it was learned under (None: a model
+        committed before models recorded it)."""
         try:
             async with self.binary.pipeline(transaction=True) as pipe:
                 pipe.get(keys.model_key(scope, "version"))
                 pipe.get(keys.model_key(scope, "snapshot"))
-                version, blob = await pipe.execute()
+                pipe.get(keys.model_key(scope, "spec"))
+                version, blob, spec = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise _fail("read_snapshot", exc) from exc
         if blob is None:
             return None
-        return int(version or 0), bytes(blob)
+        return int(version or 0), bytes(blob), None if spec is None else int(spec)
