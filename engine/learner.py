@@ -50,7 +50,12 @@ __all__ = ["Learner", "RewardEntry", "stream_fields"]
 log = logging.getLogger("nbo.learner")
 GROUP = "learners"
 APPLIED_TTL_SECONDS = 10 * 86_400
-CLAIM_IDLE_MS = 30_000
+# a live learner acknowledges a batch within a commit (tens of milliseconds; a second or so
+# for a large model retried): entries pending this long belong to a learner that died, and a
+# batch reclaimed from a slow live one is still applied once (the applied sets)
+CLAIM_IDLE_MS = 5_000
+HEARTBEAT_SECONDS = 1.0
+LIVE_SECONDS = 5.0  # a learner without a heartbeat this long is reported down
 SWEEP_BATCH = 500
 
 
@@ -139,6 +144,8 @@ class Learner:
         self._groups: set[str] = set()
         self.applied = 0
         self.skipped = 0
+        self.started = clock()
+        self._last_beat = 0.0
 
     async def scopes(self) -> list[str]:
         return sorted(cast(set[str], await self.client.smembers(keys.MODEL_SCOPES)))
@@ -160,9 +167,11 @@ class Learner:
         last_sweep = 0.0
         while not stop.is_set():
             try:
+                await self.beat()
                 scopes = await self.scopes()
                 worked = 0
                 for scope in scopes:
+                    await self.beat()
                     worked += await self.step(scope, block_ms=0 if len(scopes) > 1 else None)
                 if worked:
                     # let rewards gather: fewer, larger commits (each rewrites the model)
@@ -179,6 +188,23 @@ class Learner:
             except Exception:
                 log.exception("learner_step_failed")
                 await asyncio.sleep(1.0)
+
+    async def beat(self) -> None:
+        """At most once a second: tell the store this learner is alive (``/readyz`` shows it),
+        so a dead or hung learner is visible wherever it runs."""
+        now = time.monotonic()
+        if now - self._last_beat < HEARTBEAT_SECONDS:
+            return
+        self._last_beat = now
+        await self.store.learner_heartbeat(
+            self.name,
+            {
+                "ts": self.clock(),
+                "pid": os.getpid(),
+                "since": self.started,
+                "applied": self.applied,
+            },
+        )
 
     async def step(self, scope: str, block_ms: int | None = None) -> int:
         """Read one batch (stale entries of dead learners first) and apply it; entries read."""
