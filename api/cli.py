@@ -101,12 +101,26 @@ class _Stop(Exception):
     pass
 
 
-def _stop_with_parent() -> None:
-    """In the child, before exec: SIGTERM when `nbo serve` dies, even killed (Linux only)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _libc_prctl() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+# looked up here, not in the child: a restart forks from the supervisor's thread while others
+# run, and the child must not take the dynamic loader's lock between fork and exec
+_PRCTL = _libc_prctl()
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: SIGTERM when `nbo serve` dies, even killed (Linux only).
+
+    Linux sends it when the thread that started the child ends: serve's main thread, or the
+    supervisor's for a restart; both run as long as serve does."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class _LearnerSupervisor:

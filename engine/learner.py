@@ -54,6 +54,7 @@ APPLIED_TTL_SECONDS = 10 * 86_400
 # for a large model retried): entries pending this long belong to a learner that died, and a
 # batch reclaimed from a slow live one is still applied once (the applied sets)
 CLAIM_IDLE_MS = 5_000
+FORGET_CONSUMER_MS = 3_600_000  # a consumer with nothing pending, silent this long, is removed
 HEARTBEAT_SECONDS = 1.0
 LIVE_SECONDS = 5.0  # a learner without a heartbeat this long is reported down
 SWEEP_BATCH = 500
@@ -129,6 +130,7 @@ class Learner:
         name: str | None = None,
         clock: Callable[[], float] = time.time,
         claim_idle_ms: int = CLAIM_IDLE_MS,
+        forget_consumer_ms: int = FORGET_CONSUMER_MS,
     ) -> None:
         self.store = store
         self.client = store.client
@@ -138,6 +140,7 @@ class Learner:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.clock = clock
         self.claim_idle_ms = claim_idle_ms
+        self.forget_consumer_ms = forget_consumer_ms
         self.catalog = CatalogCache(store)
         # per scope: the model version and feature-spec version the cached trainer is at
         self._trainers: dict[str, tuple[int, int, Trainer]] = {}
@@ -387,12 +390,20 @@ class Learner:
         return plan
 
     async def trim(self, scope: str) -> int:
-        """Drop reward entries every learner has acknowledged (the stream stays bounded)."""
+        """Drop reward entries every learner has acknowledged (the stream stays bounded), and
+        consumers of learners long gone (every restart joins under a new name)."""
         stream = keys.model_key(scope, "rewards")
         groups = await self.client.xinfo_groups(stream)
         group = next((g for g in groups if g["name"] == GROUP), None)
         if group is None:
             return 0
+        for consumer in await self.client.xinfo_consumers(stream, GROUP):
+            if (
+                consumer["pending"] == 0
+                and consumer["idle"] >= self.forget_consumer_ms
+                and consumer["name"] != self.name
+            ):
+                await self.client.xgroup_delconsumer(stream, GROUP, consumer["name"])
         floor = str(group["last-delivered-id"])
         pending = await self.client.xpending(stream, GROUP)
         if pending["pending"]:

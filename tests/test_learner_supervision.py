@@ -141,3 +141,24 @@ async def test_a_dead_learners_pending_rewards_are_reclaimed_within_seconds(
     assert await survivor.step("global", block_ms=1) == 3
     pending = await store.client.xpending(stream, GROUP)
     assert pending["pending"] == 0
+
+
+async def test_consumers_of_learners_long_gone_leave_the_group(
+    settings: Settings, store: RedisStore
+) -> None:
+    import asyncio
+
+    stream = keys.model_key("global", "rewards")
+    gone = Learner(store, settings, PolicyConfig(), name="gone")
+    await gone._ensure_group("global")
+    await store.client.xadd(stream, {"kind": "exposure", "decision_id": "d-1~c-1"})
+    taken = await store.client.xreadgroup(GROUP, "gone", {stream: ">"}, count=10)
+    await store.client.xack(stream, GROUP, taken[0][1][0][0])  # nothing left pending
+    await store.client.xreadgroup(GROUP, "busy", {stream: "0"}, count=10)  # joins, no entries
+    await store.client.xadd(stream, {"kind": "exposure", "decision_id": "d-2~c-1"})
+    await store.client.xreadgroup(GROUP, "busy", {stream: ">"}, count=10)  # holds one pending
+    await asyncio.sleep(0.05)
+    survivor = Learner(store, settings, PolicyConfig(), name="survivor", forget_consumer_ms=20)
+    await survivor.trim("global")
+    names = [c["name"] for c in await store.client.xinfo_consumers(stream, GROUP)]
+    assert names == ["busy"]  # the one with pending entries stays until they are reclaimed
