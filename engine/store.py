@@ -76,7 +76,8 @@ class Store(Protocol):
         ...
 
     async def live_learners(self, since: float) -> list[dict[str, Any]]:
-        """Learners whose last heartbeat is no older than ``since``; older ones are forgotten."""
+        """Learners whose last heartbeat is no older than ``since``; those silent an hour
+        longer are forgotten (every restart beats under a new name)."""
         ...
 
     async def read_customer(self, customer_id: str) -> CustomerRecord:
