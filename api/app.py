@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -41,6 +42,8 @@ from engine.store import RedisStore
 
 __all__ = ["create_app"]
 
+log = logging.getLogger("nbo.api")
+
 DESCRIPTION = """Next-best-offer decisioning: customer profiles, segments, an offer catalog,
 eligibility and contact policy. Authenticate with `Authorization: Bearer <api key>`."""
 
@@ -62,16 +65,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog = CatalogCache(store)
         loop_store = LoopStore(store)
         models = ModelRegistry(loop_store, policy)
+        decisions = DecisionEngine(loop_store, catalog, models, settings)
         app.state.services = Services(
             settings=settings,
             store=store,
             catalog=catalog,
             keys=KeyRing(store, admin, settings.key_cache_seconds, settings.key_stale_seconds),
-            decisions=DecisionEngine(loop_store, catalog, models, settings),
-            events=EventService(loop_store, settings),
+            decisions=decisions,
+            events=EventService(loop_store, settings, write_pending=decisions.write_pending),
             limiter=RateLimiter(settings.rate_limits),
         )
         stop = asyncio.Event()
+        # what an outage left queued is written when the store is back, traffic or not
+        flusher = asyncio.create_task(decisions.keep_flushing(stop))
         learner_task = None
         if settings.learner == "in_process":
             learner = Learner(store, settings, policy)
@@ -79,8 +85,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await app.state.services.decisions.flush_log()  # what the last responses queued
             stop.set()
+            await flusher
+            await decisions.flush_log(wait=True)  # what the last responses queued
+            if decisions.pending_log.entries:
+                log.error(
+                    "decision_log_lost_at_shutdown",
+                    extra={"records": len(decisions.pending_log.entries)},
+                )
             if learner_task is not None:
                 learner_task.cancel()
                 with suppress(asyncio.CancelledError):

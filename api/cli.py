@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -20,6 +23,7 @@ from engine.auth import ROLES, KeyRing
 from engine.config import Settings
 from engine.embedded import embedded_valkey, running_embedded_url
 from engine.errors import NboError
+from engine.metrics import LEARNER_RESTARTS, LEARNER_UP
 from engine.store import RedisStore
 
 app = typer.Typer(help="nbo: next-best-offer decisioning engine.", no_args_is_help=True)
@@ -28,6 +32,7 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(segments_app, name="segments")
 app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
+log = logging.getLogger("nbo.serve")
 
 
 @contextmanager
@@ -96,17 +101,104 @@ class _Stop(Exception):
     pass
 
 
-def _stop_with_parent() -> None:
-    """In the child, before exec: SIGTERM when `nbo serve` dies, even killed (Linux only)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _libc_prctl() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+# looked up here, not in the child: a restart forks from the supervisor's thread while others
+# run, and the child must not take the dynamic loader's lock between fork and exec
+_PRCTL = _libc_prctl()
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: SIGTERM when `nbo serve` dies, even killed (Linux only).
+
+    Linux sends it when the thread that started the child ends: serve's main thread, or the
+    supervisor's for a restart; both run as long as serve does."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class _LearnerSupervisor:
+    """Keeps `nbo learner` running beside the API: a learner that dies (killed, crashed) is
+    started again after a backoff that doubles up to ``MAX_BACKOFF`` while it keeps dying
+    and starts over once it has run ``STABLE`` seconds; each exit is logged and counted
+    (``nbo_learner_restarts_total``, ``nbo_learner_up``). Without this a dead learner stayed
+    dead until serve exited, and nothing learned."""
+
+    FIRST_BACKOFF = 0.5
+    MAX_BACKOFF = 30.0
+    STABLE = 60.0
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._started = 0.0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="learner-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "learner"], preexec_fn=_stop_with_parent
+        )
+        self._started = time.monotonic()
+        LEARNER_UP.set(1)
+
+    def _watch(self) -> None:
+        backoff = self.FIRST_BACKOFF
+        while not self._stopping.is_set():
+            assert self.process is not None
+            try:
+                code = self.process.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                continue
+            if self._stopping.is_set():
+                return
+            LEARNER_UP.set(0)
+            if time.monotonic() - self._started >= self.STABLE:
+                backoff = self.FIRST_BACKOFF
+            log.error(
+                "learner_exited",
+                extra={"exit_code": code, "pid": self.process.pid, "restart_in_s": backoff},
+            )
+            console.print(
+                f"[red]the learner process stopped (exit {code}); restarting in {backoff:g} s[/red]"
+            )
+            if self._stopping.wait(backoff):
+                return
+            self.restarts += 1
+            LEARNER_RESTARTS.inc()
+            self._spawn()
+            backoff = min(backoff * 2, self.MAX_BACKOFF)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        learner = self.process
+        if learner is None:
+            return
+        if learner.poll() is None:
+            learner.terminate()
+            try:
+                learner.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                learner.kill()
+                learner.wait()
+        LEARNER_UP.set(0)
 
 
 @contextmanager
 def _learner_process(settings: Settings) -> Iterator[None]:
-    """`nbo learner` beside the API for the duration of the block (``NBO_LEARNER=process``).
+    """`nbo learner` beside the API for the duration of the block (``NBO_LEARNER=process``),
+    supervised: restarted if it dies.
 
     A learner commit is tens of milliseconds of training and pickling, mostly holding the
     interpreter lock; in its own process the operating system shares the CPU out instead, and
@@ -115,21 +207,12 @@ def _learner_process(settings: Settings) -> Iterator[None]:
     if settings.learner != "process":
         yield
         return
-    learner = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "learner"], preexec_fn=_stop_with_parent
-    )
+    supervisor = _LearnerSupervisor()
+    supervisor.start()
     try:
         yield
     finally:
-        if learner.poll() is not None:
-            console.print(f"[red]the learner process had stopped (exit {learner.returncode})[/red]")
-        else:
-            learner.terminate()
-            try:
-                learner.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                learner.kill()
-                learner.wait()
+        supervisor.stop()
 
 
 def _exit_quietly(signum: int, frame: object) -> None:
@@ -293,7 +376,6 @@ def simulate(
     (see --flush); with --url the server must be fresh and should run with short attribution
     windows, e.g. NBO_ATTRIBUTION_WINDOWS='{"web":2,"mobile_app":2,"email":2,"push":2}'.
     """
-    import time
 
     from pydantic import ValidationError
 

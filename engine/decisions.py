@@ -14,7 +14,8 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -37,7 +38,7 @@ from engine.experimentation import Assignment, assign_for_decision
 from engine.idempotency import conflict, fingerprint, split_stamped, stamped
 from engine.keys import CHANNEL_CODES
 from engine.learner import stream_fields
-from engine.loop_store import LogRecord, LoopStore
+from engine.loop_store import DecisionRecord, LogRecord, LoopStore
 from engine.metrics import DECISIONS, FALLBACKS
 from engine.models import ModelRegistry, scope_for
 from engine.policies import PolicyConfig, Scorer
@@ -127,10 +128,14 @@ class DecisionLogQueue:
 
     entries: deque[LogRecord] = field(default_factory=lambda: deque(maxlen=100_000))
     dropped: int = 0
+    # queued fallback decisions: their records exist only here until written, so an event for
+    # one of them can have the queue written first instead of being refused as unknown
+    fallback_ids: set[str] = field(default_factory=set)
 
 
 LOG_BATCH = 500  # records per pipeline when the queue has a backlog
 LOG_LINGER_SECONDS = 0.002
+LOG_RETRY_SECONDS = 0.5  # how often a backlog is retried while no request flushes it
 
 
 class DecisionEngine:
@@ -199,6 +204,7 @@ class DecisionEngine:
             read.model_versions.get(treatment.scope, 0),
             vectorizer.size,
             treatment.policy,
+            catalog.feature_spec.version,
         )
         excluded = set(request.exclude_offers)
         candidates = []
@@ -487,11 +493,40 @@ class DecisionEngine:
                 except StoreUnavailable:
                     queue.extendleft(reversed(batch))
                     return
+                fallback_ids = self.pending_log.fallback_ids
+                if fallback_ids:
+                    fallback_ids.difference_update(r.decision_id for r in batch)
+
+    async def keep_flushing(self, stop: asyncio.Event, every: float = LOG_RETRY_SECONDS) -> None:
+        """Until ``stop``: retry a backlog left by an outage without waiting for a request.
+
+        Only requests flush otherwise, so after an outage with no traffic the fallback
+        decisions' records would stay in memory and their events be refused as unknown.
+        """
+        while not stop.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if self.pending_log.entries:
+                try:
+                    await self.flush_log()
+                except Exception:  # a failed retry is retried; it must not end the loop
+                    log.exception("decision_log_flush_failed")
+
+    async def write_pending(self, decision_ids: Collection[str]) -> bool:
+        """Write the queue now if it holds one of these fallback decisions; whether any was
+        written (an event for it can then join)."""
+        waiting = self.pending_log.fallback_ids
+        queued = waiting.intersection(decision_ids)
+        if not queued:
+            return False
+        await self.flush_log(wait=True)
+        return not queued <= waiting
 
     def _enqueue(self, record: LogRecord) -> None:
         queue = self.pending_log
         if len(queue.entries) == queue.entries.maxlen:
             queue.dropped += 1
+            queue.fallback_ids.discard(queue.entries[0].decision_id)
             log.error("decision_log_buffer_full", extra={"dropped": queue.dropped})
         queue.entries.append(record)
 
@@ -521,7 +556,9 @@ class DecisionEngine:
         """The store is unreachable: serve only what is safe without customer data, flagged.
 
         Safe means: active, in schedule, a creative for the channel, no targeting, no caps and
-        no budget (none of which can be checked now), ranked by value x weight.
+        no budget (none of which can be checked now), ranked by value x weight. Its record
+        goes with its log entry once the store is back, so its events join then; it carries
+        no feature vector, so the learner learns nothing from it.
         """
         catalog = self.catalog.current
         safe = [
@@ -571,7 +608,27 @@ class DecisionEngine:
             "policy": "fallback",
             "fallback": "1",
         }
-        self._enqueue(LogRecord(entry, scope, decision_id, now))
+        window = self.settings.attribution_window(request.channel)
+        fields = {
+            "ts": repr(now),
+            "ch": request.channel,
+            "pl": request.placement,
+            "sc": scope,
+            "mv": "0",
+            "sv": str(catalog.feature_spec.version),
+            "pol": "fallback",
+            "exp": "",
+            "var": "",
+            "win": str(window),
+            "x": "[]",
+            "xp": "1",  # nothing to send the learner at window close: no exposure to learn
+        }
+        for o in offers:
+            fields[f"o:{o['offer_id']}"] = f"{o['rank']}|1.0"
+        expire_at = int(now) + window + self.settings.late_event_grace_seconds
+        record = DecisionRecord(request.customer_id, token, fields, expire_at)
+        self._enqueue(LogRecord(entry, scope, decision_id, now + window, record=record))
+        self.pending_log.fallback_ids.add(decision_id)
         FALLBACKS.labels(channel=request.channel).inc()
         DECISIONS.labels(channel=request.channel, fallback="true").inc()
         return Decision(body)

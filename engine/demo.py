@@ -67,7 +67,7 @@ __all__ = [
 
 
 # Active offers of the hand-written catalog; it also holds one paused offer.
-HANDWRITTEN_ACTIVE_OFFERS = 14
+HANDWRITTEN_ACTIVE_OFFERS = 15
 GENERATED_PREFIX = "o-gen-"
 
 
@@ -476,6 +476,22 @@ def demo_offers(now: float) -> dict[str, Offer]:
             caps=Caps(per_day=1, per_week=4),
             budget=Budget(impressions=200_000),
             tags=["seasonal"],
+        ),
+        "o-order-tracking": Offer(
+            name="Track your order in the app",
+            description="A service message with no targeting, caps or budget: what a decision "
+            "made while the store is unreachable may serve, on every channel.",
+            channels=_creatives(
+                "Track your order",
+                "See where your order is and change delivery in a few taps.",
+                "Track it",
+                "/orders",
+                [cast(Channel, channel) for channel in CHANNELS],
+                script="Offer to send the order tracking link by text or email.",
+            ),
+            value=1.0,
+            weight=0.5,
+            tags=["service"],
         ),
         "o-summer-clearance": Offer(
             name="Summer clearance: up to 50% off",

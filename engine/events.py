@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from engine import keys
 from engine.aggregation import conversion_increments
 from engine.config import Settings
 from engine.errors import CustomerErased, EventInProgress, NboError, NotFound, ValidationFailed
@@ -67,13 +68,22 @@ class EventOutcome:
 
 
 class EventService:
+    """``write_pending`` writes queued fallback decisions (see
+    :meth:`DecisionEngine.write_pending`): an event may come for a decision made while the
+    store was away before its record reached the store, and must join it, not get 404."""
+
     def __init__(
-        self, store: LoopStore, settings: Settings, clock: Callable[[], float] = time.time
+        self,
+        store: LoopStore,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        write_pending: Callable[[Collection[str]], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.reward_code = REWARD_CODES[settings.reward]
+        self.write_pending = write_pending
 
     async def record(self, event: EventRequest, path: str = "") -> EventOutcome:
         """Join and record one event; raises NotFound (unknown decision) or ValidationFailed."""
@@ -103,6 +113,15 @@ class EventService:
             except NboError as exc:
                 outcomes.append(exc)
         results = await self.store.join_events(joins) if joins else []
+        unknown = [i for i, result in enumerate(results) if result.status == "unknown"]
+        if unknown and self.write_pending is not None:
+            decision_ids = {keys.decision_id(joins[i].customer_id, joins[i].token) for i in unknown}
+            if await self.write_pending(decision_ids):
+                # an unknown join changed nothing: joining those again, in order, is as if
+                # they had come after the record was written
+                again = await self.store.join_events([joins[i] for i in unknown])
+                for i, result in zip(unknown, again, strict=True):
+                    results[i] = result
         joined = iter(zip(joins, results, strict=True))
         writes: list[EventWrite] = []
         seen: set[tuple[str, str]] = set()  # events this batch joined, recorded below
@@ -183,7 +202,7 @@ class EventService:
             LATE_EVENTS.labels(type=event.type).inc()
         customer_id, token, event_time = args.customer_id, args.token, args.event_time
         reward = None
-        if joined.reward is not None:
+        if joined.reward is not None and joined.policy != "fallback":  # no vector to learn
             reward = stream_fields(
                 "reward",
                 event.decision_id,

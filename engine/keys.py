@@ -73,6 +73,7 @@ DECISION_LOG = "{nbo:log}:decisions"
 EVENT_LOG = "{nbo:log}:events"
 OUTCOME_LOG = "{nbo:log}:outcomes"
 MODEL_SCOPES = "{nbo:models}:scopes"
+LEARNERS = "{nbo:models}:learners"  # learner name -> its last heartbeat (JSON)
 API_KEYS = "{nbo:keys}:by_hash"
 
 # One letter per channel keeps per-customer hash fields short (memory per customer matters).

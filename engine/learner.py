@@ -51,7 +51,13 @@ __all__ = ["Learner", "RewardEntry", "stream_fields"]
 log = logging.getLogger("nbo.learner")
 GROUP = "learners"
 APPLIED_TTL_SECONDS = 10 * 86_400
-CLAIM_IDLE_MS = 30_000
+# a live learner acknowledges a batch within a commit (tens of milliseconds; a second or so
+# for a large model retried): entries pending this long belong to a learner that died, and a
+# batch reclaimed from a slow live one is still applied once (the applied sets)
+CLAIM_IDLE_MS = 5_000
+FORGET_CONSUMER_MS = 3_600_000  # a consumer with nothing pending, silent this long, is removed
+HEARTBEAT_SECONDS = 1.0
+LIVE_SECONDS = 5.0  # a learner without a heartbeat this long is reported down
 SWEEP_BATCH = 500
 
 
@@ -130,6 +136,7 @@ class Learner:
         name: str | None = None,
         clock: Callable[[], float] = time.time,
         claim_idle_ms: int = CLAIM_IDLE_MS,
+        forget_consumer_ms: int = FORGET_CONSUMER_MS,
     ) -> None:
         self.store = store
         self.client = store.client
@@ -139,11 +146,15 @@ class Learner:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.clock = clock
         self.claim_idle_ms = claim_idle_ms
+        self.forget_consumer_ms = forget_consumer_ms
         self.catalog = CatalogCache(store)
-        self._trainers: dict[str, tuple[int, Trainer]] = {}
+        # per scope: the model version and feature-spec version the cached trainer is at
+        self._trainers: dict[str, tuple[int, int, Trainer]] = {}
         self._groups: set[str] = set()
         self.applied = 0
         self.skipped = 0
+        self.started = clock()
+        self._last_beat = 0.0
 
     async def scopes(self) -> list[str]:
         return sorted(cast(set[str], await self.client.smembers(keys.MODEL_SCOPES)))
@@ -165,9 +176,11 @@ class Learner:
         last_sweep = 0.0
         while not stop.is_set():
             try:
+                await self.beat()
                 scopes = await self.scopes()
                 worked = 0
                 for scope in scopes:
+                    await self.beat()
                     worked += await self.step(scope, block_ms=0 if len(scopes) > 1 else None)
                 if worked:
                     # let rewards gather: fewer, larger commits (each rewrites the model)
@@ -184,6 +197,23 @@ class Learner:
             except Exception:
                 log.exception("learner_step_failed")
                 await asyncio.sleep(1.0)
+
+    async def beat(self) -> None:
+        """At most once a second: tell the store this learner is alive (``/readyz`` shows it),
+        so a dead or hung learner is visible wherever it runs."""
+        now = time.monotonic()
+        if now - self._last_beat < HEARTBEAT_SECONDS:
+            return
+        self._last_beat = now
+        await self.store.learner_heartbeat(
+            self.name,
+            {
+                "ts": self.clock(),
+                "pid": os.getpid(),
+                "since": self.started,
+                "applied": self.applied,
+            },
+        )
 
     async def step(self, scope: str, block_ms: int | None = None) -> int:
         """Read one batch (stale entries of dead learners first) and apply it; entries read."""
@@ -210,15 +240,31 @@ class Learner:
             await self.apply(scope, raw)
         return len(raw)
 
-    async def _load_trainer(self, scope: str, version: int, n_features: int) -> Trainer:
+    async def _load_trainer(
+        self,
+        scope: str,
+        version: int,
+        n_features: int,
+        spec_version: int | None = None,
+        stored_spec: int | None = None,
+    ) -> Trainer:
+        """The trainer to continue, or a fresh one when the stored model was learned under
+        another feature spec: its weights mean other features, whatever the vector's width.
+        (A model stored before models recorded their spec is continued if the width fits.)"""
         cached = self._trainers.get(scope)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        blob = await self.binary.get(keys.model_key(scope, "state"))
-        if blob is not None:
-            trainer = Trainer.loads(cast(bytes, blob))
-            if trainer.n_features == n_features:
-                return trainer
+        if (
+            cached is not None
+            and cached[0] == version
+            and cached[1] == spec_version
+            and cached[2].n_features == n_features
+        ):
+            return cached[2]
+        if stored_spec is None or spec_version is None or stored_spec == spec_version:
+            blob = await self.binary.get(keys.model_key(scope, "state"))
+            if blob is not None:
+                trainer = Trainer.loads(cast(bytes, blob))
+                if trainer.n_features == n_features:
+                    return trainer
         return Trainer(policy_for_scope(scope, self.catalog.current, self.policy), [], n_features)
 
     async def apply(self, scope: str, raw: Sequence[tuple[str, dict[str, str]]]) -> int:
@@ -242,7 +288,9 @@ class Learner:
         version_key = keys.model_key(scope, "version")
         for _ in range(10):
             try:
-                return await self._commit(scope, entries, ids, version_key, n_features, live)
+                return await self._commit(
+                    scope, entries, ids, version_key, n_features, spec_version, live
+                )
             except WatchError:
                 self._trainers.pop(scope, None)  # someone else committed: start from theirs
         raise RuntimeError(f"learner could not commit to scope {scope} after 10 attempts")
@@ -254,14 +302,20 @@ class Learner:
         ids: list[str],
         version_key: str,
         n_features: int,
+        spec_version: int,
         live: set[str],
     ) -> int:
         stream = keys.model_key(scope, "rewards")
+        spec_key = keys.model_key(scope, "spec")
         try:
             async with self.binary.pipeline(transaction=True) as pipe:
                 await pipe.watch(version_key)
                 version = int(await pipe.get(version_key) or 0)
-                trainer = await self._load_trainer(scope, version, n_features)
+                stored = await pipe.get(spec_key)
+                stored_spec = None if stored is None else int(stored)
+                trainer = await self._load_trainer(
+                    scope, version, n_features, spec_version, stored_spec
+                )
                 plan = await self._unapplied(pipe, scope, entries)
                 pipe.multi()  # type: ignore[no-untyped-call]
                 new_version = version
@@ -282,6 +336,7 @@ class Learner:
                     pipe.set(keys.model_key(scope, "state"), state)
                     pipe.set(keys.model_key(scope, "snapshot"), snapshot)
                     pipe.set(version_key, new_version)
+                    pipe.set(spec_key, spec_version)  # the snapshot's spec, for serving too
                     by_day: dict[int, list[str]] = {}
                     for day, member in plan.marks:
                         by_day.setdefault(day, []).append(member)
@@ -295,7 +350,7 @@ class Learner:
         except BaseException:
             self._trainers.pop(scope, None)
             raise
-        self._trainers[scope] = (new_version, trainer)
+        self._trainers[scope] = (new_version, spec_version, trainer)
         learned = plan.learned
         if learned:
             self.applied += learned
@@ -341,12 +396,20 @@ class Learner:
         return plan
 
     async def trim(self, scope: str) -> int:
-        """Drop reward entries every learner has acknowledged (the stream stays bounded)."""
+        """Drop reward entries every learner has acknowledged (the stream stays bounded), and
+        consumers of learners long gone (every restart joins under a new name)."""
         stream = keys.model_key(scope, "rewards")
         groups = await self.client.xinfo_groups(stream)
         group = next((g for g in groups if g["name"] == GROUP), None)
         if group is None:
             return 0
+        for consumer in await self.client.xinfo_consumers(stream, GROUP):
+            if (
+                consumer["pending"] == 0
+                and consumer["idle"] >= self.forget_consumer_ms
+                and consumer["name"] != self.name
+            ):
+                await self.client.xgroup_delconsumer(stream, GROUP, consumer["name"])
         floor = str(group["last-delivered-id"])
         pending = await self.client.xpending(stream, GROUP)
         if pending["pending"]:
@@ -394,13 +457,14 @@ class Learner:
         parts = keys.split_decision_id(decision_id)
         customer_id = parts[0] if parts else ""
         rewards: dict[str, float] = {}
+        learnable = record.get("pol") != "fallback"  # decided without a feature vector
         for name in record:
             if not name.startswith("o:"):
                 continue
             offer_id = name[2:]
             reward = record.get(f"r:{offer_id}")
             rewards[offer_id] = float(reward or 0.0)
-            if f"s:{offer_id}" in record:
+            if f"s:{offer_id}" in record or not learnable:
                 continue  # its reward already went to the learner when it arrived
             if reward is None and "xp" in record:
                 continue  # its exposure went to the learner when it was served: 0 is known

@@ -27,7 +27,16 @@ from engine.store import (
     queue_customer_read,
 )
 
-__all__ = ["DecisionRead", "EventJoin", "EventJoinArgs", "EventWrite", "LoopStore", "Placed"]
+__all__ = [
+    "DecisionRead",
+    "DecisionRecord",
+    "EventJoin",
+    "EventJoinArgs",
+    "EventWrite",
+    "LogRecord",
+    "LoopStore",
+    "Placed",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +128,21 @@ def _event_join(result: Sequence[Any]) -> EventJoin:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """A decision record written with the log rather than by the commit script: a fallback
+    decision was made while the store was away, and its events can join only once it is there.
+    """
+
+    customer_id: str
+    token: str
+    fields: Mapping[str, str]
+    expire_at: int  # absolute, so a record written late still expires when its window ends
+
+
+@dataclass(frozen=True, slots=True)
 class LogRecord:
-    """What a decision writes besides its own record: log entry, attribution queue, exposures."""
+    """What a decision writes besides its own record: log entry, attribution queue, exposures
+    (and, for a fallback decision, the record itself)."""
 
     entry: Mapping[str, str]
     scope: str
@@ -128,6 +150,7 @@ class LogRecord:
     close_at: float
     cells: Mapping[str, Mapping[str, float]] | None = None
     exposures: Sequence[Mapping[str, str]] = ()
+    record: DecisionRecord | None = None
 
 
 def _fields(entry: Mapping[str, str]) -> dict[Any, Any]:
@@ -268,13 +291,20 @@ class LoopStore:
     async def log_decisions(self, records: Sequence[LogRecord], maxlen: int) -> None:
         """For each decision: its log entry, its place in the attribution queue, experiment
         exposure counts and the served offers' exposures for the learner (the decision record
-        says ``xp``). One pipeline for the whole batch."""
+        says ``xp``), and the record of a fallback decision. One pipeline for the whole batch."""
         placed = Placed()
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 scopes = set()
                 for record in records:
                     customer_id = _customer_of(record.decision_id)
+                    if record.record is not None:
+                        own = record.record
+                        decision = keys.customer_decision(own.customer_id, own.token)
+                        fields = [item for pair in _fields(own.fields).items() for item in pair]
+                        self.store.queue_script(
+                            pipe, self.store._record, [decision], [own.expire_at, *fields]
+                        )
                     queue_cells(pipe, record.cells)
                     placed.entry(pipe, customer_id, keys.DECISION_LOG)
                     pipe.xadd(
@@ -290,7 +320,7 @@ class LoopStore:
                     scopes.add(record.scope)
                 pipe.sadd(keys.MODEL_SCOPES, *scopes)
                 placed.floors(pipe, time.time() - self.PENDING_REF_SLACK_SECONDS)
-                results = await pipe.execute()
+                results = await self.store.execute(pipe)  # reloads the record script if lost
         except (RedisError, OSError) as exc:
             raise _fail("log_decision", exc) from exc
         await placed.index(self.store, results)
@@ -383,14 +413,17 @@ class LoopStore:
             raise _fail("record_event", exc) from exc
         await placed.index(self.store, results)
 
-    async def read_snapshot(self, scope: str) -> tuple[int, bytes] | None:
+    async def read_snapshot(self, scope: str) -> tuple[int, bytes, int | None] | None:
+        """Version, snapshot and the feature-spec version it was learned under (None: a model
+        committed before models recorded it)."""
         try:
             async with self.binary.pipeline(transaction=True) as pipe:
                 pipe.get(keys.model_key(scope, "version"))
                 pipe.get(keys.model_key(scope, "snapshot"))
-                version, blob = await pipe.execute()
+                pipe.get(keys.model_key(scope, "spec"))
+                version, blob, spec = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise _fail("read_snapshot", exc) from exc
         if blob is None:
             return None
-        return int(version or 0), bytes(blob)
+        return int(version or 0), bytes(blob), None if spec is None else int(spec)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "DECISIONS",
     "EVENTS",
     "FALLBACKS",
     "LATE_EVENTS",
+    "LEARNER_RESTARTS",
+    "LEARNER_UP",
     "REQUEST_LATENCY",
     "REWARDS_LEARNED",
     "STORE_ERRORS",
@@ -36,3 +38,7 @@ FALLBACKS = Counter(
 EVENTS = Counter("nbo_events_total", "Feedback events by type and outcome.", ["type", "status"])
 LATE_EVENTS = Counter("nbo_late_events_total", "Events after their attribution window.", ["type"])
 REWARDS_LEARNED = Counter("nbo_rewards_learned_total", "Rewards applied by learners.", ["scope"])
+LEARNER_RESTARTS = Counter(
+    "nbo_learner_restarts_total", "Times `nbo serve` restarted its learner process after it died."
+)
+LEARNER_UP = Gauge("nbo_learner_up", "1 while the learner process of `nbo serve` runs, else 0.")

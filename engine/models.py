@@ -42,7 +42,7 @@ class ModelRegistry:
     def __init__(self, store: LoopStore, policy: PolicyConfig) -> None:
         self._store = store
         self.policy = policy
-        self._scorers: dict[str, tuple[int, Scorer]] = {}
+        self._scorers: dict[str, tuple[int, Scorer, int | None]] = {}  # version, scorer, spec
         self._priors: dict[tuple[PolicyConfig, int], Scorer] = {}
         self._loading: dict[str, asyncio.Task[None]] = {}
 
@@ -56,9 +56,19 @@ class ModelRegistry:
         return scorer
 
     async def scorer(
-        self, scope: str, version: int, n_features: int, policy: PolicyConfig | None = None
+        self,
+        scope: str,
+        version: int,
+        n_features: int,
+        policy: PolicyConfig | None = None,
+        spec_version: int | None = None,
     ) -> tuple[Scorer, int]:
-        """The scorer to use now and its version (0: the prior of ``policy``)."""
+        """The scorer to use now and its version (0: the prior of ``policy``).
+
+        A model learned under another feature spec than ``spec_version`` never scores: its
+        weights mean other features even where the vector has the same width. Until the
+        learner commits one for the new spec, the prior serves.
+        """
         cached = self._scorers.get(scope)
         if version > 0 and (cached is None or cached[0] < version):
             if cached is None:
@@ -68,7 +78,11 @@ class ModelRegistry:
                 self._loading[scope] = task
                 task.add_done_callback(lambda _: self._loading.pop(scope, None))
             cached = self._scorers.get(scope)
-        if cached is None or cached[1].n_features != n_features:
+        if (
+            cached is None
+            or cached[1].n_features != n_features
+            or (spec_version is not None and cached[2] is not None and cached[2] != spec_version)
+        ):
             return self.prior(n_features, policy), 0
         return cached[1], cached[0]
 
@@ -80,7 +94,7 @@ class ModelRegistry:
             return
         if found is None:
             return
-        version, blob = found
+        version, blob, spec = found
         current = self._scorers.get(scope)
         if current is None or current[0] < version:
-            self._scorers[scope] = (version, Scorer(ModelSnapshot.from_bytes(blob)))
+            self._scorers[scope] = (version, Scorer(ModelSnapshot.from_bytes(blob)), spec)

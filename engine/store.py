@@ -49,6 +49,7 @@ log = logging.getLogger("nbo.store")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+LEARNER_FORGET_SECONDS = 3600.0  # a learner silent this long leaves the heartbeats
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,15 @@ class Store(Protocol):
     """What the engine needs from storage. One implementation per backend."""
 
     async def ping(self) -> None: ...
+
+    async def learner_heartbeat(self, name: str, beat: Mapping[str, Any]) -> None:
+        """A learner says it is alive (``beat`` holds at least its time, ``ts``)."""
+        ...
+
+    async def live_learners(self, since: float) -> list[dict[str, Any]]:
+        """Learners whose last heartbeat is no older than ``since``; those silent an hour
+        longer are forgotten (every restart beats under a new name)."""
+        ...
 
     async def read_customer(self, customer_id: str) -> CustomerRecord:
         """Attributes, activity, contact history, catalog version and budgets: one round trip."""
@@ -401,6 +411,7 @@ class RedisStore:
         self._event = CustomerScript(client, "event.lua")
         self._mark = CustomerScript(client, "mark.lua")
         self._refs = CustomerScript(client, "refs.lua")
+        self._record = CustomerScript(client, "record.lua")
         # catalog scripts: no customer, no tombstone
         self._types = client.register_script(_load_script("attribute_types.lua"))
         self._declare = client.register_script(_load_script("declare_attribute.lua"))
@@ -418,6 +429,7 @@ class RedisStore:
                 self._document,
                 self._mark,
                 self._refs,
+                self._record,
             )
         }
 
@@ -487,6 +499,24 @@ class RedisStore:
     @_translate("ping")
     async def ping(self) -> None:
         await self.client.ping()
+
+    @_translate("learner_heartbeat")
+    async def learner_heartbeat(self, name: str, beat: Mapping[str, Any]) -> None:
+        await self.client.hset(keys.LEARNERS, name, orjson.dumps({**beat, "name": name}))
+
+    @_translate("live_learners")
+    async def live_learners(self, since: float) -> list[dict[str, Any]]:
+        beats = cast(dict[str, str], await self.client.hgetall(keys.LEARNERS))
+        live, gone = [], []
+        for name, doc in sorted(beats.items()):
+            beat = orjson.loads(doc)
+            if float(beat.get("ts", 0)) >= since:
+                live.append(beat)
+            elif float(beat.get("ts", 0)) < since - LEARNER_FORGET_SECONDS:
+                gone.append(name)  # a learner that stopped long ago (a restart has a new name)
+        if gone:
+            await self.client.hdel(keys.LEARNERS, *gone)
+        return live
 
     @_translate("read_customer")
     async def read_customer(self, customer_id: str) -> CustomerRecord:
