@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import redis.asyncio as redis
+import uvicorn
 from asgi_lifespan import LifespanManager
 
 from engine.auth import KeyRing
@@ -86,3 +90,37 @@ async def role_keys(store: RedisStore) -> dict[str, dict[str, str]]:
         headers[role] = {"Authorization": f"Bearer {secret}"}
     headers["bootstrap"] = {"Authorization": f"Bearer {ADMIN_KEY}"}
     return headers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def live_server(settings: Settings, raw: redis.Redis) -> Iterator[str]:
+    """A real uvicorn server over the test store (emptied by ``raw``); yields its base URL."""
+    from api.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(15)

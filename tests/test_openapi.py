@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import tempfile
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 
 from api.app import create_app
 from api.openapi import REQUEST_EXAMPLES
 from engine.config import Settings
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.browser import headless_chromium
 
 
 @pytest.fixture(scope="module")
@@ -115,35 +107,6 @@ def test_results_document_their_csv(document: dict[str, Any]) -> None:
     assert "application/json" in ok["content"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def live_server(redis_url: str) -> Iterator[str]:
-    port = free_port()
-    app = create_app(Settings(redis_url=redis_url, learner="off", log_level="warning"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 def test_docs_pages_load_only_from_this_server(live_server: str) -> None:
     for page in ("/docs", "/redoc"):
         html = httpx.get(f"{live_server}{page}").text
@@ -158,30 +121,9 @@ def test_docs_pages_load_only_from_this_server(live_server: str) -> None:
 
 def test_swagger_ui_renders_every_route_in_headless_chromium(live_server: str) -> None:
     """Offline (this machine reaches no CDN), the page lists the API's operations."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (apt-get install chromium)")
-    with tempfile.TemporaryDirectory(prefix="nbo-chromium-") as profile:
-        completed = subprocess.run(
-            [
-                str(CHROMIUM),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile}",
-                "--virtual-time-budget=15000",
-                "--dump-dom",
-                f"{live_server}/docs",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    completed = headless_chromium(
+        "--virtual-time-budget=15000", "--dump-dom", f"{live_server}/docs", timeout=120
+    )
     dom = completed.stdout
     assert "swagger-ui" in dom, completed.stderr[-2000:]
     for path in ("/v1/decisions", "/v1/events", "/v1/offers/{offer_id}", "/readyz"):

@@ -11,18 +11,14 @@ import csv
 import io
 import math
 import re
-import subprocess
-import tempfile
 from datetime import date, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from experiments.report import CSV_COLUMNS, render_csv, render_report
+from tests.browser import headless_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 SEGMENTS = ("dormant_90d", "high_value", "new_customers", "mobile_first")
 VARIANTS = ("control", "bandit", "holdout")
 # Conversion rates per segment and variant: the bandit wins clearly in two segments.
@@ -358,39 +354,17 @@ def screenshot(document: str, directory: Path, size: str = "1280,2400") -> tuple
     page = directory / "report.html"
     page.write_text(document, encoding="utf-8")
     png = directory / "report.png"
-    with tempfile.TemporaryDirectory(prefix="nbo-chromium-") as profile:
-        completed = subprocess.run(
-            [
-                str(CHROMIUM),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile}",
-                "--enable-logging=stderr",
-                "--v=0",
-                f"--screenshot={png}",
-                f"--window-size={size}",
-                page.as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+    completed = headless_chromium(
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--screenshot={png}",
+        f"--window-size={size}",
+        page.as_uri(),
+    )
     return png, completed.stderr
 
 
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the report acceptance test needs Debian's chromium "
-            "package. Run `make chromium` (apt-get install chromium) or `make test`."
-        )
     png, stderr = screenshot(render_report(make_results(), make_experiment()), tmp_path)
     assert png.exists(), f"no screenshot; chromium said:\n{stderr[-4000:]}"
     data = png.read_bytes()

@@ -12,59 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-import pytest
-import redis.asyncio as redis
-import uvicorn
-
-from api.app import create_app
-from engine.config import Settings
+from tests.conftest import ADMIN_KEY
 
 CONFIG = Path(__file__).parent / "schemathesis" / "schemathesis.toml"
-ADMIN = "schemathesis-admin-key-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def live_server(redis_url: str, raw: redis.Redis) -> Iterator[str]:
-    """A real uvicorn server over the test store (emptied by ``raw``)."""
-    settings = Settings(
-        redis_url=redis_url, admin_key=ADMIN, learner="off", log_level="error", key_cache_seconds=0
-    )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(15)
 
 
 def test_schemathesis_finds_no_failure_and_no_server_error(
@@ -87,7 +41,7 @@ def test_schemathesis_finds_no_failure_and_no_server_error(
             "--seed",
             os.environ.get("NBO_SCHEMATHESIS_SEED", "2"),
             "--header",
-            f"Authorization: Bearer {ADMIN}",
+            f"Authorization: Bearer {ADMIN_KEY}",
             "--continue-on-failure",
         ],
         capture_output=True,
