@@ -71,12 +71,21 @@ def json_syntax_error(body: bytes) -> str | None:
     return None
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def _depth(document: Any) -> int:
+    """How deep containers nest, without recursion (orjson itself accepts 1024 levels)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest  # far enough: the answer is "too deep"
+        stack.extend((child, depth + 1) for child in value)
+    return deepest
 
 
 class RequestBodyMiddleware:

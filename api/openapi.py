@@ -81,7 +81,7 @@ _EXPERIMENT = {
 }
 _EVENT = {
     "event_id": "evt-7f3a",
-    "decision_id": "18c2f0a9b1c3d4e5f6",
+    "decision_id": "d-18c2f0a9b1c3d4e5f6~cust-42",
     "offer_id": "spring-sale",
     "type": "click",
 }

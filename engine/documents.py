@@ -51,8 +51,8 @@ def parse_entity_tags(value: str, header: str) -> frozenset[int] | None:
                 f'{header}: expected entity tags such as "3" (from ETag) or *', field=header
             )
         weak, tag = found.groups()
-        if not weak and tag.isdigit():
-            versions.add(int(tag))
+        if not weak and tag.isascii() and tag.isdigit() and len(tag) <= 18:
+            versions.add(int(tag))  # ours are ASCII digits, well inside 64 bits
         position = found.end()
     return frozenset(versions)
 

@@ -447,7 +447,7 @@ class Learner:
                     self._close(pipe, placed, scope, decision_id, record)
             pipe.zrem(pending, *due)
             placed.floors(pipe)
-            results = await pipe.execute()
+            results = await self.store.execute(pipe)  # reloads mark.lua if the store lost it
         await placed.index(self.store, results)
         return len(due)
 

@@ -404,6 +404,9 @@ class RedisStore:
         self.max_undeclared_attributes = max_undeclared_attributes
         self.activity_id_ttl_seconds = activity_id_ttl_seconds
         self.tombstone_seconds = tombstone_seconds
+        # the out-of-slot index lives as long as the customer's data, and at least as long as
+        # the attribution-queue members it points at (their references are kept 7 days)
+        self.refs_ttl_seconds = max(retention_seconds, 8 * 86_400) if retention_seconds else 0
         self._activities = CustomerScript(client, "activities.lua")
         self._attributes = CustomerScript(client, "attributes.lua")
         self._reserve = CustomerScript(client, "reserve.lua")
@@ -652,7 +655,12 @@ class RedisStore:
                         pipe,
                         self._refs,
                         [keys.customer_refs(customer_id)],
-                        [len(stale), *(bound for pair in stale for bound in pair), *refs],
+                        [
+                            self.refs_ttl_seconds,
+                            len(stale),
+                            *(bound for pair in stale for bound in pair),
+                            *refs,
+                        ],
                     )
                 results = await self.execute(pipe)
             gone = {c for c, r in zip(by_customer, results, strict=True) if erased(r)}

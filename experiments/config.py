@@ -117,7 +117,17 @@ Metric = Annotated[
 
 
 # An ISO 8601 string with a zone in JSON, even in strict models (JSON has no datetime type).
-Instant = Annotated[AwareDatetime, Strict(False)]
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]")
+
+
+def _text_or_datetime(value: Any) -> Any:
+    """A time in JSON is an ISO 8601 string: a number is not taken for seconds since 1970."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise ValueError("must be an ISO 8601 date-time string with a zone")
+
+
+Instant = Annotated[AwareDatetime, Strict(False), BeforeValidator(_text_or_datetime)]
 
 
 def _whole_float_as_int(value: Any) -> Any:
@@ -125,7 +135,7 @@ def _whole_float_as_int(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-WholeNumber = Annotated[int, BeforeValidator(_whole_float_as_int)]
+WholeNumber = Annotated[int, BeforeValidator(_whole_float_as_int), Field(le=2**63 - 1)]
 
 
 class _Frozen(BaseModel):

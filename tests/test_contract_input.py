@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as redis
 
 from api.middleware import MAX_JSON_DEPTH
+from engine.documents import parse_entity_tags
 
 Roles = dict[str, dict[str, str]]
 VIEW = {"type": "page_view", "channel": "web"}
@@ -98,6 +99,50 @@ async def test_json_nested_past_the_limit_is_400_and_at_the_limit_is_judged_by_t
     error = error_of(at_limit, 422)
     assert error["field"] == "attributes.x"
     assert [k async for k in raw.scan_iter(match="{c:c-1}*")] == []
+
+
+@pytest.mark.parametrize("depth", [400, 1100])
+async def test_json_nested_hundreds_deep_is_400_not_a_server_error(
+    client: httpx.AsyncClient, role_keys: Roles, depth: int
+) -> None:
+    """Deeper than Python's recursion limit, and deeper than orjson's own 1024 levels."""
+    headers = {**role_keys["decide"], "content-type": "application/json"}
+    body = b"[" * depth + b"]" * depth
+    error = error_of(await client.post("/v1/decisions", content=body, headers=headers), 400)
+    assert (error["code"], error["field"]) == ("invalid_json", "body")
+
+
+@pytest.mark.parametrize("when", [1_700_000_000, "1700000000", True])
+async def test_a_timestamp_is_an_iso_string_not_a_number(
+    client: httpx.AsyncClient, role_keys: Roles, when: Any
+) -> None:
+    response = await client.post(
+        "/v1/customers/c-1/activities",
+        json={**VIEW, "timestamp": when},
+        headers=role_keys["decide"],
+    )
+    assert error_of(response, 422)["field"] == "timestamp"
+
+
+@pytest.mark.parametrize(
+    "tag", ['"' + "9" * 5000 + '"', '"-1"', '"1e3"'], ids=["5000-digits", "negative", "exponent"]
+)
+async def test_an_entity_tag_that_is_no_version_of_ours_matches_nothing(
+    client: httpx.AsyncClient, role_keys: Roles, tag: str
+) -> None:
+    offer = {"name": "O", "channels": {"web": {"title": "T"}}}
+    created = await client.put("/v1/offers/o-1", json=offer, headers=role_keys["marketer"])
+    assert created.status_code == 200, created.text
+    response = await client.put(
+        "/v1/offers/o-1", json=offer, headers={**role_keys["marketer"], "If-Match": tag}
+    )
+    assert response.status_code == 412, response.text  # a tag naming no version: stale
+    assert response.json()["error"]["field"] == "If-Match"
+
+
+def test_digits_beyond_ascii_name_no_version() -> None:
+    """str.isdigit() holds for '\u00b2', which int() refuses: such a tag must name nothing."""
+    assert parse_entity_tags('"\u00b2", "3"', "If-Match") == frozenset({3})
 
 
 @pytest.mark.parametrize(

@@ -253,3 +253,26 @@ def test_limits_and_origins_are_read_from_the_environment(
     monkeypatch.setenv("NBO_RATE_LIMITS", '{"client": {"per_second": 0, "burst": 1}}')
     with pytest.raises(ValidationError, match="per_second"):
         Settings()
+
+
+async def test_a_client_key_is_told_no_segment_of_the_customer(
+    client: httpx.AsyncClient, role_keys: Roles
+) -> None:
+    """Anyone can read a page's key: a decision for it names no segment memberships."""
+    page = await issue(client, role_keys, "client")
+    decide = role_keys["decide"]
+    await client.put("/v1/customers/c-1", json={"attributes": {"tier": "gold"}}, headers=decide)
+    vip = {"name": "VIP", "rule": {"field": "tier", "op": "eq", "value": "gold"}}
+    assert (
+        await client.put("/v1/segments/vip", json=vip, headers=role_keys["marketer"])
+    ).status_code == 200
+    targeted = {**OFFER, "eligibility": {"segments_any": ["vip"]}}
+    await client.put("/v1/offers/o-gold-sale", json=targeted, headers=role_keys["marketer"])
+    for_app = (await client.post("/v1/decisions", json=DECISION, headers=decide)).json()
+    assert for_app["segments"] == ["vip"]
+    assert for_app["offers"][0]["explanation"]["segments"] == ["vip"]
+    for_page = (await client.post("/v1/decisions", json=DECISION, headers=page)).json()
+    assert for_page["offers"][0]["offer_id"] == "o-gold-sale"  # the same decision...
+    assert for_page["segments"] == []  # ...naming no membership
+    assert all(o["explanation"]["segments"] == [] for o in for_page["offers"])
+    assert "vip" not in str(for_page)

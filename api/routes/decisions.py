@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
@@ -62,17 +63,33 @@ class EventBatchItem(BaseModel):
     error: dict[str, Any] | None = None
 
 
+def without_segments(body: dict[str, Any]) -> dict[str, Any]:
+    """A decision as a ``client`` key sees it: anyone can read such a key in a page or an app,
+    and segment memberships (``vip``, ``churn_risk``) are profile data, so none are named."""
+    return {
+        **body,
+        "segments": [],
+        "offers": [
+            {**offer, "explanation": {**offer["explanation"], "segments": []}}
+            for offer in body["offers"]
+        ],
+    }
+
+
 @router.post(
     "/v1/decisions",
     summary="Next best offers for one customer on one channel",
     response_model=DecisionOut,
     responses=errors(409),
 )
-async def post_decision(body: DecisionRequest, services: ServicesDep, _: Decide) -> Response:
+async def post_decision(body: DecisionRequest, services: ServicesDep, key: Decide) -> Response:
     decision = await services.decisions.decide(body, defer_log=True)
+    encoded = (
+        decision.json() if key.role != "client" else orjson.dumps(without_segments(decision.body))
+    )
     # the decision log is written after the response is sent, batched with concurrent ones
     return Response(
-        decision.json(),
+        encoded,
         media_type="application/json",
         background=BackgroundTask(services.decisions.flush_log),
     )
