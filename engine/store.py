@@ -166,9 +166,18 @@ class Store(Protocol):
     async def put_feature_spec(self, doc: bytes) -> None: ...
 
     async def put_experiment(
-        self, experiment_id: str, doc: bytes, expected: int | None = None
+        self,
+        experiment_id: str,
+        doc: bytes,
+        expected: int | None = None,
+        *,
+        catalog_version: int | None = None,
     ) -> int | None:
-        """Raises :class:`Conflict` for the id of a deleted experiment that ran."""
+        """Raises :class:`Conflict` for the id of a deleted experiment that ran.
+
+        ``catalog_version``: write only while the catalog is still at that version (None if the
+        store moved on), for a write judged against every other experiment.
+        """
         ...
 
     async def delete_experiment(
@@ -737,6 +746,7 @@ class RedisStore:
         doc: bytes | None,
         retired: str | None = None,
         retire: bool = False,
+        catalog_version: int | None = None,
     ) -> tuple[str, int]:
         """One conditional put (``doc``) or delete (``doc`` None), see ``lua/document.lua``."""
         script_keys = [documents, versions, keys.CONFIG_VERSION, *([retired] if retired else [])]
@@ -745,6 +755,7 @@ class RedisStore:
             "" if expected is None else expected,
             "delete" if doc is None else "put",
             ("1" if retire else "0") if doc is None else doc,
+            "" if catalog_version is None else catalog_version,
         ]
         status, version = await self._document(keys=script_keys, args=args)
         return str(status), int(version)
@@ -807,7 +818,12 @@ class RedisStore:
 
     @_translate("put_experiment")
     async def put_experiment(
-        self, experiment_id: str, doc: bytes, expected: int | None = None
+        self,
+        experiment_id: str,
+        doc: bytes,
+        expected: int | None = None,
+        *,
+        catalog_version: int | None = None,
     ) -> int | None:
         status, version = await self._write_document(
             keys.EXPERIMENTS,
@@ -816,6 +832,7 @@ class RedisStore:
             expected,
             doc,
             keys.EXPERIMENTS_RETIRED,
+            catalog_version=catalog_version,
         )
         if status == "retired":
             raise Conflict(

@@ -34,7 +34,7 @@ from experiments.errors import (
     ExperimentInvalid,
     ExperimentOverlap,
 )
-from experiments.overlap import EffectiveTraffic, check_overlap, effective_traffic
+from experiments.overlap import EffectiveTraffic, check_overlap, effective_traffic, starts
 
 __all__ = [
     "BanditTreatment",
@@ -62,6 +62,7 @@ __all__ = [
     "layer_slot",
     "parse_experiment",
     "phase_salt",
+    "starts",
     "transition",
     "variant_from_bucket",
 ]

@@ -112,6 +112,16 @@ def _where(experiment: Experiment) -> str:
     return "outside any layer" if experiment.layer is None else f"in layer '{experiment.layer.id}'"
 
 
+def starts(current: Experiment | None, experiment: Experiment) -> bool:
+    """Whether storing ``experiment`` over ``current`` starts it running (created running, a
+    draft started, or a new phase): the moment its traffic is judged against the others'."""
+    if experiment.status != "running":
+        return False
+    return not (
+        current is not None and current.status in _LIVE and current.phase == experiment.phase
+    )
+
+
 def check_overlap(
     experiment_id: str,
     current: Experiment | None,
@@ -133,9 +143,7 @@ def check_overlap(
         ``field`` is ``layer`` when the experiment is in a layer (the other one is in none or
         in another), else ``status``; the message names the other experiment and the overlap.
     """
-    if experiment.status != "running":
-        return
-    if current is not None and current.status in _LIVE and current.phase == experiment.phase:
+    if not starts(current, experiment):
         return
     field = "status" if experiment.layer is None else "layer"
     for other_id, other in sorted(others.items()):

@@ -6,6 +6,7 @@ customers split them by id (the first took all it assigned) without a word.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
@@ -266,3 +267,42 @@ async def test_placements_target_decisions_and_are_frozen_while_running(
     r = await put(client, role_keys, "exp-hero", experiment(placements=["footer", "footer"]))
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "placements[1]"
+
+
+async def test_two_overlapping_experiments_started_at_once_cannot_both_start(
+    client: httpx.AsyncClient, role_keys: Roles, store: RedisStore
+) -> None:
+    """Each start is judged against the others: the write holds only while they are unchanged."""
+    await offers(client, role_keys)
+    for round_ in range(5):
+        ids = (f"race-{round_}-a", f"race-{round_}-b")
+        for experiment_id in ids:  # drafts first, so both starts read the same catalog
+            r = await put(client, role_keys, experiment_id, experiment(status="draft"))
+            assert r.status_code == 200, r.text
+        started = await asyncio.gather(
+            *(put(client, role_keys, experiment_id, experiment()) for experiment_id in ids)
+        )
+        assert sorted(r.status_code for r in started) == [200, 409], [r.text for r in started]
+        refused = next(r for r in started if r.status_code == 409)
+        assert refused.json()["error"]["code"] == "experiment_overlap"
+        for experiment_id in ids:  # clear the way for the next round
+            r = await client.get(f"/v1/experiments/{experiment_id}", headers=role_keys["marketer"])
+            if r.json()["status"] == "running":
+                stop = await client.patch(
+                    f"/v1/experiments/{experiment_id}",
+                    json={"status": "stopped"},
+                    headers=role_keys["marketer"],
+                )
+                assert stop.status_code == 200, stop.text
+
+
+async def test_a_start_is_stored_only_while_the_catalog_it_was_judged_on_holds(
+    store: RedisStore,
+) -> None:
+    body = orjson.dumps(experiment(status="draft"))
+    assert await store.put_experiment("e-1", body) == 1
+    judged = await store.catalog_version()
+    assert await store.put_experiment("e-2", body) == 1  # another writer moved the catalog
+    assert await store.put_experiment("e-1", body, catalog_version=judged) is None
+    now = await store.catalog_version()
+    assert await store.put_experiment("e-1", body, catalog_version=now) == 2

@@ -25,7 +25,7 @@ from engine.experimentation import experiment_traffic, get_experiment, prepare_e
 from engine.results import METRIC_PATTERN, adaptive_estimates, experiment_results
 from engine.segments import ID_PATTERN
 from engine.store import RedisStore
-from experiments import EffectiveTraffic, Experiment
+from experiments import EffectiveTraffic, Experiment, starts
 from experiments.report import render_csv
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
@@ -97,8 +97,11 @@ async def _write(
             ).model_dump(mode="json")
             document = merge_patch(read, patch)
         stored = prepare_experiment(catalog, experiment_id, _document(experiment_id, document))
+        # starting is judged against every other experiment (overlap, layer ranges): the write
+        # holds only while none of them changed since, else it is judged again on a fresh read
+        judged = catalog.version if starts(catalog.experiments.get(experiment_id), stored) else None
         version = await services.store.put_experiment(
-            experiment_id, stored.model_dump_json().encode(), expected
+            experiment_id, stored.model_dump_json().encode(), expected, catalog_version=judged
         )
         if version is None:
             return None

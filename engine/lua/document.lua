@@ -3,7 +3,9 @@
 -- KEYS[1]: the documents hash, KEYS[2]: their versions hash, KEYS[3]: the catalog version,
 -- KEYS[4] (optional): ids that may not be created again.
 -- ARGV[1]: id, ARGV[2]: expected version ('' any, '0' absent), ARGV[3]: 'put' or 'delete',
--- ARGV[4]: the document (put), or '1' to add the id to KEYS[4] (delete).
+-- ARGV[4]: the document (put), or '1' to add the id to KEYS[4] (delete); ARGV[5] (optional):
+-- the catalog version the writer judged against (an experiment starting: its overlap and layer
+-- checks read every other experiment), '' for none.
 -- Versions count on across a delete, so a re-created document never repeats a version (ETag);
 -- a document stored before versions were kept counts as version 1.
 -- Returns {status, version}: 'ok' with the new version (put) or the deleted one (delete),
@@ -15,6 +17,9 @@ local version = 0
 if exists then version = tonumber(counted or '1') end
 local expected = ARGV[2]
 if expected ~= '' and tonumber(expected) ~= version then return {'stale', version} end
+if ARGV[5] and ARGV[5] ~= '' and tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(ARGV[5]) then
+  return {'stale', version}
+end
 if ARGV[3] == 'delete' then
   if not exists then return {'missing', 0} end
   redis.call('HDEL', KEYS[1], id)
