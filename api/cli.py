@@ -301,32 +301,57 @@ def learner(
 
 @app.command()
 def export(
-    output: Annotated[Path, typer.Option(help="JSON lines file to write ('-' for stdout)")],
+    output: Annotated[Path, typer.Option(help="File to write ('-' for stdout)")],
+    format: Annotated[str, typer.Option(help="jsonl (JSON lines) or parquet")] = "jsonl",
+    include_open: Annotated[
+        bool,
+        typer.Option(
+            help="Also export decisions whose attribution window is still open, with the reward "
+            "so far (column open = true)"
+        ),
+    ] = False,
 ) -> None:
-    """Write the decision log joined with final rewards as JSON lines (one served offer each)."""
-    import orjson
+    """Write the decision log joined with rewards, one row per served offer.
 
-    from engine.export import export_rows
+    Only decisions whose attribution window has closed, unless --include-open; what was left
+    out and when it closes is printed."""
+    from engine.export import ExportFormat, ExportSummary, export_rows, write_jsonl, write_parquet
 
+    try:
+        chosen = ExportFormat(format)
+    except ValueError as exc:
+        choices = ", ".join(f.value for f in ExportFormat)
+        raise typer.BadParameter(f"format must be one of {choices}", param_hint="--format") from exc
     settings = Settings()
+    summary = ExportSummary()
+    write = write_parquet if chosen is ExportFormat.PARQUET else write_jsonl
 
-    async def main(url: str, sink: BinaryIO) -> int:
+    async def main(url: str, sink: BinaryIO) -> None:
         store = RedisStore.from_settings(settings, url)
-        count = 0
         try:
-            async for row in export_rows(store):
-                sink.write(orjson.dumps(row) + b"\n")
-                count += 1
+            await write(export_rows(store, include_open=include_open, summary=summary), sink)
         finally:
             await store.close()
-        return count
 
-    with (
-        store_url(settings) as url,
-        open(output, "wb") if str(output) != "-" else os.fdopen(1, "wb", closefd=False) as sink,
-    ):
-        rows = asyncio.run(main(url, sink))
-    console.print(f"{rows} rows written")
+    try:
+        with (
+            store_url(settings) as url,
+            open(output, "wb") if str(output) != "-" else os.fdopen(1, "wb", closefd=False) as sink,
+        ):
+            asyncio.run(main(url, sink))
+    except NboError as exc:
+        console.print(f"[red]cannot export:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    decisions = summary.closed_decisions
+    console.print(
+        f"{summary.rows} rows written ({decisions} closed decision{'s' if decisions != 1 else ''}"
+        + (f", {summary.open_exported} rows of open ones" if include_open else "")
+        + ")",
+        highlight=False,
+    )
+    note = summary.describe_open(include_open)
+    if note is not None:
+        console.print(note, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -973,6 +973,42 @@ class RedisStore:
                 pipe.delete(*keys.customer_slot_keys(customer_id))
             return sum(1 for removed in await pipe.execute() if removed)
 
+    # --- the export's reads (engine.export) ------------------------------------------------
+
+    @_translate("read_log")
+    async def read_log(
+        self, stream: str, after: str | None, count: int
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Entries after id ``after`` (None: the first), ``count`` at most: a log may hold
+        millions, so readers page through it."""
+        start = "-" if after is None else "(" + after
+        return cast(
+            list[tuple[str, dict[str, str]]],
+            await self.client.xrange(stream, min=start, count=count),
+        )
+
+    @_translate("read_open_decisions")
+    async def read_open_decisions(self) -> dict[str, float]:
+        """Decision id -> when its attribution window closes (unix seconds), of every decision
+        the learner has not closed yet, in every model scope."""
+        scopes = sorted(cast(set[str], await self.client.smembers(keys.MODEL_SCOPES)))
+        if not scopes:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for scope in scopes:
+                pipe.zrange(keys.model_key(scope, "pending"), 0, -1, withscores=True)
+            replies = cast(list[list[tuple[str, float]]], await pipe.execute())
+        return {member: float(score) for reply in replies for member, score in reply}
+
+    @_translate("read_decision_records")
+    async def read_decision_records(self, decision_ids: Sequence[str]) -> list[dict[str, str]]:
+        """The records of these decisions (served offers, rewards so far); {} where gone."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for decision_id in decision_ids:
+                parts = keys.split_decision_id(decision_id)
+                pipe.hgetall(keys.customer_decision(*parts) if parts else decision_id)
+            return cast(list[dict[str, str]], await pipe.execute())
+
 
 def queue_customer_read(pipe: Any, customer_id: str) -> None:
     """Queue what a decision needs about one customer (5 replies, see customer_record)."""

@@ -44,6 +44,7 @@ CSV_COLUMNS: Final[tuple[str, ...]] = (
     "is_control",
     "units",
     "conversions",
+    "clicks",
     "value",
     "revenue",
     "absolute_lift",
@@ -57,6 +58,7 @@ CSV_COLUMNS: Final[tuple[str, ...]] = (
     "chance_to_win",
     "srm_p_value",
     "srm_mismatch",
+    "error",
 )
 
 _GREEN: Final = "#1a7f37"
@@ -784,12 +786,27 @@ def _csv_num(value: object) -> str:
     return "" if number is None else repr(number)
 
 
+def _csv_count(value: object) -> str:
+    """A count as an integer: ``1049``, never ``1049.0``, which spreadsheets and pandas would
+    read as a measurement rather than a count."""
+    number = _num(value)
+    if number is None:
+        return ""
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+NO_COMPARISON: Final = "NO_COMPARISON"
+"""The CSV's ``error`` for a variant the results hold no comparison with control for."""
+
+
 def render_csv(results: Mapping[str, Any]) -> str:
     """One row per scope x variant, for analysts who continue in a spreadsheet.
 
     Overall rows have ``scope=overall`` and an empty segment, so a segment can be called
     anything without colliding with them. Missing numbers are empty cells (spreadsheets
-    read those as blanks, not as text), and user-typed names cannot start a formula.
+    read those as blanks, not as text), and user-typed names cannot start a formula. Counts
+    are integers. ``error`` says why a comparison's estimates are empty: the statistics'
+    code (e.g. ``ZERO_VARIANCE``), or ``NO_COMPARISON``; it is empty for control, the baseline.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -811,14 +828,21 @@ def render_csv(results: Mapping[str, Any]) -> str:
             comparison = comparisons.get(name, {})
             absolute = _pair(comparison.get("absolute_ci"))
             relative = _pair(comparison.get("relative_ci"))
+            if name == control:
+                error = ""
+            elif not comparison:
+                error = NO_COMPARISON
+            else:
+                error = _text(comparison.get("error"))
             writer.writerow(
                 [
                     kind,
                     _csv_text(segment),
                     _csv_text(name),
                     "true" if name == control else "false",
-                    _csv_num(variant.get("units")),
-                    _csv_num(variant.get("conversions")),
+                    _csv_count(variant.get("units")),
+                    _csv_count(variant.get("conversions")),
+                    _csv_count(variant.get("clicks")),
                     _csv_num(variant.get("value")),
                     _csv_num(variant.get("revenue")),
                     _csv_num(comparison.get("absolute_lift")),
@@ -832,6 +856,7 @@ def render_csv(results: Mapping[str, Any]) -> str:
                     _csv_num(comparison.get("chance_to_win")),
                     _csv_num(srm.get("p_value")),
                     "" if not isinstance(mismatch, bool) else str(mismatch).lower(),
+                    _csv_text(error),
                 ]
             )
     return buffer.getvalue()
