@@ -154,10 +154,13 @@ async def export_rows(
 ) -> AsyncIterator[dict[str, Any]]:
     """Rows of every closed (with ``include_open``, also every open) non-fallback decision still
     in the log; ``summary``, when given, counts what was exported and what is still open."""
+    # the open decisions are read only for someone who asked about them: a store in full
+    # traffic holds days of them, and a results query that reads the log has no use for them
+    asked = include_open or summary is not None
     summary = summary if summary is not None else ExportSummary()
     clock = datetime.now(UTC).timestamp() if now is None else now
     # open first: a decision closed between the two reads is then found closed, never missed
-    pending = await store.read_open_decisions()
+    pending = await store.read_open_decisions() if asked else {}
     outcomes: dict[str, dict[str, float]] = {}
     async for fields in _log(store, keys.OUTCOME_LOG):
         outcomes[fields["decision_id"]] = orjson.loads(fields.get("rewards", "{}"))

@@ -317,3 +317,33 @@ def test_json_results_and_csv_agree_number_for_number() -> None:
                 _same(row[f"relative_ci_{side}"], comparison["relative_ci"][index])
                 checked += 2
     assert checked == len(rows) * 4 + (len(scopes) * (len(VARIANTS) - 1)) * 8
+
+
+async def test_the_api_results_and_their_csv_agree_number_for_number(
+    client: httpx.AsyncClient, role_keys: Roles
+) -> None:
+    from tests.test_experiment_results import EXPERIMENT, send, setup
+
+    await setup(client, role_keys)
+    r = await client.put("/v1/experiments/exp-c", json=EXPERIMENT, headers=role_keys["marketer"])
+    assert r.status_code == 200, r.text
+    for i in range(60):
+        await send(client, role_keys, f"v-{i}", "conversion" if i % 5 == 0 else "", value=9.5)
+    url = "/v1/experiments/exp-c/results"
+    results = (await client.get(url, headers=role_keys["analyst"])).json()
+    text = (await client.get(url + "?format=csv", headers=role_keys["analyst"])).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    overall = [row for row in rows if row["scope"] == "overall"]
+    assert [row["variant"] for row in overall] == [
+        v["variant"] for v in results["overall"]["variants"]
+    ]
+    comparisons = {c["variant"]: c for c in results["overall"]["comparisons"]}
+    for row, variant in zip(overall, results["overall"]["variants"], strict=True):
+        for column in ("units", "conversions", "clicks", "value", "revenue"):
+            _same(row[column], variant[column])
+        comparison = comparisons.get(variant["variant"])
+        if comparison is not None:
+            for column in ("absolute_lift", "relative_lift", "p_value", "chance_to_win"):
+                _same(row[column], comparison[column])
+            assert row["error"] == (comparison["error"] or "")
+    assert sum(int(row["units"]) for row in overall) == 60
