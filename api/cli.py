@@ -313,8 +313,8 @@ def export(
 ) -> None:
     """Write the decision log joined with rewards, one row per served offer.
 
-    Only decisions whose attribution window has closed, unless --include-open; what was left
-    out and when it closes is printed."""
+    Closed decisions only, unless --include-open; what is still open, and until when, is said.
+    """
     from engine.export import ExportFormat, ExportSummary, export_rows, write_jsonl, write_parquet
 
     try:
