@@ -651,3 +651,38 @@ def test_one_day_report_renders_in_chromium_for_the_closing_note(tmp_path: Path)
     target = os.environ.get("NBO_REPORT_SCREENSHOT")
     if target:
         shutil.copyfile(png, target)
+
+
+async def test_the_cli_report_shows_every_declared_metric_from_the_store(
+    client: Any, role_keys: Any, settings: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from tests.test_experiment_results import EXPERIMENT, send, setup
+
+    await setup(client, role_keys)
+    body = {
+        **EXPERIMENT,
+        "secondary_metrics": ["click_rate", "revenue_per_unit"],
+        "guardrail_metrics": ["click_rate"],
+    }
+    r = await client.put("/v1/experiments/exp-m", json=body, headers=role_keys["marketer"])
+    assert r.status_code == 200, r.text
+    for i in range(40):
+        await send(client, role_keys, f"m-{i}", "conversion" if i % 4 == 0 else "", value=9.0)
+    monkeypatch.setenv("NBO_REDIS_URL", settings.redis_url)
+    target = tmp_path / "report.html"
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["report", "exp-m", "--output", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    section = _visible_text(target.read_text()).split("Every declared metric")[1]
+    section = section.split("Can we trust it?")[0]
+    assert "conversion rateprimarybandit" in section
+    assert "click ratesecondarybandit" in section
+    assert "revenue per unitsecondarybandit" in section
+    assert "not passed to this report" not in section
+    assert "click rateguardrailbandit" in section
