@@ -426,7 +426,7 @@ def _forest_plot(rows: Sequence[_ForestRow], alpha: float) -> str:
                 markersize=7,
                 zorder=3,
             )
-        label = MISSING if lift is None else _pct(lift, signed=True)
+        label = "no estimate" if lift is None else _pct(lift, signed=True)
         if low is not None and high is not None:
             label += f"  [{_pct(low)}, {_pct(high)}]"
         ax.text(
