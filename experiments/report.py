@@ -3,8 +3,10 @@
 The report is read by people who will not ask a statistician what ``relative_ci`` means, so
 every number is turned into a sentence or a labelled cell, and every verdict uses one rule
 (:func:`_decisive_p`): the multiplicity-adjusted p-value when the results carry one, else the
-raw p-value, against the experiment's alpha. The headline, the forest plot and the table can
-therefore never disagree about what is "significant".
+raw p-value, against the experiment's alpha. The headline, the metrics table, the forest plot's
+filled dots and the table of numbers therefore never disagree about what is "significant"; the
+forest plot's colours follow the unadjusted interval it draws, so a bar is never coloured by a
+number that is not on the page, and its legend names the correction behind the dots.
 
 The file must open anywhere, offline, attached to an e-mail: CSS is inline, charts are
 base64 PNGs rendered with matplotlib's Agg canvas (no pyplot, so no global state between
@@ -513,7 +515,7 @@ def _ticks(low: float, high: float, steps: Sequence[float]) -> list[float]:
     """Round positions inside [low, high], at most eight: ticks never leave the data's range."""
     span = high - low
     step = next((s for s in steps if span / s <= 8), steps[-1])
-    first = math.ceil(low / step - 1e-9) * step
+    first = math.ceil(low - 1e-9)  # the first whole hour or midnight, then every step
     count = math.floor((high - first) / step + 1e-9) + 1
     return [first + i * step for i in range(max(0, count))]
 
@@ -575,7 +577,12 @@ def _daily_plot(
         midnight = datetime.combine(start.date(), time(), UTC)
         offset = (midnight - start) / _DAY  # ticks at midnights, in days since the start
         ax.set_xlim(0.0, length)
-        ax.set_xticks([offset + t for t in _ticks(-offset, length - offset, (1, 2, 7, 14, 28, 91))])
+        ax.set_xticks(
+            [
+                offset + t
+                for t in _ticks(-offset, length - offset, (1, 2, 7, 14, 28, 91, 182, 365, 730))
+            ]
+        )
         ax.xaxis.set_major_formatter(
             FuncFormatter(
                 lambda v, _pos: _day_label(
