@@ -490,7 +490,8 @@ def report(
     ] = None,
     metric: Annotated[str | None, typer.Option(help="Metric (default: the primary)")] = None,
 ) -> None:
-    """Write a self-contained HTML report of an experiment (lift per segment, SRM, power)."""
+    """Write a self-contained HTML report of an experiment (every declared metric, lift per
+    segment, guardrails, SRM, power)."""
     from engine.catalog_cache import CatalogCache
     from engine.experimentation import get_experiment
     from engine.results import experiment_results
@@ -504,7 +505,14 @@ def report(
             catalog = await CatalogCache(store).get()
             experiment = get_experiment(catalog, experiment_id)
             results = await experiment_results(store, experiment_id, experiment, metric)
-            return render_report(results, experiment.model_dump(mode="json"))
+            # every other declared metric too, so the report shows each with its verdict
+            others = [experiment.primary_metric, *experiment.secondary_metrics]
+            secondary = [
+                await experiment_results(store, experiment_id, experiment, other, by_segment=False)
+                for other in dict.fromkeys(others)
+                if other != results["metric"]
+            ]
+            return render_report(results, experiment.model_dump(mode="json"), secondary=secondary)
         finally:
             await store.close()
 

@@ -3,8 +3,10 @@
 The report is read by people who will not ask a statistician what ``relative_ci`` means, so
 every number is turned into a sentence or a labelled cell, and every verdict uses one rule
 (:func:`_decisive_p`): the multiplicity-adjusted p-value when the results carry one, else the
-raw p-value, against the experiment's alpha. The headline, the forest plot and the table can
-therefore never disagree about what is "significant".
+raw p-value, against the experiment's alpha. The headline, the metrics table, the forest plot's
+filled dots and the table of numbers therefore never disagree about what is "significant"; the
+forest plot's colours follow the unadjusted interval it draws, so a bar is never coloured by a
+number that is not on the page, and its legend names the correction behind the dots.
 
 The file must open anywhere, offline, attached to an e-mail: CSS is inline, charts are
 base64 PNGs rendered with matplotlib's Agg canvas (no pyplot, so no global state between
@@ -22,12 +24,12 @@ import html
 import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
 __all__ = ["CSV_COLUMNS", "render_csv", "render_report"]
@@ -166,9 +168,8 @@ def _abs_lift(value: float | None, metric: str) -> str:
 
 
 def _count(value: float | None) -> str:
-    if value is None:
-        return MISSING
-    return f"{value:,.0f}" if value == int(value) else _minus(f"{value:,.2f}")
+    # Customers and conversions are whole people: never "62,656.12 customers".
+    return MISSING if value is None else _minus(f"{round(value):,}")
 
 
 def _money(value: float | None) -> str:
@@ -179,6 +180,12 @@ def _p(value: float | None) -> str:
     if value is None:
         return MISSING
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _p_is(value: float | None, name: str = "p") -> str:
+    """``p = 0.012`` or ``p < 0.001``: never "p = < 0.001"."""
+    text = _p(value)
+    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
 
 
 def _chance(value: float | None) -> str:
@@ -224,12 +231,36 @@ def _significant(comparison: Mapping[str, Any], alpha: float) -> bool | None:
     return None if p is None else p < alpha
 
 
+# Why a statistic is missing, by the ErrorCode the statistics package puts in ``error``.
+_REASONS: Final[Mapping[str, str]] = {
+    "TOO_FEW_UNITS": "fewer than two customers in an arm, so no variance can be estimated",
+    "ZERO_VARIANCE": "no spread to measure yet (e.g. nobody converted in either arm)",
+    "ZERO_BASELINE": "control's value is zero, so a lift relative to it is undefined",
+    "MIXED_STATISTICS": "control and variant were measured differently",
+    "NO_UNITS": "no customers yet",
+    "SINGLE_VARIANT": "fewer than two variants to compare",
+    "INVALID_INPUT": "the stored sums are inconsistent",
+    "UNREACHABLE": "no finite sample size reaches the planned power",
+    "NO_TRAFFIC": "no daily traffic to project from",
+}
+
+
+def _reason(comparison: Mapping[str, Any]) -> str:
+    """Why a comparison has no estimate: a gap with no reason reads as a bug."""
+    error = _text(comparison.get("error"))
+    if error:
+        return _REASONS.get(error, error.replace("_", " ").lower())
+    if _num(comparison.get("relative_lift")) is None and _num(comparison.get("p_value")) is None:
+        return "the results carry no estimate and no reason for it"
+    return "the results carry no p-value for it"
+
+
 def _verdict(comparison: Mapping[str, Any], alpha: float, stopped: bool) -> tuple[str, str]:
     """A short verdict and its CSS class."""
     significant = _significant(comparison, alpha)
     lift = _direction(comparison)
     if significant is None or lift is None:
-        return "no estimate yet", "muted"
+        return f"no estimate: {_reason(comparison)}", "muted"
     if not significant:
         return ("not significant" if stopped else "not significant yet"), "muted"
     if lift > 0:
@@ -248,7 +279,8 @@ def _headline(
     relative = _num(comparison.get("relative_lift"))
     verdict, css = _verdict(comparison, alpha, stopped)
     if relative is None:
-        return f"{variant}: no estimate against {baseline} yet.", "muted"
+        reason = _e(_reason(comparison))
+        return f"{variant}: no estimate against {baseline} yet: {reason}.", "muted"
     size = _pct(abs(relative))
     up = relative >= 0
     if metric == "conversion_rate":
@@ -266,7 +298,7 @@ def _headline(
     p = _num(comparison.get("p_value"))
     adjusted = _num(comparison.get("p_value_adjusted"))
     if p is not None:
-        parts.append(f", p = {_e(_p(p))}")
+        parts.append(f", {_e(_p_is(p))}")
         if adjusted is not None and adjusted != p:
             parts.append(f" (adjusted {_e(_p(adjusted))})")
     closing = "significant" if verdict.startswith("significantly") else verdict
@@ -294,24 +326,79 @@ def _colours(order: Iterable[str]) -> dict[str, str]:
     return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(order)}
 
 
-_ForestRow = tuple[str, str, float | None, float | None, float | None, str]
+_ForestRow = tuple[str, str, float | None, float | None, float | None, str, bool]
 
 
-def _forest_rows(results: Mapping[str, Any], alpha: float) -> list[_ForestRow]:
-    """(scope, variant, lift, low, high, colour) per comparison, all customers first."""
+def _interval_colour(low: float | None, high: float | None) -> str:
+    """The colour of a bar, read off the bar itself: a bar wholly right of zero is green and
+    one wholly left of it red, whatever another p-value says, so what is drawn is what is
+    coloured."""
+    if low is None or high is None:
+        return _GREY
+    if low > 0.0:
+        return _GREEN
+    if high < 0.0:
+        return _RED
+    return _GREY
+
+
+def _forest_rows(
+    results: Mapping[str, Any], alpha: float, holdouts: frozenset[str]
+) -> list[_ForestRow]:
+    """(scope, variant, lift, low, high, colour, significant after adjustment) per comparison,
+    all customers first; holdouts are the programme's baseline, not competitors, so they are
+    left out."""
     scopes: list[tuple[str, Mapping[str, Any]]] = [("All customers", _map(results.get("overall")))]
     scopes += [(_text(s.get("segment")), s) for s in _maps(results.get("segments"))]
     rows: list[_ForestRow] = []
     for name, scope in scopes:
         for comparison in _maps(scope.get("comparisons")):
+            variant = _text(comparison.get("variant"))
+            if variant in holdouts:
+                continue
             lift = _num(comparison.get("relative_lift"))
             low, high = _pair(comparison.get("relative_ci"))
-            significant = _significant(comparison, alpha)
-            colour = _GREY
-            if significant and lift is not None:
-                colour = _GREEN if lift > 0 else _RED
-            rows.append((name, _text(comparison.get("variant")), lift, low, high, colour))
+            confirmed = bool(_significant(comparison, alpha))
+            colour = _interval_colour(low, high)
+            rows.append((name, variant, lift, low, high, colour, confirmed))
     return rows
+
+
+def _correction(results: Mapping[str, Any]) -> str:
+    """Which multiple-testing correction the adjusted p-values carry, in words."""
+    testing = _map(results.get("multiple_testing"))
+    method = {"holm": "Holm", "bh": "Benjamini-Hochberg"}.get(
+        _text(testing.get("method")), _text(testing.get("method"))
+    )
+    size = _num(testing.get("family_size"))
+    if not method:
+        return "no multiple-testing correction is stated in the results"
+    family = f" over {round(size):,} comparisons" if size is not None else ""
+    return f"the {method} correction{family}"
+
+
+_COLOUR_WORDS: Final[Mapping[str, str]] = {
+    _GREEN: "green, interval above zero",
+    _RED: "red, interval below zero",
+    _GREY: "grey, interval includes zero",
+}
+
+
+def _forest_description(rows: Sequence[_ForestRow], alpha: float) -> str:
+    """The plot in words, for its alt text: a screen reader (or a test) reads what is drawn."""
+    parts = []
+    for scope, variant, lift, low, high, colour, confirmed in rows:
+        interval = f" [{_pct(low)}, {_pct(high)}]" if low is not None and high is not None else ""
+        adjusted = "significant" if confirmed else "not significant"
+        parts.append(
+            f"{scope} \u00b7 {variant}: {_pct(lift, signed=True)}{interval}, "
+            f"{_COLOUR_WORDS[colour]}, {adjusted} after correction"
+        )
+    return (
+        f"Relative lift over control with unadjusted {_level(alpha)} interval. "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def _forest_plot(rows: Sequence[_ForestRow], alpha: float) -> str:
@@ -321,7 +408,9 @@ def _forest_plot(rows: Sequence[_ForestRow], alpha: float) -> str:
     positions = list(range(len(rows)))[::-1]
     scope_index = 0
     previous = None
-    for y, (scope, _variant, lift, low, high, colour) in zip(positions, rows, strict=True):
+    for y, (scope, _variant, lift, low, high, colour, confirmed) in zip(
+        positions, rows, strict=True
+    ):
         if scope != previous:
             scope_index += 1
             previous = scope
@@ -330,8 +419,18 @@ def _forest_plot(rows: Sequence[_ForestRow], alpha: float) -> str:
         if low is not None and high is not None:
             ax.plot([low, high], [y, y], color=colour, linewidth=2.4, solid_capstyle="round")
         if lift is not None:
-            ax.plot([lift], [y], "o", color=colour, markersize=7, zorder=3)
-        label = MISSING if lift is None else _pct(lift, signed=True)
+            # Hollow: the bar may clear zero, but not after the multiple-testing correction.
+            ax.plot(
+                [lift],
+                [y],
+                "o",
+                color=colour,
+                markerfacecolor=colour if confirmed else "white",
+                markeredgewidth=1.8,
+                markersize=7,
+                zorder=3,
+            )
+        label = "no estimate" if lift is None else _pct(lift, signed=True)
         if low is not None and high is not None:
             label += f"  [{_pct(low)}, {_pct(high)}]"
         ax.text(
@@ -352,8 +451,9 @@ def _forest_plot(rows: Sequence[_ForestRow], alpha: float) -> str:
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel(
-        f"Relative lift over control, with {_level(alpha)} interval "
-        "(green: significantly better, red: significantly worse, grey: not significant)",
+        f"Relative lift over control, with unadjusted {_level(alpha)} interval "
+        "(green: interval above zero, red: below zero, grey: includes zero; "
+        "filled dot: significant after correction)",
         fontsize=9,
     )
     ax.tick_params(axis="y", length=0)
@@ -363,9 +463,74 @@ def _forest_plot(rows: Sequence[_ForestRow], alpha: float) -> str:
     return _png(figure)
 
 
+_HOUR: Final = timedelta(hours=1)
+_DAY: Final = timedelta(days=1)
+# Shorter than this, a day axis would show one or two ticks: hours since the start instead.
+_HOURS_AXIS_BELOW: Final = timedelta(days=2)
+
+
+def _instant(value: object) -> datetime | None:
+    """An ISO timestamp as an aware UTC datetime (naive ones are taken as UTC), or None."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(_text(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _when(moment: datetime) -> str:
+    """A date people read without guessing the year or the zone: "2 Dec 2026, 09:00 UTC"."""
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
+def _day_label(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+def _duration(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600.0
+    if hours < 48.0:
+        whole = max(0, math.floor(hours))
+        return f"{whole} hour{'' if whole == 1 else 's'}"
+    days = math.floor(hours / 24.0)
+    return f"{days} days"
+
+
+def _window(
+    experiment: Mapping[str, Any], days: Sequence[date], now: datetime
+) -> tuple[datetime, datetime] | None:
+    """When the experiment's data begins and ends: started_at (else the first day's midnight)
+    to stopped_at (else now). Every point of the chart lies inside it."""
+    start = _instant(experiment.get("started_at"))
+    if start is None and days:
+        start = datetime.combine(min(days), time(), UTC)
+    if start is None:
+        return None
+    end = _instant(experiment.get("stopped_at")) or now
+    return start, max(start, end)
+
+
+def _ticks(low: float, high: float, steps: Sequence[float]) -> list[float]:
+    """Round positions inside [low, high], at most eight: ticks never leave the data's range."""
+    span = high - low
+    step = next((s for s in steps if span / s <= 8), steps[-1])
+    first = math.ceil(low - 1e-9)  # the first whole hour or midnight, then every step
+    count = math.floor((high - first) / step + 1e-9) + 1
+    return [first + i * step for i in range(max(0, count))]
+
+
 def _daily_plot(
-    daily: Sequence[Mapping[str, Any]], metric: str, colours: Mapping[str, str], control: str
-) -> str | None:
+    daily: Sequence[Mapping[str, Any]],
+    metric: str,
+    colours: Mapping[str, str],
+    control: str,
+    window: tuple[datetime, datetime] | None,
+) -> tuple[str, str] | None:
+    """Cumulative value per variant, each day's point at the moment its cumulative value was
+    reached: the end of that day, or the end of the window for the day still running."""
     series: dict[str, list[tuple[date, float]]] = {}
     for point in daily:
         value = _num(point.get("value"))
@@ -375,14 +540,23 @@ def _daily_plot(
             continue
         if value is not None:
             series.setdefault(_text(point.get("variant")), []).append((day, value))
-    if not series:
+    if not series or window is None:
         return None
+    start, end = window
+    hours = end - start < _HOURS_AXIS_BELOW
+
+    def position(day: date) -> float:
+        moment = min(max(datetime.combine(day, time(), UTC) + _DAY, start), end)
+        return (moment - start) / (_HOUR if hours else _DAY)
+
     figure = Figure(figsize=(10.5, 3.8), dpi=110, layout="constrained")
     ax = figure.add_subplot()
+    xs: list[float] = []
     for variant, points in series.items():
         points.sort()
+        xs += [position(day) for day, _ in points]
         ax.plot(
-            [day.toordinal() for day, _ in points],
+            [position(day) for day, _ in points],
             [value for _, value in points],
             marker="o",
             markersize=3.5,
@@ -392,17 +566,46 @@ def _daily_plot(
             label=_chart_text(
                 f"{variant} (control)" if variant == control != "control" else variant
             ),
+            clip_on=False,
         )
-    # Day ordinals rather than matplotlib.dates, whose helpers are untyped.
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
-    ax.xaxis.set_major_formatter(
-        FuncFormatter(lambda v, _pos: date.fromordinal(round(v)).strftime("%b %d"))
-    )
+    if hours:
+        length = max((end - start) / _HOUR, 1.0)
+        ax.set_xlim(0.0, length)
+        ax.set_xticks(_ticks(0.0, length, (1, 2, 3, 4, 6, 12)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g} h"))
+        ax.set_xlabel(_chart_text(f"Hours since the start ({_when(start)})"), fontsize=9)
+    else:
+        length = (end - start) / _DAY
+        midnight = datetime.combine(start.date(), time(), UTC)
+        offset = (midnight - start) / _DAY  # ticks at midnights, in days since the start
+        ax.set_xlim(0.0, length)
+        ax.set_xticks(
+            [
+                offset + t
+                for t in _ticks(-offset, length - offset, (1, 2, 7, 14, 28, 91, 182, 365, 730))
+            ]
+        )
+        ax.xaxis.set_major_formatter(
+            FuncFormatter(
+                lambda v, _pos: _day_label(
+                    start.date() + timedelta(days=math.floor(v - offset + 1e-9))
+                )
+            )
+        )
     if _is_rate(metric):
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
     else:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.2f}"))
     ax.set_ylabel(_chart_text(f"Cumulative {_metric_label(metric)}"), fontsize=9)
+    # Read back from the axes, so the words say what the picture shows.
+    label = ax.xaxis.get_major_formatter()
+    low, high = ax.get_xlim()
+    ticks = [label(t, i) for i, t in enumerate(ax.get_xticks())]
+    description = (
+        f"Cumulative {_metric_label(metric)} per variant. Time axis from {label(low, 0)} to "
+        f"{label(high, 0)} ({'hours since the start' if hours else 'dates'}), ticks "
+        f"{', '.join(ticks)}; points from {label(min(xs), 0)} to {label(max(xs), 0)}."
+    )
     # Above the axes: inside, it would hide the very lines it names.
     ax.legend(
         frameon=False,
@@ -414,7 +617,7 @@ def _daily_plot(
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.grid(axis="y", color="#d0d7de", linewidth=0.6)
-    return _png(figure)
+    return _png(figure), description
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -439,6 +642,8 @@ section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:18px 
 .good .tag,td.good{color:#1a7f37;font-weight:600}
 td.bad{color:#cf222e;font-weight:600}
 td.muted{color:#57606a}
+td.warn{color:#9a6700;font-weight:600}
+h3{font-size:15px;margin:14px 0 6px}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{padding:5px 6px;border-bottom:1px solid #eaeef2;text-align:right;white-space:nowrap}
 th{background:#f6f8fa;font-weight:600;vertical-align:bottom;white-space:normal}
@@ -458,7 +663,9 @@ dt{color:#57606a}dd{margin:0}
 """
 
 
-def _header(results: Mapping[str, Any], experiment: Mapping[str, Any], metric: str) -> str:
+def _header(
+    results: Mapping[str, Any], experiment: Mapping[str, Any], metric: str, now: datetime
+) -> str:
     status = _text(experiment.get("status")) or "unknown"
     colour = _STATUS_COLOURS.get(status, _GREY)
     experiment_id = _text(results.get("experiment_id"))
@@ -466,9 +673,17 @@ def _header(results: Mapping[str, Any], experiment: Mapping[str, Any], metric: s
     details = [f"Primary metric: <strong>{_e(_metric_label(metric))}</strong>"]
     if experiment_id:
         details.append(f"Experiment id: {_e(experiment_id)}")
-    for key, label in (("phase", "Phase"), ("started_at", "Started"), ("stopped_at", "Stopped")):
-        if experiment.get(key) not in (None, ""):
-            details.append(f"{label}: {_e(experiment.get(key))}")
+    if experiment.get("phase") not in (None, ""):
+        details.append(f"Phase: {_e(experiment.get('phase'))}")
+    start = _instant(experiment.get("started_at"))
+    stop = _instant(experiment.get("stopped_at"))
+    for label, moment in (("Started", start), ("Stopped", stop)):
+        if moment is not None:
+            details.append(f"{label}: {_e(_when(moment))}")
+    if start is not None:
+        ran = "Ran for" if stop is not None else "Running for"
+        details.append(f"{ran} {_e(_duration(max((stop or now) - start, timedelta())))}")
+    details.append(f"Report made {_e(_when(now))}")
     hypothesis = _text(experiment.get("hypothesis")).strip() or "No hypothesis was recorded."
     return (
         f"<header><h1>{_e(title)}"
@@ -543,47 +758,97 @@ def _srm_sentence(srm: Mapping[str, Any]) -> tuple[str, str]:
     mismatch = srm.get("mismatch")
     if mismatch is True:
         return (
-            f"Sample ratio mismatch (p = {_p(p)}): customers did not arrive in the planned "
+            f"Sample ratio mismatch ({_p_is(p)}): customers did not arrive in the planned "
             "proportions, so assignment or tracking is broken and the results may be biased. "
             "Fix this before trusting any number below.",
             "bad",
         )
     if mismatch is False:
         return (
-            f"Traffic split OK (p = {_p(p)}): customers arrived in the planned proportions.",
+            f"Traffic split OK ({_p_is(p)}): customers arrived in the planned proportions.",
             "good",
         )
     return "Traffic split not checked yet.", "muted"
 
 
-def _power_sentence(power: Mapping[str, Any]) -> tuple[str, str]:
-    mde = _num(power.get("minimum_detectable_effect"))
-    achieved = _num(power.get("power"))
-    days = _num(power.get("days_to_significance"))
+def _power_sentences(
+    power: Mapping[str, Any], experiment: Mapping[str, Any], control: str, now: datetime
+) -> list[tuple[str, str]]:
+    """What the sample size allows now, what the planned lift needs and by when, or why not.
+
+    The results size one comparison, control against the first other variant (as
+    ``engine.results`` does), and count the customers of those two arms; the other arms take
+    their planned share of traffic too, so the experiment as a whole needs more.
+    """
+    weights = {_text(v.get("id")): _num(v.get("weight")) for v in _maps(experiment.get("variants"))}
+    others = [name for name in weights if name != control]
+    variant = _text(power.get("variant")) or (others[0] if others else "")
+    pair = f"{control} vs {variant}" if control and variant else "the comparison"
+    if not power:
+        return [
+            (
+                "Not computed: it needs at least two customers in control and a variant to "
+                "compare with.",
+                "muted",
+            )
+        ]
+    sentences: list[tuple[str, str]] = []
+    now_mde = _num(power.get("minimum_detectable_effect_now"))
+    if now_mde is not None:
+        sentences.append(
+            (
+                f"With the customers so far, {pair} can detect a relative lift of "
+                f"{_pct(now_mde, digits=1)} or more (80% power).",
+                "muted",
+            )
+        )
+    target = _num(power.get("minimum_detectable_effect"))
+    if target is None:
+        sentences.append(
+            (
+                "The experiment declares no minimum detectable effect, so there is no sample "
+                "size to reach.",
+                "muted",
+            )
+        )
+        return sentences
+    planned = f"the planned {_pct(target)} lift"
     more = _num(power.get("additional_units"))
-    prefix = f"{_text(power.get('variant'))}: " if power.get("variant") else ""
-    target = f"a {_pct(mde)} lift" if mde is not None else "the minimum detectable effect"
-    tail = f" Current power: {_pct(achieved)}." if achieved is not None else ""
-    if more is not None and more <= 0:
-        return f"{prefix}Enough customers to detect {target}.{tail}", "good"
-    if more is not None:
-        # additional_units counts both arms of the comparison (experiments.stats convention).
-        when = (
-            f", about {days:,.0f} more day{'s' if round(days) != 1 else ''} at current traffic"
-            if days is not None
-            else ""
+    days = _num(power.get("days_to_significance"))
+    if more is None:
+        reason = _REASONS.get(
+            _text(power.get("error")),
+            "the spread of the metric cannot be estimated from the data so far, or no sample "
+            "size reaches 80% power",
         )
-        return (
-            f"{prefix}Needs about {more:,.0f} more customers "
-            f"({math.ceil(more / 2):,} per variant){when}, to detect {target} reliably.{tail}",
-            "muted",
+        sentences.append(
+            (f"How many customers {planned} needs cannot be computed yet: {reason}.", "muted")
         )
-    if achieved is not None:
-        return f"{prefix}Power to detect {target}: {_pct(achieved)}.", "muted"
-    return f"{prefix}Power not computed yet.", "muted"
+        return sentences
+    if more <= 0:
+        sentences.append((f"Enough customers to detect {planned} in {pair}.", "good"))
+        return sentences
+    needed = math.ceil(more)
+    text = f"To detect {planned}, {pair} need about {needed:,} more customers between them"
+    share = sum(w for name, w in weights.items() if name in (control, variant) and w)
+    total = sum(w for w in weights.values() if w)
+    if len(weights) > 2 and 0 < share < total:
+        text += f" (about {math.ceil(more * total / share):,} more in the whole experiment)"
+    if days is not None:
+        when = now + timedelta(days=days)
+        text += (
+            f": about {math.ceil(days):,} more day{'' if math.ceil(days) == 1 else 's'} "
+            f"at current traffic, around {_day_label(when.date())}."
+        )
+    else:
+        text += ": no date can be projected, as there is no daily traffic yet."
+    sentences.append((text, "muted"))
+    return sentences
 
 
-def _health_section(results: Mapping[str, Any], experiment: Mapping[str, Any]) -> str:
+def _health_section(
+    results: Mapping[str, Any], experiment: Mapping[str, Any], control: str, now: datetime
+) -> str:
     srm_text, srm_css = _srm_sentence(_map(results.get("srm")))
     items = [f'<div class="status {srm_css}">{_e(srm_text)}</div>']
     flagged = [
@@ -596,18 +861,190 @@ def _health_section(results: Mapping[str, Any], experiment: Mapping[str, Any]) -
             '<div class="status bad"><strong>Segments with a split mismatch:</strong> '
             f"{_e(', '.join(flagged))}.</div>"
         )
-    power = results.get("power")
-    entries = _maps(power) if not isinstance(power, Mapping) else [power]
-    for entry in entries:
-        text, css = _power_sentence(entry)
+    for text, css in _power_sentences(_map(results.get("power")), experiment, control, now):
         items.append(f'<div class="status {css}"><strong>Sample size.</strong> {_e(text)}</div>')
-    if not entries:
-        items.append('<div class="status muted"><strong>Sample size.</strong> Not computed.</div>')
     analysis = _text(results.get("analysis") or experiment.get("analysis"))
     note = _ANALYSIS_NOTES.get(analysis)
     if note:
         items.append(f'<p class="note">{_e(note)}</p>')
     return "<section><h2>Can we trust it?</h2>" + "".join(items) + "</section>"
+
+
+def _holdouts(experiment: Mapping[str, Any]) -> frozenset[str]:
+    """Variants that get no offer: the baseline of what the whole programme adds."""
+    return frozenset(
+        _text(v.get("id"))
+        for v in _maps(experiment.get("variants"))
+        if _map(v.get("treatment")).get("policy") == "holdout"
+    )
+
+
+_GUARDRAIL_STATUS: Final[Mapping[str, str]] = {"ok": "good", "warning": "warn", "failing": "bad"}
+
+
+def _metric_rows(
+    role: str,
+    results: Mapping[str, Any],
+    holdouts: frozenset[str],
+    alpha: float,
+    stopped: bool,
+) -> list[str]:
+    metric = _text(results.get("metric"))
+    rows = []
+    for comparison in _maps(_map(results.get("overall")).get("comparisons")):
+        variant = _text(comparison.get("variant"))
+        if variant in holdouts:
+            continue
+        verdict, css = _verdict(comparison, alpha, stopped)
+        low, high = _pair(comparison.get("relative_ci"))
+        rows.append(
+            f'<tr><td class="name">{_e(_metric_label(metric))}</td><td class="name">{_e(role)}'
+            f'</td><td class="name">{_e(variant)}</td>'
+            f"<td>{_e(_pct(_num(comparison.get('relative_lift')), signed=True))}"
+            f'<br><span class="ci">({_e(_interval((low, high), "pct"))})</span></td>'
+            f"<td>{_e(_p(_num(comparison.get('p_value'))))}</td>"
+            f"<td>{_e(_p(_num(comparison.get('p_value_adjusted'))))}</td>"
+            f'<td class="{css}">{_e(verdict)}</td></tr>'
+        )
+    if not rows:
+        rows.append(
+            f'<tr><td class="name">{_e(_metric_label(metric))}</td><td class="name">{_e(role)}'
+            '</td><td class="muted" colspan="5">no estimate: no comparison with control yet'
+            "</td></tr>"
+        )
+    return rows
+
+
+def _metrics_section(
+    results: Mapping[str, Any],
+    secondary: Sequence[Mapping[str, Any]],
+    experiment: Mapping[str, Any],
+    holdouts: frozenset[str],
+    alpha: float,
+    stopped: bool,
+) -> str:
+    """Every metric the experiment declares, each with its verdict (guardrails with the status
+    the results give them), so a metric that moved the wrong way cannot go unseen."""
+    by_metric: dict[str, Mapping[str, Any]] = {}
+    for document in (results, *secondary):
+        by_metric.setdefault(_text(document.get("metric")), document)
+    primary = _text(experiment.get("primary_metric")) or _text(results.get("metric"))
+    declared = [primary]
+    declared += [_text(m) for m in experiment.get("secondary_metrics") or [] if isinstance(m, str)]
+    declared += [m for m in by_metric if m not in declared]
+    rows: list[str] = []
+    for metric in dict.fromkeys(declared):
+        role = "primary" if metric == primary else "secondary"
+        found = by_metric.get(metric)
+        if found is None:
+            rows.append(
+                f'<tr><td class="name">{_e(_metric_label(metric))}</td><td class="name">'
+                f'{role}</td><td class="muted" colspan="5">no estimate: its results were not '
+                "passed to this report</td></tr>"
+            )
+        else:
+            rows += _metric_rows(role, found, holdouts, alpha, stopped)
+    guardrails = _maps(results.get("guardrails"))
+    reported = {_text(g.get("metric")) for g in guardrails}
+    for guardrail in guardrails:
+        variant = _text(guardrail.get("variant"))
+        status = _text(guardrail.get("verdict")) or MISSING
+        css = _GUARDRAIL_STATUS.get(status, "muted")
+        who = f"{variant} (no offers)" if variant in holdouts else variant
+        rows.append(
+            f'<tr><td class="name">{_e(_metric_label(_text(guardrail.get("metric"))))}</td>'
+            f'<td class="name">guardrail</td><td class="name">{_e(who)}</td>'
+            f"<td>{_e(_pct(_num(guardrail.get('estimate')), signed=True))}</td>"
+            f"<td>{_e(_p(_num(guardrail.get('p_value'))))}<br>"
+            '<span class="ci">(one-sided)</span></td>'
+            f'<td>{MISSING}</td><td class="{css}">guardrail {_e(status)}</td></tr>'
+        )
+    for metric in experiment.get("guardrail_metrics") or []:
+        if isinstance(metric, str) and metric not in reported:
+            rows.append(
+                f'<tr><td class="name">{_e(_metric_label(metric))}</td><td class="name">'
+                'guardrail</td><td class="muted" colspan="5">no status: the results carry none '
+                "for it</td></tr>"
+            )
+    return (
+        "<section><h2>Every declared metric</h2>"
+        '<div style="overflow-x:auto"><table><thead><tr><th>Metric</th><th>Role</th>'
+        f"<th>Variant</th><th>Lift, relative<br><small>({_level(alpha)} interval)</small></th>"
+        "<th>p&#8209;value</th><th>Adjusted p</th><th>Verdict</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></div>"
+        '<p class="note">Verdicts of primary and secondary metrics compare the adjusted p-value '
+        f"with {alpha:g}. Guardrail status as the results give it, from a one-sided test "
+        "for harm: ok, not worse than control; warning, worse but not significantly so (or "
+        "not computable); failing, significantly worse.</p></section>"
+    )
+
+
+def _inverse_interval(pair: tuple[float | None, float | None]) -> tuple[float | None, float | None]:
+    """An interval for c / h - 1 from one for h / c - 1: the map is decreasing above -1, so
+    its ends map to the other's ends (no upper end when the lower one reaches -100%)."""
+    low, high = pair
+    if low is None or high is None or high <= -1.0:
+        return None, None
+    return 1.0 / (1.0 + high) - 1.0, (1.0 / (1.0 + low) - 1.0 if low > -1.0 else None)
+
+
+def _programme_section(
+    results: Mapping[str, Any], control: str, metric: str, holdouts: frozenset[str], alpha: float
+) -> str:
+    """Each variant against the holdout: what offering anything adds over offering nothing."""
+    overall = _map(results.get("overall"))
+    values = {_text(v.get("variant")): _num(v.get("value")) for v in _maps(overall.get("variants"))}
+    comparisons = {_text(c.get("variant")): c for c in _maps(overall.get("comparisons"))}
+    paragraphs = []
+    for holdout in sorted(holdouts):
+        base = values.get(holdout)
+        rows = []
+        for variant, value in values.items():
+            if variant in holdouts:
+                continue
+            relative = value / base - 1.0 if value is not None and base else None
+            absolute = value - base if value is not None and base is not None else None
+            if variant == control:
+                against = comparisons.get(holdout, {})
+                low, high = _pair(against.get("absolute_ci"))
+                abs_ci = _interval(
+                    (-high if high is not None else None, -low if low is not None else None),
+                    "abs",
+                    metric,
+                )
+                rel_low, rel_high = _inverse_interval(_pair(against.get("relative_ci")))
+                rel_ci = (
+                    _interval((rel_low, rel_high), "pct")
+                    if rel_high is not None
+                    else (f"above {_pct(rel_low)}" if rel_low is not None else MISSING)
+                )
+            else:
+                abs_ci = rel_ci = "no interval: the results compare variants with control only"
+            rows.append(
+                f'<tr><td class="name">{_e(variant)}{_control_tag(variant, control)}</td>'
+                f"<td>{_e(_value(value, metric))}</td><td>{_e(_value(base, metric))}</td>"
+                f'<td>{_e(_abs_lift(absolute, metric))}<br><span class="ci">({_e(abs_ci)})'
+                f"</span></td><td>{_e(_pct(relative, signed=True))}<br>"
+                f'<span class="ci">({_e(rel_ci)})</span></td></tr>'
+            )
+        paragraphs.append(
+            f"<h3>Offers vs no offers ({_e(holdout)})</h3>"
+            '<div style="overflow-x:auto"><table><thead><tr><th>Variant</th>'
+            f"<th>{_e(_metric_label(metric).capitalize())}</th>"
+            f"<th>With no offers ({_e(holdout)})</th>"
+            f"<th>Difference<br><small>({_level(alpha)} interval)</small></th>"
+            f"<th>Relative<br><small>({_level(alpha)} interval)</small></th></tr></thead>"
+            "<tbody>" + "".join(rows) + "</tbody></table></div>"
+        )
+    if not paragraphs:
+        return ""
+    return (
+        "<section><h2>What the programme adds</h2>"
+        '<p class="note">The holdout gets no offers at all: it is the baseline of what '
+        "offering anything adds, not a competitor, so it is left out of the verdicts and the "
+        "forest plot.</p>" + "".join(paragraphs) + "</section>"
+    )
 
 
 _TABLE_HEAD: Final = (
@@ -625,12 +1062,13 @@ def _scope_rows(
     metric: str,
     alpha: float,
     stopped: bool,
+    holdouts: frozenset[str],
 ) -> str:
     srm_text, srm_css = _srm_sentence(_map(scope.get("srm")))
     srm_label = {"good": "split OK", "bad": "split mismatch", "muted": ""}[srm_css]
     p = _num(_map(scope.get("srm")).get("p_value"))
     if srm_label and p is not None:
-        srm_label += f" (p = {_p(p)})"
+        srm_label += f" ({_p_is(p)})"
     rows = [
         f'<tr class="scope"><th colspan="11">{_e(name)}'
         f'<span class="scope-srm {srm_css}" title="{_e(srm_text)}">{_e(srm_label)}</span>'
@@ -678,26 +1116,33 @@ def _scope_rows(
             _chance(_num(comparison.get("chance_to_win"))),
         ]
         row += "".join(f"<td>{_e(cell)}</td>" for cell in tests)
+        if variant_name in holdouts:
+            verdict, css = "baseline (no offers), not a competitor", "muted"
         rows.append(row + f'<td class="{css}">{_e(verdict)}</td></tr>')
     return "".join(rows)
 
 
 def _table_section(
-    results: Mapping[str, Any], control: str, metric: str, alpha: float, stopped: bool
+    results: Mapping[str, Any],
+    control: str,
+    metric: str,
+    alpha: float,
+    stopped: bool,
+    holdouts: frozenset[str],
 ) -> str:
     body = _scope_rows(
-        "All customers", _map(results.get("overall")), control, metric, alpha, stopped
+        "All customers", _map(results.get("overall")), control, metric, alpha, stopped, holdouts
     )
     for segment in _maps(results.get("segments")):
-        body += _scope_rows(
-            f"Segment: {_text(segment.get('segment'))}", segment, control, metric, alpha, stopped
-        )
+        name = f"Segment: {_text(segment.get('segment'))}"
+        body += _scope_rows(name, segment, control, metric, alpha, stopped, holdouts)
     head = _TABLE_HEAD.format(metric=_e(_metric_label(metric).capitalize()), level=_level(alpha))
     return (
         "<section><h2>All numbers</h2>"
         '<p class="note">Customers are counted once, in the segments they belonged to when first '
         "exposed. Verdicts use the adjusted p-value when there is one, because many comparisons "
-        "are made at once. Chance to win: the probability the variant beats control.</p>"
+        f"are made at once ({_e(_correction(results))}). Chance to win: the probability the "
+        "variant beats control.</p>"
         f'<div style="overflow-x:auto"><table>{head}<tbody>{body}</tbody></table></div>'
         "</section>"
     )
@@ -706,13 +1151,25 @@ def _table_section(
 # --- public ----------------------------------------------------------------------------------
 
 
-def render_report(results: Mapping[str, Any], experiment: Mapping[str, Any]) -> str:
+def render_report(
+    results: Mapping[str, Any],
+    experiment: Mapping[str, Any],
+    *,
+    secondary: Sequence[Mapping[str, Any]] = (),
+    now: datetime | None = None,
+) -> str:
     """One self-contained HTML document for ``results`` (DESIGN.md shape) of ``experiment``.
+
+    ``secondary`` holds the results of the experiment's other metrics (one results document
+    each), so that every declared metric is shown with its verdict. ``now`` is the moment the
+    report describes (default: the current time): it ends a running experiment's timeline.
 
     Never raises on odd data: missing sections are reported as missing, and missing or
     non-finite numbers are shown as an en dash, because a report that fails to render is worse
     than one with gaps while an experiment is young.
     """
+    moment = _instant(now) if now is not None else None
+    now = moment or datetime.now(UTC)
     metric = _text(results.get("metric") or experiment.get("primary_metric")) or "metric"
     control = _text(results.get("control") or experiment.get("control"))
     alpha = _num(results.get("alpha"))
@@ -722,19 +1179,21 @@ def render_report(results: Mapping[str, Any], experiment: Mapping[str, Any]) -> 
         alpha = DEFAULT_ALPHA
     stopped = experiment.get("status") == "stopped"
     title = _text(experiment.get("name")) or _text(results.get("experiment_id")) or "Experiment"
+    holdouts = _holdouts(experiment)
 
     headlines = [
         _headline(c, control, metric, alpha, stopped)
         for c in _maps(_map(results.get("overall")).get("comparisons"))
+        if _text(c.get("variant")) not in holdouts
     ]
     headline_html = "".join(f'<p class="headline {css}">{text}</p>' for text, css in headlines)
     if not headline_html:
         headline_html = '<p class="headline muted">No comparison with control yet.</p>'
 
-    rows = _forest_rows(results, alpha)
+    rows = _forest_rows(results, alpha, holdouts)
     forest = (
         f'<img src="data:image/png;base64,{_forest_plot(rows, alpha)}" '
-        'alt="Relative lift over control with confidence interval, per segment and variant">'
+        f'alt="{_e(_forest_description(rows, alpha))}">'
         if rows
         else '<p class="note">No comparisons to plot yet.</p>'
     )
@@ -744,11 +1203,18 @@ def render_report(results: Mapping[str, Any], experiment: Mapping[str, Any]) -> 
         for v in _maps(_map(results.get("overall")).get("variants"))
         if _text(v.get("variant")) not in order
     ]
-    daily_png = _daily_plot(_maps(results.get("daily")), metric, _colours(order), control)
+    daily_points = _maps(results.get("daily"))
+    days = []
+    for point in daily_points:
+        try:
+            days.append(date.fromisoformat(_text(point.get("day"))[:10]))
+        except ValueError:
+            continue
+    window = _window(experiment, days, now)
+    drawn = _daily_plot(daily_points, metric, _colours(order), control, window)
     daily = (
-        f'<img src="data:image/png;base64,{daily_png}" '
-        f'alt="{_e(f"Cumulative {_metric_label(metric)} per variant by day")}">'
-        if daily_png
+        f'<img src="data:image/png;base64,{drawn[0]}" alt="{_e(drawn[1])}">'
+        if drawn
         else '<p class="note">No daily numbers yet.</p>'
     )
 
@@ -757,21 +1223,26 @@ def render_report(results: Mapping[str, Any], experiment: Mapping[str, Any]) -> 
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)} \u2014 experiment report</title>"
         f"<style>{_CSS}</style></head><body><main>"
-        + _header(results, experiment, metric)
+        + _header(results, experiment, metric, now)
         + f"<section><h2>Result</h2>{headline_html}</section>"
-        + _health_section(results, experiment)
+        + _metrics_section(results, secondary, experiment, holdouts, alpha, stopped)
+        + _health_section(results, experiment, control, now)
         + _variants_section(experiment, results, control)
+        + _programme_section(results, control, metric, holdouts, alpha)
         + "<section><h2>Lift by segment</h2>"
         '<p class="note">Each row compares one variant with control in one segment. The dot is '
-        "the best estimate, the bar the range the true lift most likely lies in; right of the "
-        "dashed zero line is better than control. Colour is the verdict: green significantly "
-        "better, red significantly worse, grey not significant.</p>"
-        f"{forest}</section>"
+        f"the best estimate, the bar the unadjusted {_level(alpha)} interval; right of the "
+        "dashed zero line is better than control. Colour follows the bar drawn: green when it "
+        "lies wholly above zero, red wholly below, grey when it includes zero. A filled dot is "
+        "significant after the multiple-testing correction "
+        f"({_e(_correction(results))}); a hollow one is not, even when its bar clears zero."
+        f"</p>{forest}</section>"
         + f"<section><h2>{_e(_metric_label(metric).capitalize())} over time</h2>"
-        '<p class="note">Cumulative value per variant: lines that settle apart suggest a lasting '
+        '<p class="note">Cumulative value per variant, each point at the end of its day (or '
+        "now, for the day still running): lines that settle apart suggest a lasting "
         "difference; early swings are noise.</p>"
         f"{daily}</section>"
-        + _table_section(results, control, metric, alpha, stopped)
+        + _table_section(results, control, metric, alpha, stopped, holdouts)
         + "</main></body></html>\n"
     )
 

@@ -6,15 +6,19 @@ report is exercised with numbers of realistic size and sign, not placeholders.
 
 from __future__ import annotations
 
+import base64
 import copy
 import csv
 import io
 import math
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from PIL import Image
 
 from experiments.report import CSV_COLUMNS, render_csv, render_report
 from tests.browser import headless_chromium
@@ -217,15 +221,17 @@ def test_report_tells_the_story_a_marketer_needs() -> None:
     low, high = (f"{round(x * 100)}".replace("-", "\u2212") for x in bandit["relative_ci"])
     assert f"bandit converts {lift}% better than control (95% interval {low}% to {high}%)" in text
     assert "— significant." in text
-    assert "holdout converts" in text
-    assert "worse than control" in text
+    # The holdout is the programme's baseline, not a competitor with a headline of its own.
+    assert "holdout converts" not in text
+    assert "Offers vs no offers (holdout)" in text
     for segment in SEGMENTS:
         assert f"Segment: {segment}" in text
     for variant in VARIANTS:
         assert variant in text
     assert "Traffic split OK (p = 0.410)" in text
-    assert "Needs about 4,210 more customers (2,105 per variant)" in text
-    assert "about 6 more days" in text
+    assert "control vs bandit need about 4,210 more customers between them" in text
+    assert "(about 4,678 more in the whole experiment)" in text
+    assert "about 7 more days at current traffic" in text
     assert "Personalised offers (learning policy linucb)" in text
     assert "No offer (holdout)" in text
     assert "45.0%" in text  # planned share
@@ -251,9 +257,9 @@ def test_srm_mismatch_is_shouted() -> None:
     results["srm"] = {"p_value": 0.00002, "mismatch": True}
     results["segments"][1]["srm"] = {"p_value": 0.0004, "mismatch": True}
     text = _visible_text(render_report(results, make_experiment()))
-    assert "Sample ratio mismatch (p = < 0.001)" in text
+    assert "Sample ratio mismatch (p < 0.001)" in text
     assert "Segments with a split mismatch: high_value." in text
-    assert "split mismatch (p = < 0.001)" in text
+    assert "split mismatch (p < 0.001)" in text
 
 
 def test_every_input_string_is_escaped() -> None:
@@ -294,11 +300,11 @@ def test_missing_and_nan_values_render_as_dashes() -> None:
     assert _parse(document).errors == []
     assert "nan" not in text.lower().replace("personalised", "")
     assert "inf" not in text.lower().replace("info", "")
-    assert "bandit: no estimate against control yet." in text
+    assert "bandit: no estimate against control yet: the results carry no estimate" in text
     assert "\u2013" in text
     assert "No daily numbers yet." in text
     assert "Traffic split not checked yet." in text
-    assert "Power not computed yet." in text
+    assert "declares no minimum detectable effect, so there is no sample size to reach" in text
 
 
 def test_report_survives_nearly_empty_documents() -> None:
@@ -372,3 +378,307 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert len(data) > 20_000, f"suspiciously small screenshot ({len(data)} bytes)"
     console = [line for line in stderr.splitlines() if PAGE_CONSOLE.search(line)]
     assert console == [], "the page logged console errors:\n" + "\n".join(console)
+
+
+# --- a one-day experiment with a holdout, as the demo makes it (issue: "a report that reads
+# true") ----------------------------------------------------------------------------------------
+
+START = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+NOW = START + timedelta(hours=6)
+
+
+def make_one_day() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """Results (primary metric), the experiment and the secondary metrics' results of a
+    three-variant experiment (rules, bandit, holdout) six hours after its start."""
+    arms = [
+        _arm("rules", 25_000, 0.030),
+        _arm("bandit", 25_000, 0.028),
+        _arm("holdout", 12_500, 0.004),
+    ]
+    arms[0]["units"] = 25_000
+    comparisons = [_compare(arms[0], arm) for arm in arms[1:]]
+    # The bandit's bar lies wholly below zero, but not after the Holm correction.
+    comparisons[0].update(
+        relative_lift=-0.12, relative_ci=[-0.21, -0.02], p_value=0.021, p_value_adjusted=0.084
+    )
+    results: dict[str, Any] = {
+        "experiment_id": "exp-demo",
+        "metric": "conversion_rate",
+        "control": "rules",
+        "alpha": 0.05,
+        "analysis": "frequentist",
+        "phase": 1,
+        "srm": {"p_value": 0.00002, "mismatch": True},
+        "overall": {"variants": arms, "comparisons": comparisons},
+        "segments": [
+            {
+                "segment": "dormant_90d",
+                "variants": [
+                    {"variant": v, "units": 40, "conversions": 0, "value": 0.0, "revenue": 0.0}
+                    for v in ("rules", "bandit", "holdout")
+                ],
+                "comparisons": [
+                    {
+                        "variant": v,
+                        "absolute_lift": None,
+                        "absolute_ci": [None, None],
+                        "relative_lift": None,
+                        "relative_ci": [None, None],
+                        "p_value": None,
+                        "error": "ZERO_VARIANCE",
+                        "chance_to_win": None,
+                    }
+                    for v in ("bandit", "holdout")
+                ],
+                "srm": {"p_value": 0.7, "mismatch": False},
+            }
+        ],
+        "daily": [
+            {
+                "day": "2026-12-02",
+                "variant": arm["variant"],
+                "units": arm["units"],
+                "value": arm["value"],
+            }
+            for arm in arms
+        ],
+        "multiple_testing": {"method": "holm", "family_size": 12},
+        "power": {
+            "minimum_detectable_effect_now": 0.083,
+            "minimum_detectable_effect": 0.05,
+            "days_to_significance": 2.4,
+            "additional_units": 62656.12,
+            "binary_metric": True,
+        },
+        "guardrails": [
+            {
+                "metric": "click_rate",
+                "variant": "bandit",
+                "verdict": "warning",
+                "estimate": -0.031,
+                "p_value": 0.18,
+            },
+            {
+                "metric": "click_rate",
+                "variant": "holdout",
+                "verdict": "failing",
+                "estimate": -1.0,
+                "p_value": 0.0000001,
+            },
+        ],
+    }
+    experiment = {
+        "name": "Personalisation vs rules",
+        "hypothesis": "A contextual bandit converts better than our business rules.",
+        "status": "running",
+        "channels": ["web"],
+        "variants": [
+            {"id": "rules", "weight": 0.4, "treatment": {"policy": "rules"}},
+            {"id": "bandit", "weight": 0.4, "treatment": {"policy": "bandit"}},
+            {"id": "holdout", "weight": 0.2, "treatment": {"policy": "holdout"}},
+        ],
+        "control": "rules",
+        "primary_metric": "conversion_rate",
+        "secondary_metrics": ["click_rate", "revenue_per_unit"],
+        "guardrail_metrics": ["click_rate"],
+        "minimum_detectable_effect": 0.05,
+        "alpha": 0.05,
+        "analysis": "frequentist",
+        "phase": 1,
+        "started_at": "2026-12-02T09:00:00Z",
+    }
+    clicks = copy.deepcopy(results)
+    clicks["metric"] = "click_rate"
+    clicks["overall"]["comparisons"][0].update(
+        relative_lift=0.071, relative_ci=[0.01, 0.13], p_value=0.002, p_value_adjusted=0.02
+    )
+    return results, experiment, [clicks]
+
+
+class _Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.alts: list[str] = []
+        self.pngs: list[bytes] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "img":
+            self.alts.append(found.get("alt") or "")
+            src = found.get("src") or ""
+            self.pngs.append(base64.b64decode(src.removeprefix("data:image/png;base64,")))
+
+
+def _images(document: str) -> _Images:
+    parser = _Images()
+    parser.feed(document)
+    return parser
+
+
+def test_a_one_day_experiment_is_drawn_in_hours_inside_its_own_range() -> None:
+    results, experiment, secondary = make_one_day()
+    document = render_report(results, experiment, secondary=secondary, now=NOW)
+    over_time = _images(document).alts[1]
+    assert "Time axis from 0 h to 6 h (hours since the start)" in over_time
+    assert "ticks 0 h, 1 h, 2 h, 3 h, 4 h, 5 h, 6 h" in over_time
+    # Today's point is now, at the right end, not on some day outside the experiment.
+    assert "points from 6 h to 6 h" in over_time
+    text = _visible_text(document)
+    assert "Started: 2 Dec 2026, 09:00 UTC" in text
+    assert "Running for 6 hours" in text
+    assert "Report made 2 Dec 2026, 15:00 UTC" in text
+
+
+def test_a_longer_experiment_has_full_dates_with_years_and_no_point_outside() -> None:
+    experiment = make_experiment()  # started 20 Nov 2026 09:00, 14 days of data
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    over_time = _images(render_report(make_results(), experiment, now=now)).alts[1]
+    assert "Time axis from 20 Nov 2026 to 3 Dec 2026 (dates)" in over_time
+    assert "points from 21 Nov 2026 to 3 Dec 2026" in over_time
+    ticks = over_time.split("ticks ")[1].split(";")[0].split(", ")
+    days = [datetime.strptime(tick, "%d %b %Y").date() for tick in ticks]
+    assert len(days) >= 4, ticks
+    assert all(date(2026, 11, 20) <= day <= date(2026, 12, 3) for day in days), ticks
+
+
+def _pixels_near(png: bytes, colour: str) -> int:
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+    rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(image - rgb).sum(axis=2) < 30).sum())
+
+
+def test_bar_colour_follows_the_interval_drawn_and_the_legend_names_the_correction() -> None:
+    results, experiment, secondary = make_one_day()
+    results["segments"] = []
+    document = render_report(results, experiment, secondary=secondary, now=NOW)
+    images = _images(document)
+    forest_alt, forest_png = images.alts[0], images.pngs[0]
+    # One bar (the holdout is not a competitor): wholly below zero, so red, though the
+    # adjusted p-value (0.084) is not significant: the dot is hollow and the words say so.
+    assert (
+        "All customers \u00b7 bandit: \u221212% [\u221221%, \u22122%], red, interval below zero, "
+        "not significant after correction" in forest_alt
+    )
+    assert _pixels_near(forest_png, "#cf222e") > 200
+    text = _visible_text(document)
+    assert "the Holm correction over 12 comparisons" in text
+    assert "Colour follows the bar drawn" in text
+
+
+def test_the_holdout_is_the_programme_baseline_not_a_competitor() -> None:
+    results, experiment, secondary = make_one_day()
+    document = render_report(results, experiment, secondary=secondary, now=NOW)
+    text = _visible_text(document)
+    assert "holdout converts" not in text
+    assert "holdout" not in _images(document).alts[0]
+    assert "What the programme adds" in text
+    holdout = results["overall"]["comparisons"][1]
+    rules, _bandit, none = results["overall"]["variants"]
+    lift = rules["value"] / none["value"] - 1
+    assert f"rules(control){rules['value'] * 100:.2f}%{none['value'] * 100:.2f}%" in text
+    assert f"+{lift * 100:.0f}%" in text
+    # The interval is the holdout's, turned round: c/h - 1 from h/c - 1.
+    low, high = holdout["relative_ci"]
+    inverted = f"{(1 / (1 + high) - 1) * 100:.0f}% to {(1 / (1 + low) - 1) * 100:.0f}%"
+    assert inverted in text
+    assert "baseline (no offers), not a competitor" in text
+
+
+def test_every_declared_metric_is_shown_with_its_verdict_and_guardrail_status() -> None:
+    results, experiment, secondary = make_one_day()
+    text = _visible_text(render_report(results, experiment, secondary=secondary, now=NOW))
+    section = text.split("Every declared metric")[1].split("Can we trust it?")[0]
+    assert (
+        "conversion rateprimarybandit\u221212%(\u221221% to \u22122%)0.0210.084not significant yet"
+        in section
+    )
+    assert "click rateprimary" not in section
+    assert "click ratesecondarybandit+7%(1% to 13%)0.0020.020significantly better" in section
+    assert "revenue per unitsecondaryno estimate: its results were not passed" in section
+    assert "click rateguardrailbandit\u22123%0.180(one-sided)\u2013guardrail warning" in section
+    assert "click rateguardrailholdout (no offers)" in section
+    assert "guardrail failing" in section
+
+
+def test_numbers_are_for_people_and_power_says_what_is_needed_and_when() -> None:
+    results, experiment, secondary = make_one_day()
+    results["overall"]["variants"][0]["units"] = 62656.12
+    text = _visible_text(render_report(results, experiment, secondary=secondary, now=NOW))
+    assert "p = <" not in text
+    assert "Sample ratio mismatch (p < 0.001)" in text
+    assert "62,656" in text
+    assert "62,656.12" not in text
+    assert "62656" not in text
+    assert "per variant)" not in text
+    assert (
+        "To detect the planned 5% lift, rules vs bandit need about 62,657 more customers "
+        "between them (about 78,321 more in the whole experiment): about 3 more days at "
+        "current traffic, around 5 Dec 2026." in text
+    )
+    assert "With the customers so far, rules vs bandit can detect a relative lift of 8.3%" in text
+
+
+def test_every_missing_estimate_says_why() -> None:
+    results, experiment, secondary = make_one_day()
+    text = _visible_text(render_report(results, experiment, secondary=secondary, now=NOW))
+    assert "no estimate yet" not in text
+    assert "no estimate: no spread to measure yet (e.g. nobody converted in either arm)" in text
+    results["power"] = {}
+    text = _visible_text(render_report(results, experiment, now=NOW))
+    assert "Power not computed yet" not in text
+    assert "Not computed: it needs at least two customers in control and a variant" in text
+    results["power"] = {"minimum_detectable_effect_now": 0.2}
+    text = _visible_text(
+        render_report(results, {**experiment, "minimum_detectable_effect": None}, now=NOW)
+    )
+    assert "declares no minimum detectable effect, so there is no sample size to reach" in text
+    results["power"] = {"minimum_detectable_effect": 0.05, "additional_units": None}
+    text = _visible_text(render_report(results, experiment, now=NOW))
+    assert "How many customers the planned 5% lift needs cannot be computed yet:" in text
+
+
+def test_one_day_report_renders_in_chromium_for_the_closing_note(tmp_path: Path) -> None:
+    results, experiment, secondary = make_one_day()
+    document = render_report(results, experiment, secondary=secondary, now=NOW)
+    assert "<script" not in document.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", document)
+    png, stderr = screenshot(document, tmp_path, size="1280,3600")
+    assert png.exists(), f"no screenshot; chromium said:\n{stderr[-4000:]}"
+    console = [line for line in stderr.splitlines() if PAGE_CONSOLE.search(line)]
+    assert console == [], "the page logged console errors:\n" + "\n".join(console)
+    assert len(png.read_bytes()) > 20_000
+
+
+async def test_the_cli_report_shows_every_declared_metric_from_the_store(
+    client: Any, role_keys: Any, settings: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from tests.test_experiment_results import EXPERIMENT, send, setup
+
+    await setup(client, role_keys)
+    body = {
+        **EXPERIMENT,
+        "secondary_metrics": ["click_rate", "revenue_per_unit"],
+        "guardrail_metrics": ["click_rate"],
+    }
+    r = await client.put("/v1/experiments/exp-m", json=body, headers=role_keys["marketer"])
+    assert r.status_code == 200, r.text
+    for i in range(40):
+        await send(client, role_keys, f"m-{i}", "conversion" if i % 4 == 0 else "", value=9.0)
+    monkeypatch.setenv("NBO_REDIS_URL", settings.redis_url)
+    target = tmp_path / "report.html"
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["report", "exp-m", "--output", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    section = _visible_text(target.read_text()).split("Every declared metric")[1]
+    section = section.split("Can we trust it?")[0]
+    assert "conversion rateprimarybandit" in section
+    assert "click ratesecondarybandit" in section
+    assert "revenue per unitsecondarybandit" in section
+    assert "not passed to this report" not in section
+    assert "click rateguardrailbandit" in section
