@@ -279,7 +279,9 @@ SEQUENTIAL = REF["sequential_waudby_smith"]
 
 def test_sequential_mean_relative_tuning_1000() -> None:
     entry = SEQUENTIAL["mean_Nstar1000_relative"]
-    config = SequentialConfig(difference="relative", tuning=entry["tuning"])
+    config = SequentialConfig(
+        difference="relative", tuning=entry["tuning"], relative_interval="delta"
+    )
     result = sequential_test(sample(entry["control"]), sample(entry["treatment"]), config)
     assert close(result.estimate, entry["estimate"])
     assert_pair(result.ci, entry["ci"])
@@ -288,7 +290,9 @@ def test_sequential_mean_relative_tuning_1000() -> None:
 
 def test_sequential_proportion_relative_tuning_5000() -> None:
     entry = SEQUENTIAL["prop_Nstar5000_relative"]
-    config = SequentialConfig(difference="relative", tuning=entry["tuning"])
+    config = SequentialConfig(
+        difference="relative", tuning=entry["tuning"], relative_interval="delta"
+    )
     control = ProportionStats(**entry["control"])
     treatment = ProportionStats(**entry["treatment"])
     result = sequential_test(control, treatment, config)

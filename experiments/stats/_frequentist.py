@@ -102,7 +102,9 @@ class FrequentistResult:
         ``pooled_z``, ``wald_z``, ``log_ratio_z``, ``fisher_exact``, ``sequential``.
     interval_method : str | None
         What produced ``ci``: ``wald`` (linear, absolute lifts), ``delta`` (linear
-        delta method, relative) or ``log_ratio`` (exponentiated log-ratio interval).
+        delta method, relative), ``log_ratio`` (exponentiated log-ratio interval) or
+        ``log_ratio_adjusted`` (the same with 1/2 added to each count, when the treatment
+        has no conversions).
     """
 
     estimate: float
@@ -157,6 +159,7 @@ def result_from(
     log_se: float = NAN,
     log_df: float = NAN,
     p_value: float | None = None,
+    log_centre: float | None = None,
 ) -> FrequentistResult:
     """p-value and CI for an asymptotically t (or normal) lift.
 
@@ -164,7 +167,9 @@ def result_from(
     interval ``exp(log(1 + estimate) +- q log_se) - 1`` unless the config asks for the delta
     one; its p-value, unless given (``statistic`` or ``p_value``: the pooled z, Fisher's
     exact test), is the Wald test of the same log ratio against ``log(1 + test_value)``,
-    so the interval excludes the null exactly when p < alpha.
+    so the interval excludes the null exactly when p < alpha. ``log_centre`` replaces
+    log(1 + estimate) where that is undefined (a proportion with no conversions: see
+    :func:`two_proportion_z_test`).
 
     References
     ----------
@@ -178,10 +183,10 @@ def result_from(
         and config.relative_interval == "log_ratio"
         and log_se > 0.0
         and math.isfinite(log_se)
-        and 1.0 + estimate > 0.0
+        and (1.0 + estimate > 0.0 or log_centre is not None)
     )
     if log_scale:
-        centre = math.log1p(estimate)
+        centre = math.log1p(estimate) if log_centre is None else log_centre
         if statistic is None and p_value is None and 1.0 + config.test_value > 0.0:
             statistic = (centre - math.log1p(config.test_value)) / log_se
             test = f"log_ratio_{'z' if math.isinf(log_df) else 't'}"
@@ -190,7 +195,7 @@ def result_from(
             statistic = (estimate - config.test_value) / se
         low, high = _interval(centre, log_se, log_df, config)
         ci = (math.expm1(low), math.expm1(high))
-        method = "log_ratio"
+        method = "log_ratio" if log_centre is None else "log_ratio_adjusted"
     else:
         if statistic is None:
             statistic = (estimate - config.test_value) / se
@@ -301,6 +306,7 @@ def two_proportion_z_test(
         return failed_result(ErrorCode.ZERO_VARIANCE)
     unpooled_variance = control.variance / control.n + treatment.variance / treatment.n
     log_se = NAN
+    log_centre = None
     if config.difference == "relative":
         if p_c == 0.0:
             return failed_result(ErrorCode.ZERO_BASELINE)
@@ -315,6 +321,14 @@ def two_proportion_z_test(
                 treatment.variance / (treatment.n * p_t**2)
                 + control.variance / (control.n * p_c**2)
             )
+        else:
+            # No conversions in treatment: no log ratio. Add 1/2 to each arm's count and units
+            # (the "log-adjusted" interval Fagerland, Lydersen & Laake 2015 recommend;
+            # statsmodels' default for a ratio), centred on the adjusted ratio.
+            x_t, m_t = treatment.sum + 0.5, treatment.n + 0.5
+            x_c, m_c = control.sum + 0.5, control.n + 0.5
+            log_centre = math.log((x_t / m_t) / (x_c / m_c))
+            log_se = math.sqrt(1.0 / x_t - 1.0 / m_t + 1.0 / x_c - 1.0 / m_c)
     else:
         estimate = p_t - p_c
         se = math.sqrt(unpooled_variance)
@@ -340,6 +354,7 @@ def two_proportion_z_test(
         log_se=log_se,
         log_df=math.inf,
         p_value=p_value,
+        log_centre=log_centre,
     )
 
 
