@@ -174,8 +174,8 @@ def result_from(
     References
     ----------
     Katz, Baptista, Azen & Pike (1978), "Obtaining confidence intervals for the risk ratio in
-    cohort studies", Biometrics 34; Agresti (2013), "Categorical Data Analysis", 3rd ed.,
-    sec. 3.1.4 (log relative risk); statsmodels ``confint_proportions_2indep(compare="ratio",
+    cohort studies", Biometrics 34; Agresti (2013), "Categorical Data Analysis", 3rd ed., ch. 3
+    (the log relative risk); statsmodels ``confint_proportions_2indep(compare="ratio",
     method="log")``.
     """
     log_scale = (
