@@ -115,6 +115,10 @@ def _compare(
         if difference == "relative":
             out["p_value"] = _finite(result.p_value)
             out["error"] = result.error
+            # Which test gave the p-value and how the relative interval was built, so an
+            # analyst can reproduce both (see FrequentistResult.test / interval_method).
+            out["test"] = result.test
+            out["relative_interval_method"] = result.interval_method
     bayes = bayesian_test(c, t, BayesianConfig(alpha=experiment.alpha, difference="relative"))
     out["chance_to_win"] = _finite(bayes.chance_to_win)
     return out

@@ -117,12 +117,15 @@ def from_moments(n: int, mean: float, variance: float) -> SampleStats:
 
 
 WELCH = REF["welch_summary_stats"]
+# gbstats reports the linear delta-method interval (and its p-value) for relative lifts; the
+# default here is the log-ratio one (tests/test_stats_relative.py), so ask for gbstats' own.
+GROWTHBOOK_RELATIVE = FrequentistConfig(difference="relative", relative_interval="delta")
 
 
 @pytest.mark.parametrize("difference", ["absolute", "relative"])
 def test_welch_summary_stats(difference: str) -> None:
     expected = WELCH[difference]
-    config = FrequentistConfig(difference=difference)  # type: ignore[arg-type]
+    config = FrequentistConfig(difference=difference, relative_interval="delta")  # type: ignore[arg-type]
     result = welch_t_test(sample(WELCH["control"]), sample(WELCH["treatment"]), config)
     assert result.error is None
     assert close(result.estimate, expected["estimate"])
@@ -137,7 +140,7 @@ def test_proportion_welch_relative() -> None:
     entry = REF["proportion_relative"]
     control = ProportionStats(**entry["control"])
     treatment = ProportionStats(**entry["treatment"])
-    result = welch_t_test(control, treatment, FrequentistConfig(difference="relative"))
+    result = welch_t_test(control, treatment, GROWTHBOOK_RELATIVE)
     assert close(result.estimate, entry["estimate"])
     assert close(result.se, entry["se"])
     assert_pair(result.ci, entry["ci"])
@@ -158,7 +161,11 @@ ONE_SIDED = REF["one_sided"]
 )
 def test_one_sided(key: str, alternative: str, difference: str) -> None:
     expected = ONE_SIDED[key]
-    config = FrequentistConfig(alternative=alternative, difference=difference)  # type: ignore[arg-type]
+    config = FrequentistConfig(
+        alternative=alternative,  # type: ignore[arg-type]
+        difference=difference,  # type: ignore[arg-type]
+        relative_interval="delta",
+    )
     result = welch_t_test(sample(ONE_SIDED["control"]), sample(ONE_SIDED["treatment"]), config)
     assert_pair(result.ci, expected["ci"])
     assert close(result.p_value, expected["p"])
@@ -227,7 +234,7 @@ def regression_stats(arm: dict[str, Any]) -> RegressionAdjustedStats:
 def test_cuped_theta_and_lifts() -> None:
     control, treatment = regression_stats(CUPED["control"]), regression_stats(CUPED["treatment"])
     assert close(regression_adjustment(control, treatment).theta, CUPED["theta"])
-    relative = welch_t_test(control, treatment, FrequentistConfig(difference="relative"))
+    relative = welch_t_test(control, treatment, GROWTHBOOK_RELATIVE)
     assert close(relative.estimate, CUPED["relative"]["estimate"])
     assert close(relative.se, CUPED["relative"]["se"])
     assert_pair(relative.ci, CUPED["relative"]["ci"])
@@ -235,7 +242,7 @@ def test_cuped_theta_and_lifts() -> None:
     absolute = welch_t_test(control, treatment, FrequentistConfig(difference="absolute"))
     assert close(absolute.estimate, CUPED["absolute"]["estimate"])
     assert close(absolute.p_value, CUPED["absolute"]["p"])
-    unadjusted = welch_t_test(control.post, treatment.post)
+    unadjusted = welch_t_test(control.post, treatment.post, GROWTHBOOK_RELATIVE)
     assert close(unadjusted.estimate, CUPED["no_cuped_relative"]["estimate"])
     assert close(unadjusted.p_value, CUPED["no_cuped_relative"]["p"])
     assert relative.p_value < unadjusted.p_value
@@ -254,7 +261,7 @@ def test_ratio_delta_method() -> None:
     assert close(treatment.mean, RATIO["means"][1])
     assert close(control.variance, RATIO["unit_variances"][0])
     assert close(treatment.variance, RATIO["unit_variances"][1])
-    frequentist = welch_t_test(control, treatment, FrequentistConfig(difference="relative"))
+    frequentist = welch_t_test(control, treatment, GROWTHBOOK_RELATIVE)
     assert close(frequentist.estimate, RATIO["freq_relative"]["estimate"])
     assert close(frequentist.se, RATIO["freq_relative"]["se"])
     assert close(frequentist.p_value, RATIO["freq_relative"]["p"])
@@ -272,7 +279,9 @@ SEQUENTIAL = REF["sequential_waudby_smith"]
 
 def test_sequential_mean_relative_tuning_1000() -> None:
     entry = SEQUENTIAL["mean_Nstar1000_relative"]
-    config = SequentialConfig(difference="relative", tuning=entry["tuning"])
+    config = SequentialConfig(
+        difference="relative", tuning=entry["tuning"], relative_interval="delta"
+    )
     result = sequential_test(sample(entry["control"]), sample(entry["treatment"]), config)
     assert close(result.estimate, entry["estimate"])
     assert_pair(result.ci, entry["ci"])
@@ -281,7 +290,9 @@ def test_sequential_mean_relative_tuning_1000() -> None:
 
 def test_sequential_proportion_relative_tuning_5000() -> None:
     entry = SEQUENTIAL["prop_Nstar5000_relative"]
-    config = SequentialConfig(difference="relative", tuning=entry["tuning"])
+    config = SequentialConfig(
+        difference="relative", tuning=entry["tuning"], relative_interval="delta"
+    )
     control = ProportionStats(**entry["control"])
     treatment = ProportionStats(**entry["treatment"])
     result = sequential_test(control, treatment, config)

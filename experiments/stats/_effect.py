@@ -12,13 +12,21 @@ from experiments.stats._statistics import MetricStats, RegressionAdjustedStats
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """estimate, Var(estimate), Welch-Satterthwaite df, units in both arms, or an error."""
+    """estimate, Var(estimate), Welch-Satterthwaite df, units in both arms, or an error.
+
+    A relative lift over a positive baseline with a positive treatment level also carries
+    ``log_variance``, Var(log(1 + estimate)) by the delta method, and its Welch df: an
+    interval built on that scale and exponentiated never crosses -100% (the log-ratio
+    interval for a risk ratio; Katz, Baptista, Azen & Pike 1978). NaN where it is undefined.
+    """
 
     estimate: float
     variance: float
     df: float
     n_total: int
     error: str | None = None
+    log_variance: float = NAN
+    log_df: float = NAN
 
     @property
     def se(self) -> float:
@@ -120,4 +128,33 @@ def _finish(
         variance = delta_variance(var_c, mean_c, n_c, var_t, mean_t, n_t, False)
     if not (variance > 0.0 and math.isfinite(variance)):
         return failed(ErrorCode.ZERO_VARIANCE, n_total)
-    return Effect(estimate, variance, welch_df(var_c, n_c, var_t, n_t), n_total)
+    df = welch_df(var_c, n_c, var_t, n_t)
+    if relative and baseline > 0.0 and 1.0 + estimate > 0.0:
+        log_variance, log_df = log_ratio_moments(
+            estimate, variance, var_c, n_c, baseline, var_t, n_t
+        )
+        return Effect(estimate, variance, df, n_total, None, log_variance, log_df)
+    return Effect(estimate, variance, df, n_total)
+
+
+def log_ratio_moments(
+    estimate: float,
+    variance: float,
+    var_c: float,
+    n_c: int,
+    baseline: float,
+    var_t: float,
+    n_t: int,
+) -> tuple[float, float]:
+    """Var(log r) and its Welch df for r = 1 + estimate, from the delta-method Var(r).
+
+    d log r = dr / r, so Var(log r) = Var(r) / r^2. For plain means this is exactly
+    var_T / (n_T m_T^2) + var_C / (n_C m_C^2), the variance of a log risk ratio for
+    proportions (Katz et al. 1978); for CUPED and ratio metrics it carries their own
+    delta-method Var(r). The df weighs each arm's share on the log scale, where the
+    treatment's level is r times the baseline.
+    """
+    ratio = 1.0 + estimate
+    level_t = ratio * baseline
+    df = welch_df(var_c / baseline**2, n_c, var_t / level_t**2, n_t)
+    return variance / ratio**2, df

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+from scipy import stats as sps  # type: ignore[import-untyped]
 
 from experiments.stats._common import (
     NAN,
@@ -22,6 +24,10 @@ from experiments.stats._common import (
 )
 from experiments.stats._effect import Effect, effect
 from experiments.stats._statistics import MetricStats, ProportionStats
+
+RelativeInterval = Literal["log_ratio", "delta"]
+"""``log_ratio``: exp of a delta-method interval for log(mean_T / mean_C), minus 1, which
+stays above -100%; ``delta``: the linear delta-method interval (GrowthBook's), which need not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +45,34 @@ class FrequentistConfig:
     test_value : float
         The lift under the null hypothesis, on the ``difference`` scale (a non-inferiority
         margin, say); 0 tests "no effect".
+    relative_interval : {"log_ratio", "delta"}
+        How a relative lift's interval (and, for means, its p-value) is computed.
+        ``log_ratio`` (the default) works on log(1 + lift), so the interval of a metric that
+        cannot be negative never goes below -100%; ``delta`` is the linear delta method
+        GrowthBook reports, kept to reproduce its numbers. A baseline or treatment level
+        that is not positive has no log ratio and falls back to ``delta`` (the result says).
+    exact_below : float
+        The two-proportion test of "no difference" runs Fisher's exact test instead of the
+        pooled z test when any expected cell of the 2x2 table is below this (the textbook
+        rule of 5, Cochran 1954); 0 never switches.
     """
 
     alpha: float = 0.05
     alternative: Alternative = "two-sided"
     difference: Difference = "relative"
     test_value: float = 0.0
+    relative_interval: RelativeInterval = "log_ratio"
+    exact_below: float = 5.0
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
         check_choice(self.alternative, Alternative, "alternative")
         check_choice(self.difference, Difference, "difference")
+        check_choice(self.relative_interval, RelativeInterval, "relative_interval")
         if not math.isfinite(self.test_value):
             raise ValueError(f"test_value must be finite, got {self.test_value!r}")
+        if not (math.isfinite(self.exact_below) and self.exact_below >= 0.0):
+            raise ValueError(f"exact_below must be finite and >= 0, got {self.exact_below!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,19 +84,27 @@ class FrequentistResult:
     estimate : float
         The lift on the configured scale.
     se : float
-        Its standard error (delta method for relative lifts).
+        Its standard error (delta method for relative lifts, on the lift's own scale).
     ci : tuple[float, float]
         Confidence interval (one end infinite for one-sided tests; always-valid for the
         sequential tests).
     p_value : float
         Against ``test_value`` (always-valid for the sequential tests).
     statistic : float
-        The standardised lift (estimate - test_value) / se behind ``p_value`` (the pooled z
-        for the two-proportion test).
+        The standardised lift behind ``p_value``: (estimate - test_value) / se, on the log
+        scale for a ``log_ratio`` test, the pooled z for the two-proportion test.
     df : float
         Degrees of freedom of the reference t distribution; ``inf`` for normal theory.
     error : str | None
         An :class:`ErrorCode`; when set every number is NaN.
+    test : str | None
+        What produced ``p_value``: ``welch_t``, ``log_ratio_t`` (Welch on the log ratio),
+        ``pooled_z``, ``wald_z``, ``log_ratio_z``, ``fisher_exact``, ``sequential``.
+    interval_method : str | None
+        What produced ``ci``: ``wald`` (linear, absolute lifts), ``delta`` (linear
+        delta method, relative), ``log_ratio`` (exponentiated log-ratio interval) or
+        ``log_ratio_adjusted`` (the same with 1/2 added to each count, when the treatment
+        has no conversions).
     """
 
     estimate: float
@@ -85,6 +114,8 @@ class FrequentistResult:
     statistic: float
     df: float
     error: str | None = None
+    test: str | None = None
+    interval_method: str | None = None
 
 
 def failed_result(code: str) -> FrequentistResult:
@@ -100,32 +131,92 @@ def _quantile(q: float, df: float) -> float:
     return norm_isf(q) if math.isinf(df) else t_isf(q, df)
 
 
+def _p(stat: float, df: float, alternative: Alternative) -> float:
+    if alternative == "two-sided":
+        return min(2.0 * _sf(abs(stat), df), 1.0)
+    return _sf(stat if alternative == "greater" else -stat, df)
+
+
+def _interval(
+    centre: float, se: float, df: float, config: FrequentistConfig
+) -> tuple[float, float]:
+    if config.alternative == "two-sided":
+        width = _quantile(config.alpha / 2.0, df) * se
+        return (centre - width, centre + width)
+    if config.alternative == "greater":
+        return (centre - _quantile(config.alpha, df) * se, math.inf)
+    return (-math.inf, centre + _quantile(config.alpha, df) * se)
+
+
 def result_from(
     estimate: float,
     se: float,
     df: float,
     config: FrequentistConfig,
     statistic: float | None = None,
+    *,
+    test: str,
+    log_se: float = NAN,
+    log_df: float = NAN,
+    p_value: float | None = None,
+    log_centre: float | None = None,
 ) -> FrequentistResult:
-    """p-value and CI for an asymptotically t (or normal) lift."""
-    stat = (estimate - config.test_value) / se if statistic is None else statistic
-    if config.alternative == "two-sided":
-        p = 2.0 * _sf(abs(stat), df)
-        width = _quantile(config.alpha / 2.0, df) * se
-        ci = (estimate - width, estimate + width)
-    elif config.alternative == "greater":
-        p = _sf(stat, df)
-        ci = (estimate - _quantile(config.alpha, df) * se, math.inf)
+    """p-value and CI for an asymptotically t (or normal) lift.
+
+    A relative lift with a defined ``log_se`` (see :class:`Effect`) gets the log-ratio
+    interval ``exp(log(1 + estimate) +- q log_se) - 1`` unless the config asks for the delta
+    one; its p-value, unless given (``statistic`` or ``p_value``: the pooled z, Fisher's
+    exact test), is the Wald test of the same log ratio against ``log(1 + test_value)``,
+    so the interval excludes the null exactly when p < alpha. ``log_centre`` replaces
+    log(1 + estimate) where that is undefined (a proportion with no conversions: see
+    :func:`two_proportion_z_test`).
+
+    References
+    ----------
+    Katz, Baptista, Azen & Pike (1978), "Obtaining confidence intervals for the risk ratio in
+    cohort studies", Biometrics 34; Agresti (2013), "Categorical Data Analysis", 3rd ed., ch. 3
+    (the log relative risk); statsmodels ``confint_proportions_2indep(compare="ratio",
+    method="log")``.
+    """
+    log_scale = (
+        config.difference == "relative"
+        and config.relative_interval == "log_ratio"
+        and log_se > 0.0
+        and math.isfinite(log_se)
+        and (1.0 + estimate > 0.0 or log_centre is not None)
+    )
+    if log_scale:
+        centre = math.log1p(estimate) if log_centre is None else log_centre
+        if statistic is None and p_value is None and 1.0 + config.test_value > 0.0:
+            statistic = (centre - math.log1p(config.test_value)) / log_se
+            test = f"log_ratio_{'z' if math.isinf(log_df) else 't'}"
+            df = log_df
+        if statistic is None:  # a null at or below -100% has no log: test it linearly
+            statistic = (estimate - config.test_value) / se
+        low, high = _interval(centre, log_se, log_df, config)
+        ci = (math.expm1(low), math.expm1(high))
+        method = "log_ratio" if log_centre is None else "log_ratio_adjusted"
     else:
-        p = _sf(-stat, df)
-        ci = (-math.inf, estimate + _quantile(config.alpha, df) * se)
-    return FrequentistResult(estimate, se, ci, min(p, 1.0), stat, df)
+        if statistic is None:
+            statistic = (estimate - config.test_value) / se
+        ci = _interval(estimate, se, df, config)
+        method = "delta" if config.difference == "relative" else "wald"
+    p = _p(statistic, df, config.alternative) if p_value is None else p_value
+    return FrequentistResult(estimate, se, ci, p, statistic, df, None, test, method)
 
 
-def from_effect(moments: Effect, config: FrequentistConfig) -> FrequentistResult:
+def from_effect(moments: Effect, config: FrequentistConfig, test: str) -> FrequentistResult:
     if moments.error is not None:
         return failed_result(moments.error)
-    return result_from(moments.estimate, moments.se, moments.df, config)
+    return result_from(
+        moments.estimate,
+        moments.se,
+        moments.df,
+        config,
+        test=test,
+        log_se=math.sqrt(moments.log_variance),
+        log_df=moments.log_df,
+    )
 
 
 def welch_t_test(
@@ -154,7 +245,10 @@ def welch_t_test(
         With ``df`` the Welch-Satterthwaite value
         ``(v_C/n_C + v_T/n_T)^2 / ((v_C/n_C)^2/(n_C-1) + (v_T/n_T)^2/(n_T-1))`` and, for the
         relative lift ``(m_T - m_C)/|m_C|``, the delta-method variance
-        ``v_T/(m_C^2 n_T) + v_C m_T^2/(m_C^4 n_C)``. ``error`` is set (and numbers are NaN)
+        ``v_T/(m_C^2 n_T) + v_C m_T^2/(m_C^4 n_C)`` as ``se``; its interval and p-value are
+        the log-ratio ones (``exp(log(m_T/m_C) +- t se_log) - 1`` with
+        ``se_log^2 = v_T/(n_T m_T^2) + v_C/(n_C m_C^2)`` and the Welch df of those two terms)
+        unless the config asks for ``delta``. ``error`` is set (and numbers are NaN)
         for fewer than two units in an arm, zero variance, or a zero control mean on the
         relative scale.
 
@@ -162,7 +256,7 @@ def welch_t_test(
     ----------
     Welch (1947), Biometrika 34; GrowthBook gbstats ``frequentist/tests.py`` (``TTest``).
     """
-    return from_effect(effect(control, treatment, config.difference), config)
+    return from_effect(effect(control, treatment, config.difference), config, "welch_t")
 
 
 def two_proportion_z_test(
@@ -174,9 +268,13 @@ def two_proportion_z_test(
 
     The p-value for "no difference" uses the pooled rate, because under that null both arms
     share one rate and the pooled variance is its best estimate; it is the same for the
-    absolute and the relative lift (one is zero exactly when the other is). The confidence
-    interval cannot assume the null, so it uses the unpooled (Wald / delta-method) standard
-    error. With a non-zero ``test_value`` the p-value is the Wald one as well.
+    absolute and the relative lift (one is zero exactly when the other is). When any
+    expected cell is below ``config.exact_below`` the normal approximation is not trusted
+    and Fisher's exact test gives the p-value instead (``test == "fisher_exact"``). The
+    confidence interval cannot assume the null, so it uses the unpooled standard error: Wald
+    for the absolute lift, the log risk ratio (Katz et al. 1978) for the relative one, which
+    keeps it above -100%. With a non-zero ``test_value`` the p-value is the Wald test on the
+    interval's scale.
 
     Parameters
     ----------
@@ -194,7 +292,8 @@ def two_proportion_z_test(
     References
     ----------
     Fleiss, Levin & Paik (2003), "Statistical Methods for Rates and Proportions", ch. 3;
-    statsmodels ``proportions_ztest`` (pooled variance).
+    statsmodels ``proportions_ztest`` (pooled variance) and ``confint_proportions_2indep``
+    (``compare="ratio", method="log"``); Fisher (1935); scipy ``fisher_exact``.
     """
     if not (isinstance(control, ProportionStats) and isinstance(treatment, ProportionStats)):
         return failed_result(ErrorCode.MIXED_STATISTICS)
@@ -206,24 +305,85 @@ def two_proportion_z_test(
     if not pooled_variance > 0.0:
         return failed_result(ErrorCode.ZERO_VARIANCE)
     unpooled_variance = control.variance / control.n + treatment.variance / treatment.n
+    log_se = NAN
+    log_centre = None
     if config.difference == "relative":
         if p_c == 0.0:
             return failed_result(ErrorCode.ZERO_BASELINE)
         estimate = (p_t - p_c) / p_c
-        se = math.sqrt(
-            treatment.variance / (p_c**2 * treatment.n)
-            + control.variance * p_t**2 / (p_c**4 * control.n)
+        variance = treatment.variance / (p_c**2 * treatment.n) + control.variance * p_t**2 / (
+            p_c**4 * control.n
         )
+        se = math.sqrt(variance)
+        if p_t > 0.0:
+            # (1 - p_T)/(n_T p_T) + (1 - p_C)/(n_C p_C): the log risk ratio's variance.
+            log_se = math.sqrt(
+                treatment.variance / (treatment.n * p_t**2)
+                + control.variance / (control.n * p_c**2)
+            )
+        else:
+            # No conversions in treatment: no log ratio. Add 1/2 to each arm's count and units
+            # (the "log-adjusted" interval Fagerland, Lydersen & Laake 2015 recommend;
+            # statsmodels' default for a ratio), centred on the adjusted ratio.
+            x_t, m_t = treatment.sum + 0.5, treatment.n + 0.5
+            x_c, m_c = control.sum + 0.5, control.n + 0.5
+            log_centre = math.log((x_t / m_t) / (x_c / m_c))
+            log_se = math.sqrt(1.0 / x_t - 1.0 / m_t + 1.0 / x_c - 1.0 / m_c)
     else:
         estimate = p_t - p_c
         se = math.sqrt(unpooled_variance)
+    p_value = None
     if config.test_value == 0.0:
-        statistic = (p_t - p_c) / math.sqrt(pooled_variance)
+        statistic: float | None = (p_t - p_c) / math.sqrt(pooled_variance)
+        test = "pooled_z"
+        if min_expected_count(control, treatment) < config.exact_below:
+            p_value = fisher_p_value(control, treatment, config.alternative)
+            test = "fisher_exact"
     elif se > 0.0:
-        statistic = (estimate - config.test_value) / se
+        statistic = None  # the Wald test, on the log scale where the interval is
+        test = "wald_z"
     else:
         return failed_result(ErrorCode.ZERO_VARIANCE)
-    return result_from(estimate, se, math.inf, config, statistic=statistic)
+    return result_from(
+        estimate,
+        se,
+        math.inf,
+        config,
+        statistic=statistic,
+        test=test,
+        log_se=log_se,
+        log_df=math.inf,
+        p_value=p_value,
+        log_centre=log_centre,
+    )
+
+
+def min_expected_count(control: ProportionStats, treatment: ProportionStats) -> float:
+    """Smallest expected cell of the 2x2 arm x converted table under "no difference".
+
+    Each cell expects (its arm's units) x (that outcome's total) / (all units); the normal
+    approximation behind the pooled z test is trusted only when every cell expects 5 or
+    more (Cochran 1954, "Some methods for strengthening the common chi-squared tests").
+    """
+    total = control.n + treatment.n
+    converted = control.sum + treatment.sum
+    smaller_arm = min(control.n, treatment.n)
+    return smaller_arm * min(converted, total - converted) / total
+
+
+def fisher_p_value(
+    control: ProportionStats, treatment: ProportionStats, alternative: Alternative
+) -> float:
+    """Fisher's exact test of equal rates, with scipy; ``greater``: treatment converts more.
+
+    Exact because it conditions on both margins, so its level holds for any counts, where
+    the pooled z test's normal approximation fails with few expected conversions.
+    """
+    table = [
+        [round(treatment.sum), treatment.n - round(treatment.sum)],
+        [round(control.sum), control.n - round(control.sum)],
+    ]
+    return float(sps.fisher_exact(table, alternative=alternative).pvalue)
 
 
 def post_stratified_test(
@@ -302,4 +462,15 @@ def post_stratified_test(
         variance = var_t + var_c - 2.0 * cov_ct
     if not variance > 0.0:
         return failed_result(ErrorCode.ZERO_VARIANCE)
-    return result_from(estimate, math.sqrt(variance), math.inf, config)
+    log_se = NAN
+    if config.difference == "relative" and mean_c > 0.0 and mean_t > 0.0:
+        log_se = math.sqrt(variance) / (1.0 + estimate)  # Var(log r) = Var(r) / r^2
+    return result_from(
+        estimate,
+        math.sqrt(variance),
+        math.inf,
+        config,
+        test="wald_z",
+        log_se=log_se,
+        log_df=math.inf,
+    )

@@ -31,7 +31,7 @@ from experiments.stats._common import (
     check_positive,
 )
 from experiments.stats._effect import effect
-from experiments.stats._frequentist import FrequentistResult, failed_result
+from experiments.stats._frequentist import FrequentistResult, RelativeInterval, failed_result
 from experiments.stats._statistics import MetricStats
 
 
@@ -52,6 +52,9 @@ class SequentialConfig:
     tuning : float
         N*, the total sample size (both arms) at which the sequence is tightest. GrowthBook's
         default is 5000; set it near the sample size at which a decision is expected.
+    relative_interval : {"log_ratio", "delta"}
+        As in :class:`FrequentistConfig`: ``log_ratio`` runs the sequence on log(1 + lift),
+        so a relative interval never goes below -100%; ``delta`` is GrowthBook's linear one.
     """
 
     alpha: float = 0.05
@@ -59,12 +62,14 @@ class SequentialConfig:
     difference: Difference = "relative"
     test_value: float = 0.0
     tuning: float = 5000.0
+    relative_interval: RelativeInterval = "log_ratio"
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
         check_choice(self.alternative, Alternative, "alternative")
         check_choice(self.difference, Difference, "difference")
         check_positive(self.tuning, "tuning")
+        check_choice(self.relative_interval, RelativeInterval, "relative_interval")
 
 
 def sequential_rho(alpha: float, tuning: float) -> float:
@@ -122,6 +127,11 @@ def sequential_test(
 
     Notes
     -----
+    A relative lift with ``relative_interval="log_ratio"`` (the default) runs all of the
+    above on ``log(1 + lift)`` with its delta-method standard error and exponentiates the
+    ends, as the fixed-horizon tests do; the sequence's argument is the same asymptotic
+    normality, on a scale where the interval cannot cross -100%.
+
     Each look's interval is valid on its own; reporting the running intersection of all
     intervals so far (and the running minimum p-value) is also valid and never widens.
 
@@ -135,8 +145,20 @@ def sequential_test(
     if moments.error is not None:
         return failed_result(moments.error)
     n = float(moments.n_total)
-    se = moments.se
-    d = moments.estimate - config.test_value
+    log_scale = (
+        config.difference == "relative"
+        and config.relative_interval == "log_ratio"
+        and moments.log_variance > 0.0
+        and 1.0 + config.test_value > 0.0
+    )
+    if log_scale:
+        centre, se = math.log1p(moments.estimate), math.sqrt(moments.log_variance)
+        d = centre - math.log1p(config.test_value)
+        method = "log_ratio"
+    else:
+        centre, se = moments.estimate, moments.se
+        d = moments.estimate - config.test_value
+        method = "delta" if config.difference == "relative" else "wald"
     two_sided = config.alternative == "two-sided"
     halfwidth = se * sequential_multiplier(n, config.alpha, config.tuning, two_sided)
     if two_sided:
@@ -144,7 +166,7 @@ def sequential_test(
         nr2 = n * rho**2
         log_p = 0.5 * math.log(nr2 + 1.0) - nr2 * (d / se) ** 2 / (2.0 * (nr2 + 1.0))
         p = math.exp(min(log_p, 0.0))
-        ci = (moments.estimate - halfwidth, moments.estimate + halfwidth)
+        ci = (centre - halfwidth, centre + halfwidth)
     else:
         rho = sequential_rho(2.0 * config.alpha, config.tuning)
         nr2 = n * rho**2
@@ -156,10 +178,14 @@ def sequential_test(
             level = nr2 * (d / se) ** 2 / (2.0 * (nr2 + 1.0))
             p = min(1.0, math.sqrt(nr2 + 1.0) / (2.0 * math.expm1(level)))
         if config.alternative == "greater":
-            ci = (moments.estimate - halfwidth, math.inf)
+            ci = (centre - halfwidth, math.inf)
         else:
-            ci = (-math.inf, moments.estimate + halfwidth)
-    return FrequentistResult(moments.estimate, se, ci, p, d / se, math.inf)
+            ci = (-math.inf, centre + halfwidth)
+    if log_scale:
+        ci = (math.expm1(ci[0]), math.expm1(ci[1]))
+    return FrequentistResult(
+        moments.estimate, moments.se, ci, p, d / se, math.inf, None, "sequential", method
+    )
 
 
 @dataclass(frozen=True, slots=True)
