@@ -28,9 +28,10 @@ from engine.models import ModelRegistry
 from engine.policies import PolicyConfig
 from engine.store import RedisStore
 
-__all__ = ["DEMO_EXPERIMENT", "DEMO_EXPERIMENT_BODY", "run_demo_experiment"]
+__all__ = ["DEMO_EXPERIMENT", "DEMO_EXPERIMENT_BODY", "LEARN_EVERY", "run_demo_experiment"]
 
 DEMO_EXPERIMENT = "exp-demo"
+LEARN_EVERY = 200  # decisions between learner catch-ups, as `nbo simulate` learns in process
 CHANNELS: Sequence[str] = ("web", "mobile_app", "email")
 DEMO_EXPERIMENT_BODY: dict[str, Any] = {
     "name": "Personalisation vs rules",
@@ -109,9 +110,15 @@ async def run_demo_experiment(
                             )
                         )
                         sent += 1
-            if i % 200 == 199:
-                for scope in await learner.scopes():
-                    while await learner.step(scope, block_ms=0):
-                        pass
+            if i % LEARN_EVERY == LEARN_EVERY - 1:
+                await _learn(learner)
             progress.advance(task)
+    await _learn(learner)  # the last decisions' rewards too: the stored model is the report's
     return sent
+
+
+async def _learn(learner: Learner) -> None:
+    """Drain the reward streams, as a learner keeping up with a live deployment would."""
+    for scope in await learner.scopes():
+        while await learner.step(scope, block_ms=0):
+            pass
