@@ -20,6 +20,7 @@ from engine.catalog_cache import CatalogCache
 from engine.channels import Channel
 from engine.config import Settings
 from engine.decisions import DecisionEngine, DecisionRequest
+from engine.errors import Conflict
 from engine.events import EventRequest, EventService
 from engine.experimentation import put_experiment
 from engine.learner import Learner
@@ -69,12 +70,17 @@ async def run_demo_experiment(
     await store.client.delete(keys.experiment_cells(DEMO_EXPERIMENT))  # a reload starts afresh
     catalog_cache = CatalogCache(store)
     catalog = await catalog_cache.get()
-    await put_experiment(
-        store,
-        catalog,
-        DEMO_EXPERIMENT,
-        DEMO_EXPERIMENT_BODY,
-    )
+    current = catalog.experiments.get(DEMO_EXPERIMENT)
+    phase = {} if current is None else {"phase": current.phase}
+    try:
+        await put_experiment(store, catalog, DEMO_EXPERIMENT, {**DEMO_EXPERIMENT_BODY, **phase})
+    except Conflict:
+        if current is None:
+            raise
+        # a demo loaded by an earlier version ran another design: a running experiment's
+        # design changes only with a new phase, which re-randomises (as for any experiment)
+        body = {**DEMO_EXPERIMENT_BODY, "phase": current.phase + 1}
+        await put_experiment(store, catalog, DEMO_EXPERIMENT, body)
     if decisions <= 0 or customers <= 0:
         return 0
     rng = np.random.default_rng(seed)

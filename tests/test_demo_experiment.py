@@ -11,7 +11,8 @@ from engine.catalog_cache import CatalogCache
 from engine.config import Settings
 from engine.decisions import variant_scope
 from engine.demo import DemoConfig, load_demo
-from engine.demo_experiment import DEMO_EXPERIMENT, LEARN_EVERY
+from engine.demo_experiment import DEMO_EXPERIMENT, DEMO_EXPERIMENT_BODY, LEARN_EVERY
+from engine.experimentation import put_experiment
 from engine.learner import policy_for_scope
 from engine.models import scope_for
 from engine.policies import PolicyConfig
@@ -92,3 +93,25 @@ async def test_a_bandit_variant_without_a_ridge_penalty_gets_the_tuned_default(
         PolicyConfig().l2_lambda,
         PolicyConfig().epsilon,
     )
+
+
+async def test_a_reload_over_a_demo_of_another_design_starts_a_new_phase(
+    settings: Settings, store: RedisStore
+) -> None:
+    url = settings.redis_url or ""
+    await load_demo(settings, url, DemoConfig(customers=20, experiment_decisions=0), quiet())
+    catalog = await CatalogCache(store).get()
+    older = {
+        **DEMO_EXPERIMENT_BODY,
+        "variants": [dict(v) for v in DEMO_EXPERIMENT_BODY["variants"]],
+    }
+    older["variants"][1]["treatment"] = {"policy": "bandit", "l2_lambda": 1.0}
+    older["phase"] = 2
+    await put_experiment(store, catalog, DEMO_EXPERIMENT, older)  # as an earlier version stored
+    await load_demo(settings, url, DemoConfig(customers=20, experiment_decisions=0), quiet())
+    experiment = (await CatalogCache(store).get()).experiments[DEMO_EXPERIMENT]
+    assert experiment.phase == 3
+    bandit = next(v for v in experiment.variants if v.treatment.policy == "bandit")
+    assert bandit.treatment.model_dump()["l2_lambda"] == PolicyConfig().l2_lambda
+    await load_demo(settings, url, DemoConfig(customers=20, experiment_decisions=0), quiet())
+    assert (await CatalogCache(store).get()).experiments[DEMO_EXPERIMENT].phase == 3  # same design
