@@ -77,7 +77,7 @@ class DemoConfig:
     seed: int = 7
     chunk: int = 8 * BLOCK  # customers per pipelined write (a multiple of the random block)
     history_days: int = 120  # longer than the 90-day window, so dormancy and lifetimes show
-    experiment_decisions: int = 15_000  # traffic of the demo experiment (at most 2 a customer)
+    experiment_decisions: int = 15_000  # demo experiment traffic (capped at 2 x customers)
     offers: int = HANDWRITTEN_ACTIVE_OFFERS  # active offers; beyond the hand-written, generated
 
     def __post_init__(self) -> None:
