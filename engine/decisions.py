@@ -676,7 +676,7 @@ def treatment_for(assignment: Assignment | None, scope: str, default: PolicyConf
     experiment = {"experiment_id": assignment.experiment_id, "variant": assignment.variant.id}
     spec = assignment.variant.treatment
     if spec.policy == "bandit":
-        policy = PolicyConfig(name=spec.name, alpha=spec.alpha, epsilon=spec.epsilon, tau=spec.tau)
+        policy = PolicyConfig.of_treatment(spec)
         own = variant_scope(scope, assignment.experiment_id, assignment.variant.id)
         return Treatment(policy, own, policy.epsilon, experiment)
     if spec.policy == "random":

@@ -77,7 +77,7 @@ class DemoConfig:
     seed: int = 7
     chunk: int = 8 * BLOCK  # customers per pipelined write (a multiple of the random block)
     history_days: int = 120  # longer than the 90-day window, so dormancy and lifetimes show
-    experiment_decisions: int = 3000  # traffic of the demo experiment (at most customers / 2)
+    experiment_decisions: int = 15_000  # demo experiment traffic (capped at 2 x customers)
     offers: int = HANDWRITTEN_ACTIVE_OFFERS  # active offers; beyond the hand-written, generated
 
     def __post_init__(self) -> None:
@@ -825,7 +825,7 @@ async def load_demo(
             store,
             settings,
             config.customers,
-            min(config.experiment_decisions, config.customers // 2),
+            min(config.experiment_decisions, 2 * config.customers),
             config.seed,
             console,
         )

@@ -20,6 +20,7 @@ from engine.catalog_cache import CatalogCache
 from engine.channels import Channel
 from engine.config import Settings
 from engine.decisions import DecisionEngine, DecisionRequest
+from engine.errors import Conflict
 from engine.events import EventRequest, EventService
 from engine.experimentation import put_experiment
 from engine.learner import Learner
@@ -28,9 +29,10 @@ from engine.models import ModelRegistry
 from engine.policies import PolicyConfig
 from engine.store import RedisStore
 
-__all__ = ["DEMO_EXPERIMENT", "DEMO_EXPERIMENT_BODY", "run_demo_experiment"]
+__all__ = ["DEMO_EXPERIMENT", "DEMO_EXPERIMENT_BODY", "LEARN_EVERY", "run_demo_experiment"]
 
 DEMO_EXPERIMENT = "exp-demo"
+LEARN_EVERY = 200  # decisions between learner catch-ups, as `nbo simulate` learns in process
 CHANNELS: Sequence[str] = ("web", "mobile_app", "email")
 DEMO_EXPERIMENT_BODY: dict[str, Any] = {
     "name": "Personalisation vs rules",
@@ -68,12 +70,17 @@ async def run_demo_experiment(
     await store.client.delete(keys.experiment_cells(DEMO_EXPERIMENT))  # a reload starts afresh
     catalog_cache = CatalogCache(store)
     catalog = await catalog_cache.get()
-    await put_experiment(
-        store,
-        catalog,
-        DEMO_EXPERIMENT,
-        DEMO_EXPERIMENT_BODY,
-    )
+    current = catalog.experiments.get(DEMO_EXPERIMENT)
+    phase = {} if current is None else {"phase": current.phase}
+    try:
+        await put_experiment(store, catalog, DEMO_EXPERIMENT, {**DEMO_EXPERIMENT_BODY, **phase})
+    except Conflict:
+        if current is None:
+            raise
+        # a demo loaded by an earlier version ran another design: a running experiment's
+        # design changes only with a new phase, which re-randomises (as for any experiment)
+        body = {**DEMO_EXPERIMENT_BODY, "phase": current.phase + 1}
+        await put_experiment(store, catalog, DEMO_EXPERIMENT, body)
     if decisions <= 0 or customers <= 0:
         return 0
     rng = np.random.default_rng(seed)
@@ -109,9 +116,15 @@ async def run_demo_experiment(
                             )
                         )
                         sent += 1
-            if i % 200 == 199:
-                for scope in await learner.scopes():
-                    while await learner.step(scope, block_ms=0):
-                        pass
+            if i % LEARN_EVERY == LEARN_EVERY - 1:
+                await _learn(learner)
             progress.advance(task)
+    await _learn(learner)  # the last decisions' rewards too: the stored model is the report's
     return sent
+
+
+async def _learn(learner: Learner) -> None:
+    """Drain the reward streams, as a learner keeping up with a live deployment would."""
+    for scope in await learner.scopes():
+        while await learner.step(scope, block_ms=0):
+            pass

@@ -554,12 +554,7 @@ def policy_for_scope(scope: str, catalog: Catalog, default: PolicyConfig) -> Pol
             for variant in experiment.variants:
                 treatment = variant.treatment
                 if variant.id == parts[-1] and treatment.policy == "bandit":
-                    return PolicyConfig(
-                        name=treatment.name,
-                        alpha=treatment.alpha,
-                        epsilon=treatment.epsilon,
-                        tau=treatment.tau,
-                    )
+                    return PolicyConfig.of_treatment(treatment)
     return default
 
 

@@ -155,7 +155,9 @@ class BanditTreatment(_Frozen):
         needs ``alpha > 0``; default 0.5, see :class:`engine.policies.PolicyConfig`).
         Unrelated to the experiment's significance level.
     l2_lambda : float
-        Ridge penalty of the linear policies.
+        Ridge penalty of the linear policies (default 100, the engine's tuned default: see
+        :class:`engine.policies.PolicyConfig`; MABWiser's 1 over-fits while offers have few
+        observations).
     epsilon : float
         The engine's exploration probability, applied where propensities are logged.
     tau : float
@@ -165,7 +167,7 @@ class BanditTreatment(_Frozen):
     policy: Literal["bandit"]
     name: BanditPolicyName = "linucb"
     alpha: float = Field(default=0.5, ge=0, le=100)
-    l2_lambda: float = Field(default=1.0, gt=0, le=1e6)
+    l2_lambda: float = Field(default=100.0, gt=0, le=1e6)
     epsilon: float = Field(default=0.05, ge=0, le=1)
     tau: float = Field(default=1.0, gt=0, le=1e3)
 

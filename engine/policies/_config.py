@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from mabwiser.mab import LearningPolicy
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engine.values import WholeNumber
+
+if TYPE_CHECKING:
+    from experiments import BanditTreatment
 
 __all__ = ["CONTEXTUAL", "STOCHASTIC", "PolicyConfig", "PolicyName"]
 
@@ -72,6 +75,22 @@ class PolicyConfig(BaseModel):
                 "alpha: lints needs alpha > 0 (it samples with covariance alpha^2 A^-1)"
             )
         return self
+
+    @classmethod
+    def of_treatment(cls, treatment: BanditTreatment) -> PolicyConfig:
+        """The policy an experiment's bandit variant serves and learns with.
+
+        One conversion for the decision engine and the learner alike: each copying fields by
+        hand is how a declared setting (the ridge penalty) came to be stored, reported and
+        silently replaced by the default.
+        """
+        return cls(
+            name=treatment.name,
+            alpha=treatment.alpha,
+            l2_lambda=treatment.l2_lambda,
+            epsilon=treatment.epsilon,
+            tau=treatment.tau,
+        )
 
     @property
     def contextual(self) -> bool:
