@@ -7,6 +7,8 @@ raw p-value, against the experiment's alpha. The headline, the metrics table, th
 filled dots and the table of numbers therefore never disagree about what is "significant"; the
 forest plot's colours follow the unadjusted interval it draws, so a bar is never coloured by a
 number that is not on the page, and its legend names the correction behind the dots.
+Decisions (ship, roll back, ...) are the ones the results carry (``experiments.verdict``),
+shown with their rule and never re-derived here, so the report cannot disagree with the JSON.
 
 The file must open anywhere, offline, attached to an e-mail: CSS is inline, charts are
 base64 PNGs rendered with matplotlib's Agg canvas (no pyplot, so no global state between

@@ -186,7 +186,7 @@ def comparison_decision(
             f"primary metric {metric} significantly better: {_pct(lift)}, {p_name} {_p(p)}, "
             f"below alpha {alpha:g}{caveat}"
         )
-    if planned is not None and detectable_now is not None and detectable_now <= planned:
+    if planned is not None and detectable_now is not None and abs(detectable_now) <= planned:
         return "no_effect", (
             f"{metric} not significant ({p_name} {_p(p)} >= alpha {alpha:g}) although the test "
             f"now detects a lift of {abs(detectable_now) * 100:.1f}% with 80% power, within the "

@@ -38,7 +38,7 @@ async def test_results_carry_decisions_with_their_rules(
         variant = assign(experiment, customer, experiment_id="exp-d")
         assert variant is not None
         # rules converts 2 in 5, the bandit 1 in 20; the holdout is served nothing to act on
-        converts = variant.id == "rules" and i % 5 < 2 or variant.id == "bandit" and i % 20 == 0
+        converts = (variant.id == "rules" and i % 5 < 2) or (variant.id == "bandit" and i % 20 == 0)
         await send(client, role_keys, customer, "conversion" if converts else "", value=5.0)
     r = await client.get("/v1/experiments/exp-d/results", headers=role_keys["analyst"])
     assert r.status_code == 200, r.text
@@ -61,7 +61,8 @@ async def test_results_carry_decisions_with_their_rules(
     # The holdout converted nobody: no relative lift over it, but the difference stands.
     assert programme["incremental_relative"] is None
     assert programme["rule"].startswith(
-        "rules over holdout (no offers): +0.3784 absolute (holdout's value is zero), adjusted p < 0.001"
+        "rules over holdout (no offers): +0.3784 absolute (holdout's value is zero), "
+        "adjusted p < 0.001"
     )
 
     r = await client.get("/v1/experiments/exp-d/results?format=csv", headers=role_keys["analyst"])

@@ -58,7 +58,8 @@ def test_srm_mismatch_makes_every_result_invalid_first() -> None:
         winning, srm={"p_value": 0.00002, "mismatch": True}, guardrails=failing
     )
     assert decision == "invalid"
-    assert "SRM" in rule and "p < 0.001" in rule
+    assert "SRM" in rule
+    assert "p < 0.001" in rule
 
 
 def test_a_failing_guardrail_rolls_back_even_a_winner() -> None:
