@@ -1072,7 +1072,14 @@ def _programme_section(
             f"<th>With no offers ({_e(holdout)})</th>"
             f"<th>Difference<br><small>({_level(alpha)} interval)</small></th>"
             f"<th>Relative<br><small>({_level(alpha)} interval)</small></th></tr></thead>"
-            "<tbody>" + "".join(rows) + "</tbody></table></div>"
+            "<tbody>"
+            + "".join(rows)
+            + "</tbody></table></div>"
+            + "".join(
+                f'<p class="note">{_e(_text(p.get("rule")))}.</p>'
+                for p in _maps(results.get("programme"))
+                if _text(p.get("holdout")) == holdout and _text(p.get("rule"))
+            )
         )
     if not paragraphs:
         return ""

@@ -40,6 +40,9 @@ def test_the_report_shows_each_decision_and_the_rule_that_produced_it() -> None:
     )
     assert "first rule that applies" in section
     assert "Spotify's risk-aware decision rule and GrowthBook's decision framework" in section
+    programme = text.split("What the programme adds")[1].split("Lift by segment")[0]
+    assert "rules over holdout (no offers): +" in programme
+    assert "the programme's incremental value, not a decision." in programme
     rows = {
         row["variant"]: row["decision"]
         for row in csv.DictReader(io.StringIO(render_csv(results)))
