@@ -44,6 +44,7 @@ from experiments.stats import (
     two_proportion_z_test,
     welch_t_test,
 )
+from experiments.verdict import annotate
 
 __all__ = ["METRICS", "adaptive_estimates", "experiment_results"]
 
@@ -371,7 +372,7 @@ async def experiment_results(
                     "p_value": _finite(verdict.p_value),
                 }
             )
-    return {
+    document: dict[str, Any] = {
         "experiment_id": experiment_id,
         "metric": metric,
         "control": control,
@@ -389,3 +390,11 @@ async def experiment_results(
         "power": power_block,
         "guardrails": guardrails,
     }
+    holdouts = {v.id for v in experiment.variants if v.treatment.policy == "holdout"}
+    annotate(
+        document,
+        holdouts,
+        primary=experiment.primary_metric,
+        planned=experiment.minimum_detectable_effect,
+    )
+    return document

@@ -7,6 +7,8 @@ raw p-value, against the experiment's alpha. The headline, the metrics table, th
 filled dots and the table of numbers therefore never disagree about what is "significant"; the
 forest plot's colours follow the unadjusted interval it draws, so a bar is never coloured by a
 number that is not on the page, and its legend names the correction behind the dots.
+Decisions (ship, roll back, ...) are the ones the results carry (``experiments.verdict``),
+shown with their rule and never re-derived here, so the report cannot disagree with the JSON.
 
 The file must open anywhere, offline, attached to an e-mail: CSS is inline, charts are
 base64 PNGs rendered with matplotlib's Agg canvas (no pyplot, so no global state between
@@ -61,6 +63,7 @@ CSV_COLUMNS: Final[tuple[str, ...]] = (
     "srm_p_value",
     "srm_mismatch",
     "error",
+    "decision",
 )
 
 _GREEN: Final = "#1a7f37"
@@ -270,6 +273,26 @@ def _verdict(comparison: Mapping[str, Any], alpha: float, stopped: bool) -> tupl
     return "no difference", "muted"
 
 
+# Decisions of ``experiments.verdict``, as a marketer reads them, and their CSS class.
+_DECISIONS: Final[Mapping[str, tuple[str, str]]] = {
+    "ship": ("ship", "good"),
+    "roll_back": ("roll back", "bad"),
+    "no_effect": ("no effect at the planned power", "muted"),
+    "keep_running": ("keep running", "muted"),
+    "invalid": ("do not trust: traffic split mismatch", "bad"),
+    "baseline": ("baseline (holdout)", "muted"),
+}
+
+
+def _decision(document: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """The decision the results carry (label, CSS class, rule), or None when they carry none
+    (results of a secondary metric, or documents from before decisions existed)."""
+    found = _DECISIONS.get(_text(document.get("decision")))
+    if found is None:
+        return None
+    return found[0], found[1], _text(document.get("decision_rule"))
+
+
 def _headline(
     comparison: Mapping[str, Any], control: str, metric: str, alpha: float, stopped: bool
 ) -> tuple[str, str]:
@@ -303,8 +326,12 @@ def _headline(
             parts.append(f" (adjusted {_e(_p(adjusted))})")
     closing = "significant" if verdict.startswith("significantly") else verdict
     parts.append(f" \u2014 {_e(closing)}")
-    sentence = "".join(parts)
-    return sentence + ".", css
+    sentence = "".join(parts) + "."
+    decided = _decision(comparison)
+    if decided is not None:
+        sentence += f" Decision: <strong>{_e(decided[0])}</strong>."
+        css = decided[1]
+    return sentence, css
 
 
 # --- charts ----------------------------------------------------------------------------------
@@ -896,6 +923,11 @@ def _metric_rows(
         if variant in holdouts:
             continue
         verdict, css = _verdict(comparison, alpha, stopped)
+        cell = _e(verdict)
+        decided = _decision(comparison)
+        if decided is not None:
+            label, css, rule = decided
+            cell += f'<br><strong>{_e(label)}</strong><br><span class="ci">{_e(rule)}</span>'
         low, high = _pair(comparison.get("relative_ci"))
         rows.append(
             f'<tr><td class="name">{_e(_metric_label(metric))}</td><td class="name">{_e(role)}'
@@ -904,7 +936,7 @@ def _metric_rows(
             f'<br><span class="ci">({_e(_interval((low, high), "pct"))})</span></td>'
             f"<td>{_e(_p(_num(comparison.get('p_value'))))}</td>"
             f"<td>{_e(_p(_num(comparison.get('p_value_adjusted'))))}</td>"
-            f'<td class="{css}">{_e(verdict)}</td></tr>'
+            f'<td class="{css}">{cell}</td></tr>'
         )
     if not rows:
         rows.append(
@@ -976,7 +1008,12 @@ def _metrics_section(
         '<p class="note">Verdicts of primary and secondary metrics compare the adjusted p-value '
         f"with {alpha:g}. Guardrail status as the results give it, from a one-sided test "
         "for harm: ok, not worse than control; warning, worse but not significantly so (or "
-        "not computable); failing, significantly worse.</p></section>"
+        "not computable); failing, significantly worse. Decisions, on the primary metric, "
+        "follow the first rule that applies: a traffic split mismatch, do not trust; a failing "
+        "guardrail or a significantly worse primary, roll back; significantly better, ship; "
+        "not significant though the planned effect is detectable, no effect; otherwise keep "
+        "running (Spotify's risk-aware decision rule and GrowthBook's decision framework).</p>"
+        "</section>"
     )
 
 
@@ -1035,7 +1072,14 @@ def _programme_section(
             f"<th>With no offers ({_e(holdout)})</th>"
             f"<th>Difference<br><small>({_level(alpha)} interval)</small></th>"
             f"<th>Relative<br><small>({_level(alpha)} interval)</small></th></tr></thead>"
-            "<tbody>" + "".join(rows) + "</tbody></table></div>"
+            "<tbody>"
+            + "".join(rows)
+            + "</tbody></table></div>"
+            + "".join(
+                f'<p class="note">{_e(_text(p.get("rule")))}.</p>'
+                for p in _maps(results.get("programme"))
+                if _text(p.get("holdout")) == holdout and _text(p.get("rule"))
+            )
         )
     if not paragraphs:
         return ""
@@ -1189,6 +1233,15 @@ def render_report(
     headline_html = "".join(f'<p class="headline {css}">{text}</p>' for text, css in headlines)
     if not headline_html:
         headline_html = '<p class="headline muted">No comparison with control yet.</p>'
+    decided = _decision(results)
+    if decided is not None:
+        label, css, rule = decided
+        if _text(results.get("decision")) in ("ship", "roll_back"):
+            label += " " + _text(results.get("decision_variant"))
+        headline_html = (
+            f'<p class="headline {css}">Decision for the experiment: <strong>{_e(label)}'
+            f'</strong><br><span class="ci">Rule: {_e(rule)}</span></p>' + headline_html
+        )
 
     rows = _forest_rows(results, alpha, holdouts)
     forest = (
@@ -1278,6 +1331,8 @@ def render_csv(results: Mapping[str, Any]) -> str:
     read those as blanks, not as text), and user-typed names cannot start a formula. Counts
     are integers. ``error`` says why a comparison's estimates are empty: the statistics'
     code (e.g. ``ZERO_VARIANCE``), or ``NO_COMPARISON``; it is empty for control, the baseline.
+    ``decision`` is the overall comparison's decision (``experiments.verdict``), last so that
+    readers of the earlier columns by position are not broken; segments are not decided on.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -1328,6 +1383,7 @@ def render_csv(results: Mapping[str, Any]) -> str:
                     _csv_num(srm.get("p_value")),
                     "" if not isinstance(mismatch, bool) else str(mismatch).lower(),
                     _csv_text(error),
+                    _csv_text(comparison.get("decision") if kind == "overall" else ""),
                 ]
             )
     return buffer.getvalue()

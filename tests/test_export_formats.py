@@ -259,7 +259,7 @@ def test_csv_error_column_says_why_an_estimate_is_missing() -> None:
     comparison.update(relative_lift=None, relative_ci=[None, None], error="ZERO_VARIANCE")
     results["segments"][0]["comparisons"] = []
     rows = _csv_rows(results)
-    assert CSV_COLUMNS[-1] == "error"
+    assert CSV_COLUMNS[-2:] == ("error", "decision")
     by_key = {(r["scope"], r["segment"], r["variant"]): r for r in rows}
     assert by_key[("overall", "", "bandit")]["error"] == "ZERO_VARIANCE"
     assert by_key[("overall", "", "bandit")]["relative_lift"] == ""
