@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import orjson
@@ -39,11 +40,13 @@ from experiments.stats import (
     days_to_significance,
     guardrail_verdict,
     minimum_detectable_effect,
+    regression_adjustment,
     sequential_test,
     srm_check,
     two_proportion_z_test,
     welch_t_test,
 )
+from experiments.stats._frequentist import min_expected_count
 from experiments.verdict import annotate
 
 __all__ = ["METRICS", "adaptive_estimates", "experiment_results"]
@@ -57,20 +60,91 @@ def _finite(value: float) -> float | None:
     return round(value, 8) if math.isfinite(value) else None
 
 
+@dataclass(frozen=True, slots=True)
+class Covariate:
+    """A metric's pre-exposure covariate and the cell statistics CUPED reads for it.
+
+    ``sums`` names the cells holding sum y, sum y^2, sum x, sum x^2 and sum xy per variant x
+    segment. A 0/1 value is its own square, so a conversion and its pre-period indicator
+    (the unit bought in the 90 days before first exposure) need only their counts and the
+    count of units with both; ``binary`` metrics fall back to the proportion tests where the
+    adjustment cannot help or the exact test is due.
+    """
+
+    name: str
+    sums: tuple[str, str, str, str, str]
+    binary: bool
+
+
+COVARIATES: dict[str, Covariate] = {
+    "revenue_per_unit": Covariate(
+        "pre_period_revenue", ("rev", "rev2", "pre", "pre2", "xy"), binary=False
+    ),
+    "conversion_rate": Covariate(
+        "pre_period_conversion", ("conv", "conv", "prec", "prec", "xc"), binary=True
+    ),
+}
+
+
 def _stats(cell: Mapping[str, float], metric: str, cuped: bool) -> Any:
     n = int(cell.get("units", 0))
+    covariate = COVARIATES.get(metric)
+    if cuped and covariate is not None:
+        y, y2, x, x2, xy = (cell.get(stat, 0.0) for stat in covariate.sums)
+        return RegressionAdjustedStats(
+            n=n, sum=y, sum_squares=y2, pre_sum=x, pre_sum_squares=x2, sum_products=xy
+        )
     if metric == "revenue_per_unit":
-        if cuped:
-            return RegressionAdjustedStats(
-                n=n,
-                sum=cell.get("rev", 0.0),
-                sum_squares=cell.get("rev2", 0.0),
-                pre_sum=cell.get("pre", 0.0),
-                pre_sum_squares=cell.get("pre2", 0.0),
-                sum_products=cell.get("xy", 0.0),
-            )
         return SampleStats(n=n, sum=cell.get("rev", 0.0), sum_squares=cell.get("rev2", 0.0))
     return ProportionStats(n=n, sum=cell.get(_count_stat(metric), 0.0))
+
+
+def _arms(
+    control: Mapping[str, float], treatment: Mapping[str, float], metric: str
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Both arms' statistics, CUPED-adjusted where the metric has a covariate, and what the
+    adjustment did: ``covariate``, ``theta`` and ``variance_reduction`` (the share of the
+    difference's sampling variance removed, which is also the share of units saved for the
+    same power), or ``cuped_skipped`` with why a binary metric was left unadjusted."""
+    plain_c, plain_t = _stats(control, metric, False), _stats(treatment, metric, False)
+    covariate = COVARIATES.get(metric)
+    if covariate is None:
+        return plain_c, plain_t, {}
+    c, t = _stats(control, metric, True), _stats(treatment, metric, True)
+    skipped = _cuped_skipped(plain_c, plain_t, c + t) if covariate.binary else None
+    if skipped is not None:
+        unadjusted = {"covariate": None, "theta": None, "variance_reduction": None}
+        return plain_c, plain_t, {**unadjusted, "cuped_skipped": skipped}
+    adjustment = regression_adjustment(c, t)
+    return (
+        c,
+        t,
+        {
+            "covariate": covariate.name,
+            "theta": _finite(adjustment.theta),
+            "variance_reduction": _finite(adjustment.variance_reduction),
+            "cuped_skipped": None,
+        },
+    )
+
+
+def _cuped_skipped(
+    control: ProportionStats, treatment: ProportionStats, joint: RegressionAdjustedStats
+) -> str | None:
+    # A rate keeps the proportion tests where CUPED adds nothing (no unit differs from another
+    # in the covariate, or an arm where every unit is alike: a holdout nobody converts in,
+    # whose adjusted mean -theta x-bar would put its relative lift below -100%) or where they
+    # are the better test: with few expected conversions Fisher's exact test gives the
+    # p-value, and it takes no covariate.
+    if control.n < 2 or treatment.n < 2:
+        return "too_few_units"
+    if not joint.pre.variance > 0.0:
+        return "no_covariate_variance"
+    if not (control.variance > 0.0 and treatment.variance > 0.0):
+        return "arm_without_variance"
+    if min_expected_count(control, treatment) < FrequentistConfig().exact_below:
+        return "small_sample"
+    return None
 
 
 def _count_stat(metric: str) -> str:
@@ -94,16 +168,15 @@ def _compare(
     treatment: Mapping[str, float],
     metric: str,
     experiment: Experiment,
-    cuped: bool,
 ) -> dict[str, Any]:
-    c, t = _stats(control, metric, cuped), _stats(treatment, metric, cuped)
+    c, t, adjustment = _arms(control, treatment, metric)
     out: dict[str, Any] = {}
     for difference in ("absolute", "relative"):
         if experiment.analysis == "sequential":
             result = sequential_test(
                 c, t, SequentialConfig(alpha=experiment.alpha, difference=difference)
             )
-        elif metric == "revenue_per_unit":
+        elif not isinstance(c, ProportionStats):
             result = welch_t_test(
                 c, t, FrequentistConfig(alpha=experiment.alpha, difference=difference)
             )
@@ -122,6 +195,7 @@ def _compare(
             out["relative_interval_method"] = result.interval_method
     bayes = bayesian_test(c, t, BayesianConfig(alpha=experiment.alpha, difference="relative"))
     out["chance_to_win"] = _finite(bayes.chance_to_win)
+    out.update(adjustment)
     return out
 
 
@@ -136,13 +210,12 @@ def _p_value(
     Every comparison of every other reported metric joins the multiple-testing family, and
     only its p-value counts there; computing the rest tripled the cost of a results query.
     """
-    cuped = metric == "revenue_per_unit"
-    c, t = _stats(control, metric, cuped), _stats(treatment, metric, cuped)
+    c, t, _ = _arms(control, treatment, metric)
     if experiment.analysis == "sequential":
         config = SequentialConfig(alpha=experiment.alpha, difference="relative")
         return _finite(sequential_test(c, t, config).p_value)
     frequentist = FrequentistConfig(alpha=experiment.alpha, difference="relative")
-    test = welch_t_test if metric == "revenue_per_unit" else two_proportion_z_test
+    test = two_proportion_z_test if isinstance(c, ProportionStats) else welch_t_test
     return _finite(test(c, t, frequentist).p_value)
 
 
@@ -252,7 +325,6 @@ async def experiment_results(
     variants = [v.id for v in experiment.variants]
     weights = [v.weight for v in experiment.variants]
     control = experiment.control
-    cuped = metric == "revenue_per_unit"
     segments = sorted({s for (_, s) in by_variant_segment if s != ALL}) if by_segment else []
 
     def block(segment: str) -> dict[str, Any]:
@@ -277,7 +349,6 @@ async def experiment_results(
                     by_variant_segment.get((variant, segment), {}),
                     metric,
                     experiment,
-                    cuped,
                 ),
             }
             for variant in variants
