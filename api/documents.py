@@ -13,12 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from engine.documents import Precondition, parse_entity_tags
-from engine.errors import UnsupportedMediaType, ValidationFailed
+from engine.errors import ValidationFailed
 
 __all__ = [
     "MERGE_PATCH",
     "MergePatch",
-    "MergePatchMedia",
     "PreconditionDep",
     "check_id",
     "read_only_version",
@@ -51,18 +50,6 @@ async def preconditions(
 PreconditionDep = Annotated[Precondition, Depends(preconditions)]
 
 
-async def _merge_patch_type(
-    content_type: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> None:
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media not in (MERGE_PATCH, "application/json"):
-        raise UnsupportedMediaType(
-            f"Content-Type: a patch is {MERGE_PATCH} (RFC 7396) or application/json, "
-            f"not {media or 'missing'}",
-            field="Content-Type",
-        )
-
-
 MergePatch = Annotated[
     dict[str, Any],
     Body(
@@ -71,8 +58,6 @@ MergePatch = Annotated[
         "objects merge recursively, arrays are replaced whole.",
     ),
 ]
-# a parameter of every PATCH route (after the role check): other media types get 415
-MergePatchMedia = Annotated[None, Depends(_merge_patch_type)]
 
 
 def validate_as(model: type[M], document: Any) -> M:

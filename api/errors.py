@@ -24,7 +24,6 @@ from engine.errors import (
     RateLimited,
     StoreUnavailable,
     Unauthorized,
-    UnsupportedMediaType,
     ValidationFailed,
 )
 
@@ -40,7 +39,6 @@ STATUS: dict[type[NboError], int] = {
     Conflict: 409,
     ExperimentOverlap: 409,
     PreconditionFailed: 412,
-    UnsupportedMediaType: 415,
     Unauthorized: 401,
     Forbidden: 403,
     RateLimited: 429,

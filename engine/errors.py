@@ -15,7 +15,6 @@ __all__ = [
     "RateLimited",
     "StoreUnavailable",
     "Unauthorized",
-    "UnsupportedMediaType",
     "ValidationFailed",
 ]
 
@@ -88,10 +87,6 @@ class PreconditionFailed(NboError):
     two editors never overwrite each other's change unseen."""
 
     code = "precondition_failed"
-
-
-class UnsupportedMediaType(NboError):
-    code = "unsupported_media_type"
 
 
 class Unauthorized(NboError):

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from api.deps import ServicesDep, allow
 from api.documents import (
     MergePatch,
-    MergePatchMedia,
     PreconditionDep,
     check_id,
     read_only_version,
@@ -147,7 +146,6 @@ async def put(
 async def patch_one(
     experiment_id: ExperimentId,
     _: Marketer,
-    __: MergePatchMedia,
     patch: MergePatch,
     services: ServicesDep,
     precondition: PreconditionDep,

@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 from api.deps import ServicesDep, allow
 from api.documents import (
     MergePatch,
-    MergePatchMedia,
     PreconditionDep,
     check_id,
     read_only_version,
@@ -127,7 +126,6 @@ async def put_offer(
 async def patch_offer(
     offer_id: OfferId,
     _: Marketer,
-    __: MergePatchMedia,
     patch: MergePatch,
     services: ServicesDep,
     precondition: PreconditionDep,

@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field, model_validator
 from api.deps import ServicesDep, allow
 from api.documents import (
     MergePatch,
-    MergePatchMedia,
     PreconditionDep,
     check_id,
     read_only_version,
@@ -162,7 +161,6 @@ async def put_segment(
 async def patch_segment(
     segment_id: SegmentId,
     _: Marketer,
-    __: MergePatchMedia,
     patch: MergePatch,
     services: ServicesDep,
     precondition: PreconditionDep,
