@@ -7,11 +7,12 @@ A plain ``str | float | int | bool`` union makes pydantic report errors per unio
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, PlainValidator, Strict
+from pydantic import AfterValidator, PlainValidator
+
+from experiments.config import Instant, WholeNumber
 
 __all__ = [
     "EARLIEST_TIMESTAMP",
@@ -36,33 +37,8 @@ def _not_before_earliest(value: datetime) -> datetime:
     return value
 
 
-def whole_float_as_int(value: Any) -> Any:
-    """JSON has one number type: ``7.0`` is the integer 7 (as JSON Schema says), ``7.5`` is not."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]")
-
-
-def text_or_datetime(value: Any) -> Any:
-    """A time in JSON is an ISO 8601 string: a number is not taken for seconds since 1970."""
-    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
-        return value
-    raise ValueError("must be an ISO 8601 date-time string with a zone")
-
-
-# An integer in a strict model: a string is refused, a number with no fraction is taken.
-WholeNumber = Annotated[int, BeforeValidator(whole_float_as_int), Field(ge=-MAX_INT, le=MAX_INT)]
-# An ISO 8601 string with a zone, even in strict models (JSON has no datetime type, and
-# FastAPI validates bodies as Python objects, where a strict datetime takes no string).
-Timestamp = Annotated[
-    AwareDatetime,
-    Strict(False),
-    BeforeValidator(text_or_datetime),
-    AfterValidator(_not_before_earliest),
-]
+# An ISO 8601 string with a zone, on or after 2000-01-01.
+Timestamp = Annotated[Instant, AfterValidator(_not_before_earliest)]
 
 
 def _scalar(value: Any) -> str | float | int | bool:

@@ -116,7 +116,7 @@ Metric = Annotated[
 ]
 
 
-# An ISO 8601 string with a zone in JSON, even in strict models (JSON has no datetime type).
+# JSON types in strict models, shared with the engine's request models (engine.values).
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]")
 
 
@@ -127,6 +127,8 @@ def _text_or_datetime(value: Any) -> Any:
     raise ValueError("must be an ISO 8601 date-time string with a zone")
 
 
+# An ISO 8601 string with a zone, even in strict models (JSON has no datetime type, and FastAPI
+# validates bodies as Python objects, where a strict datetime takes no string).
 Instant = Annotated[AwareDatetime, Strict(False), BeforeValidator(_text_or_datetime)]
 
 
@@ -135,7 +137,10 @@ def _whole_float_as_int(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-WholeNumber = Annotated[int, BeforeValidator(_whole_float_as_int), Field(le=2**63 - 1)]
+# An integer in a strict model: a string is refused, a number with no fraction is taken.
+WholeNumber = Annotated[
+    int, BeforeValidator(_whole_float_as_int), Field(ge=-(2**63 - 1), le=2**63 - 1)
+]
 
 
 class _Frozen(BaseModel):

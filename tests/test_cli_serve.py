@@ -17,14 +17,9 @@ import httpx
 import pytest
 
 from engine import keys
+from tests.conftest import free_port
 
 ADMIN = "cli-admin-key-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def port_open(port: int) -> bool:

@@ -7,7 +7,6 @@ session's server stays up for the others.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, contextmanager
@@ -24,14 +23,9 @@ from api.app import create_app
 from engine import keys
 from engine.config import Settings
 from engine.embedded import embedded_valkey
+from tests.conftest import free_port
 
 ADMIN = {"Authorization": "Bearer outage-admin-key-0123456789"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
