@@ -482,6 +482,76 @@ def simulate(
     console.print(f"wrote {summary_path} and {chart_path}")
 
 
+async def _stored_results(
+    settings: Settings,
+    url: str,
+    experiment_id: str,
+    metric: str | None,
+    *,
+    by_segment: bool = True,
+    every_metric: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """An experiment's results as the API computes them, its document, and (``every_metric``)
+    the overall results of every other declared metric, for the report's table of them."""
+    from engine.catalog_cache import CatalogCache
+    from engine.experimentation import get_experiment
+    from engine.results import experiment_results
+
+    store = RedisStore.from_settings(settings, url)
+    try:
+        catalog = await CatalogCache(store).get()
+        experiment = get_experiment(catalog, experiment_id)
+        results = await experiment_results(store, experiment_id, experiment, metric, by_segment)
+        others = [experiment.primary_metric, *experiment.secondary_metrics] if every_metric else []
+        secondary = [
+            await experiment_results(store, experiment_id, experiment, other, by_segment=False)
+            for other in dict.fromkeys(others)
+            if other != results["metric"]
+        ]
+        return results, experiment.model_dump(mode="json"), secondary
+    finally:
+        await store.close()
+
+
+@app.command()
+def results(
+    experiment_id: Annotated[str, typer.Argument(help="The experiment")],
+    output: Annotated[Path, typer.Option(help="File to write ('-' for stdout)")] = Path("-"),
+    format: Annotated[str, typer.Option(help="json, csv or parquet")] = "json",
+    metric: Annotated[str | None, typer.Option(help="Metric (default: the primary)")] = None,
+    by_segment: Annotated[bool, typer.Option(help="Also per segment")] = True,
+) -> None:
+    """Write an experiment's results as the API's JSON, or as one row per scope and variant in
+    CSV or Parquet (the same rows in both)."""
+    import orjson
+
+    from experiments.tables import render_csv, render_parquet
+
+    encoders = {
+        "json": lambda body: orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n",
+        "csv": lambda body: render_csv(body).encode(),
+        "parquet": render_parquet,
+    }
+    if format not in encoders:
+        raise typer.BadParameter("format must be one of json, csv, parquet", param_hint="--format")
+    settings = Settings()
+    try:
+        with store_url(settings) as url:
+            body, _, _ = asyncio.run(
+                _stored_results(settings, url, experiment_id, metric, by_segment=by_segment)
+            )
+    except NboError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    data = encoders[format](body)
+    if str(output) == "-":
+        with os.fdopen(1, "wb", closefd=False) as sink:
+            sink.write(data)
+    else:
+        output.write_bytes(data)
+        console.print(f"results written to {output}")
+
+
 @app.command()
 def report(
     experiment_id: Annotated[str, typer.Argument(help="The experiment to report on")],
@@ -492,38 +562,19 @@ def report(
 ) -> None:
     """Write a self-contained HTML report of an experiment (every declared metric, lift per
     segment, guardrails, SRM, power)."""
-    from engine.catalog_cache import CatalogCache
-    from engine.experimentation import get_experiment
-    from engine.results import experiment_results
     from experiments.report import render_report
 
     settings = Settings()
-
-    async def build(url: str) -> str:
-        store = RedisStore.from_settings(settings, url)
-        try:
-            catalog = await CatalogCache(store).get()
-            experiment = get_experiment(catalog, experiment_id)
-            results = await experiment_results(store, experiment_id, experiment, metric)
-            # every other declared metric too, so the report shows each with its verdict
-            others = [experiment.primary_metric, *experiment.secondary_metrics]
-            secondary = [
-                await experiment_results(store, experiment_id, experiment, other, by_segment=False)
-                for other in dict.fromkeys(others)
-                if other != results["metric"]
-            ]
-            return render_report(results, experiment.model_dump(mode="json"), secondary=secondary)
-        finally:
-            await store.close()
-
     try:
         with store_url(settings) as url:
-            html = asyncio.run(build(url))
+            body, experiment, secondary = asyncio.run(
+                _stored_results(settings, url, experiment_id, metric, every_metric=True)
+            )
     except NboError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from exc
     target = output or Path(f"{experiment_id}-report.html")
-    target.write_text(html, encoding="utf-8")
+    target.write_text(render_report(body, experiment, secondary=secondary), encoding="utf-8")
     console.print(f"report written to {target}")
 
 

@@ -67,22 +67,17 @@ class Covariate:
     ``sums`` names the cells holding sum y, sum y^2, sum x, sum x^2 and sum xy per variant x
     segment. A 0/1 value is its own square, so a conversion and its pre-period indicator
     (the unit bought in the 90 days before first exposure) need only their counts and the
-    count of units with both; ``binary`` metrics fall back to the proportion tests where the
-    adjustment cannot help or the exact test is due.
+    count of units with both. A rate falls back to the proportion tests where the adjustment
+    cannot help or the exact test is due (``cuped_skipped`` says why).
     """
 
     name: str
     sums: tuple[str, str, str, str, str]
-    binary: bool
 
 
 COVARIATES: dict[str, Covariate] = {
-    "revenue_per_unit": Covariate(
-        "pre_period_revenue", ("rev", "rev2", "pre", "pre2", "xy"), binary=False
-    ),
-    "conversion_rate": Covariate(
-        "pre_period_conversion", ("conv", "conv", "prec", "prec", "xc"), binary=True
-    ),
+    "revenue_per_unit": Covariate("pre_period_revenue", ("rev", "rev2", "pre", "pre2", "xy")),
+    "conversion_rate": Covariate("pre_period_conversion", ("conv", "conv", "prec", "prec", "xc")),
 }
 
 
@@ -105,13 +100,17 @@ def _arms(
     """Both arms' statistics, CUPED-adjusted where the metric has a covariate, and what the
     adjustment did: ``covariate``, ``theta`` and ``variance_reduction`` (the share of the
     difference's sampling variance removed, which is also the share of units saved for the
-    same power), or ``cuped_skipped`` with why a binary metric was left unadjusted."""
+    same power), or ``cuped_skipped`` with why the metric was left unadjusted."""
     plain_c, plain_t = _stats(control, metric, False), _stats(treatment, metric, False)
     covariate = COVARIATES.get(metric)
     if covariate is None:
         return plain_c, plain_t, {}
     c, t = _stats(control, metric, True), _stats(treatment, metric, True)
-    skipped = _cuped_skipped(plain_c, plain_t, c + t) if covariate.binary else None
+    skipped = (
+        _cuped_skipped(plain_c, plain_t, c + t)
+        if isinstance(plain_c, ProportionStats) and isinstance(plain_t, ProportionStats)
+        else None
+    )
     if skipped is not None:
         unadjusted = {"covariate": None, "theta": None, "variance_reduction": None}
         return plain_c, plain_t, {**unadjusted, "cuped_skipped": skipped}
@@ -135,7 +134,9 @@ def _cuped_skipped(
     # in the covariate, or an arm where every unit is alike: a holdout nobody converts in,
     # whose adjusted mean -theta x-bar would put its relative lift below -100%) or where they
     # are the better test: with few expected conversions Fisher's exact test gives the
-    # p-value, and it takes no covariate.
+    # p-value, and it takes no covariate. Revenue keeps CUPED throughout: Welch's test needs
+    # no count, and a relative lift the adjustment pushes past -100% is held there (the
+    # results' tests are ``nonnegative``).
     if control.n < 2 or treatment.n < 2:
         return "too_few_units"
     if not joint.pre.variance > 0.0:
@@ -176,14 +177,11 @@ def _compare(
             result = sequential_test(
                 c, t, SequentialConfig(alpha=experiment.alpha, difference=difference)
             )
-        elif not isinstance(c, ProportionStats):
-            result = welch_t_test(
-                c, t, FrequentistConfig(alpha=experiment.alpha, difference=difference)
-            )
         else:
-            result = two_proportion_z_test(
-                c, t, FrequentistConfig(alpha=experiment.alpha, difference=difference)
-            )
+            # every metric here is a rate, a count or revenue: none can be negative
+            fixed = FrequentistConfig(experiment.alpha, difference=difference, nonnegative=True)
+            test = two_proportion_z_test if isinstance(c, ProportionStats) else welch_t_test
+            result = test(c, t, fixed)
         out[f"{difference}_lift"] = _finite(result.estimate)
         out[f"{difference}_ci"] = [_finite(result.ci[0]), _finite(result.ci[1])]
         if difference == "relative":
@@ -214,7 +212,7 @@ def _p_value(
     if experiment.analysis == "sequential":
         config = SequentialConfig(alpha=experiment.alpha, difference="relative")
         return _finite(sequential_test(c, t, config).p_value)
-    frequentist = FrequentistConfig(alpha=experiment.alpha, difference="relative")
+    frequentist = FrequentistConfig(alpha=experiment.alpha, difference="relative", nonnegative=True)
     test = two_proportion_z_test if isinstance(c, ProportionStats) else welch_t_test
     return _finite(test(c, t, frequentist).p_value)
 
@@ -424,10 +422,13 @@ async def experiment_results(
             power_block["days_to_significance"] = _finite(wait.days)
             power_block["additional_units"] = _finite(wait.additional_units)
         power_block["binary_metric"] = plain
+    holdouts = {v.id for v in experiment.variants if v.treatment.policy == "holdout"}
     guardrails = []
     for guardrail in experiment.guardrail_metrics:
         for variant in variants:
-            if variant == control:
+            # a holdout is the programme's baseline, not a candidate that could harm it: no
+            # offers lose clicks and conversions by design
+            if variant == control or variant in holdouts:
                 continue
             verdict = guardrail_verdict(
                 _stats(by_variant_segment.get((control, ALL), {}), guardrail, False),
@@ -461,7 +462,6 @@ async def experiment_results(
         "power": power_block,
         "guardrails": guardrails,
     }
-    holdouts = {v.id for v in experiment.variants if v.treatment.policy == "holdout"}
     annotate(
         document,
         holdouts,

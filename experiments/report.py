@@ -21,7 +21,6 @@ Pure: results and experiment documents in, text out; nothing from ``engine`` or 
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import math
@@ -34,37 +33,18 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
-__all__ = ["CSV_COLUMNS", "render_csv", "render_report"]
+from experiments._reading import mapping as _map
+from experiments._reading import mappings as _maps
+from experiments._reading import number as _num
+from experiments._reading import pair as _pair
+from experiments._reading import text as _text
+
+__all__ = ["render_report"]
 
 MISSING: Final = "\u2013"
 """What a missing, NaN or infinite number is shown as."""
 
 DEFAULT_ALPHA: Final = 0.05
-
-CSV_COLUMNS: Final[tuple[str, ...]] = (
-    "scope",
-    "segment",
-    "variant",
-    "is_control",
-    "units",
-    "conversions",
-    "clicks",
-    "value",
-    "revenue",
-    "absolute_lift",
-    "absolute_ci_low",
-    "absolute_ci_high",
-    "relative_lift",
-    "relative_ci_low",
-    "relative_ci_high",
-    "p_value",
-    "p_value_adjusted",
-    "chance_to_win",
-    "srm_p_value",
-    "srm_mismatch",
-    "error",
-    "decision",
-)
 
 _GREEN: Final = "#1a7f37"
 _RED: Final = "#cf222e"
@@ -91,39 +71,9 @@ _ANALYSIS_NOTES: Final[Mapping[str, str]] = {
     "sequential": "Always-valid intervals: the verdict stays trustworthy however often you look.",
     "bayesian": "Bayesian analysis: 'chance to win' is the probability the variant beats control.",
 }
-# Spreadsheet programs run cells starting with these as formulas (CSV injection).
-_FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --- reading untrusted documents -------------------------------------------------------------
-
-
-def _num(value: object) -> float | None:
-    """A finite float, or None: the report never shows NaN, inf or a bool as a number."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _map(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _maps(value: object) -> list[Mapping[str, Any]]:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        return []
-    return [item for item in value if isinstance(item, Mapping)]
-
-
-def _text(value: object) -> str:
-    return "" if value is None else str(value)
-
-
-def _pair(value: object) -> tuple[float | None, float | None]:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
-        return None, None
-    return _num(value[0]), _num(value[1])
 
 
 def _e(value: object) -> str:
@@ -519,6 +469,9 @@ def _day_label(day: date) -> str:
 
 def _duration(span: timedelta) -> str:
     hours = span.total_seconds() / 3600.0
+    if hours < 1.0:
+        minutes = math.floor(span.total_seconds() / 60.0)
+        return "under a minute" if minutes < 1 else f"{minutes} minute{'' if minutes == 1 else 's'}"
     if hours < 48.0:
         whole = max(0, math.floor(hours))
         return f"{whole} hour{'' if whole == 1 else 's'}"
@@ -669,6 +622,8 @@ section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:18px 
 .good .tag,td.good{color:#1a7f37;font-weight:600}
 td.bad{color:#cf222e;font-weight:600}
 td.muted{color:#57606a}
+td.verdict{white-space:normal;text-align:left;min-width:8em;max-width:18em}
+.method{display:block;white-space:normal;min-width:7em;max-width:8.5em;margin-left:auto}
 td.warn{color:#9a6700;font-weight:600}
 h3{font-size:15px;margin:14px 0 6px}
 table{border-collapse:collapse;width:100%;font-size:13px}
@@ -936,7 +891,7 @@ def _metric_rows(
             f'<br><span class="ci">({_e(_interval((low, high), "pct"))})</span></td>'
             f"<td>{_e(_p(_num(comparison.get('p_value'))))}</td>"
             f"<td>{_e(_p(_num(comparison.get('p_value_adjusted'))))}</td>"
-            f'<td class="{css}">{cell}</td></tr>'
+            f'<td class="{css} verdict">{cell}</td></tr>'
         )
     if not rows:
         rows.append(
@@ -980,16 +935,17 @@ def _metrics_section(
     reported = {_text(g.get("metric")) for g in guardrails}
     for guardrail in guardrails:
         variant = _text(guardrail.get("variant"))
+        if variant in holdouts:  # the baseline of the programme, not a candidate to harm it
+            continue
         status = _text(guardrail.get("verdict")) or MISSING
         css = _GUARDRAIL_STATUS.get(status, "muted")
-        who = f"{variant} (no offers)" if variant in holdouts else variant
         rows.append(
             f'<tr><td class="name">{_e(_metric_label(_text(guardrail.get("metric"))))}</td>'
-            f'<td class="name">guardrail</td><td class="name">{_e(who)}</td>'
+            f'<td class="name">guardrail</td><td class="name">{_e(variant)}</td>'
             f"<td>{_e(_pct(_num(guardrail.get('estimate')), signed=True))}</td>"
             f"<td>{_e(_p(_num(guardrail.get('p_value'))))}<br>"
             '<span class="ci">(one-sided)</span></td>'
-            f'<td>{MISSING}</td><td class="{css}">guardrail {_e(status)}</td></tr>'
+            f'<td>{MISSING}</td><td class="{css} verdict">guardrail {_e(status)}</td></tr>'
         )
     for metric in experiment.get("guardrail_metrics") or []:
         if isinstance(metric, str) and metric not in reported:
@@ -1051,11 +1007,16 @@ def _programme_section(
                     metric,
                 )
                 rel_low, rel_high = _inverse_interval(_pair(against.get("relative_ci")))
-                rel_ci = (
-                    _interval((rel_low, rel_high), "pct")
-                    if rel_high is not None
-                    else (f"above {_pct(rel_low)}" if rel_low is not None else MISSING)
-                )
+                if not base:  # no upper end means anything when dividing by zero
+                    rel_ci = (
+                        f"at least {_pct(rel_low, signed=True)}: with no offers the value is zero"
+                        if rel_low is not None
+                        else MISSING
+                    )
+                elif rel_high is not None:
+                    rel_ci = _interval((rel_low, rel_high), "pct")
+                else:
+                    rel_ci = f"above {_pct(rel_low)}" if rel_low is not None else MISSING
             else:
                 abs_ci = rel_ci = "no interval: the results compare variants with control only"
             rows.append(
@@ -1099,6 +1060,52 @@ _TABLE_HEAD: Final = (
 )
 
 
+# What produced a p-value (``FrequentistResult.test``), as the table names it.
+TEST_LABELS: Final[Mapping[str, str]] = {
+    "welch_t": "Welch t",
+    "log_ratio_t": "Welch t, log ratio",
+    "pooled_z": "pooled z",
+    "wald_z": "Wald z",
+    "log_ratio_z": "z, log ratio",
+    "fisher_exact": "Fisher exact",
+    "sequential": "always-valid",
+}
+
+
+def _labelled(column: str, text: str) -> str:
+    """A number as shown, tagged with the results-table column it shows (``data-column``, as
+    in ``experiments.tables``), so the page can be checked against the CSV and the JSON."""
+    return f'<span data-column="{column}">{_e(text)}</span>'
+
+
+def _labelled_interval(
+    pair: tuple[float | None, float | None], fmt: str, column: str, metric: str = ""
+) -> str:
+    low, high = pair
+    if low is None or high is None:
+        return _e(MISSING)
+    shown = (
+        (_pct(low), _pct(high))
+        if fmt == "pct"
+        else (_abs_lift(low, metric), _abs_lift(high, metric))
+    )
+    return (
+        f"{_labelled(column + '_ci_low', shown[0])} to {_labelled(column + '_ci_high', shown[1])}"
+    )
+
+
+def _method_note(comparison: Mapping[str, Any]) -> str:
+    """Which test ran, and what CUPED removed, under the p-value: an analyst reproducing the
+    number needs both."""
+    test = _text(comparison.get("test"))
+    parts = [_labelled("test", TEST_LABELS.get(test, test))] if test else []
+    reduction = _num(comparison.get("variance_reduction"))
+    if reduction is not None:
+        shown = _pct(reduction, digits=2 if abs(reduction) < 0.01 else 1)
+        parts.append(f"CUPED removed {_labelled('variance_reduction', shown)} of variance")
+    return f'<span class="ci method">{", ".join(parts)}</span>' if parts else ""
+
+
 def _scope_rows(
     name: str,
     scope: Mapping[str, Any],
@@ -1107,62 +1114,74 @@ def _scope_rows(
     alpha: float,
     stopped: bool,
     holdouts: frozenset[str],
+    segment: str | None = None,
 ) -> str:
     srm_text, srm_css = _srm_sentence(_map(scope.get("srm")))
     srm_label = {"good": "split OK", "bad": "split mismatch", "muted": ""}[srm_css]
     p = _num(_map(scope.get("srm")).get("p_value"))
+    srm_cell = _e(srm_label)
     if srm_label and p is not None:
-        srm_label += f" ({_p_is(p)})"
+        shown = _p(p)
+        srm_cell += f" (p {'' if shown.startswith('<') else '= '}{_labelled('srm_p_value', shown)})"
     rows = [
         f'<tr class="scope"><th colspan="11">{_e(name)}'
-        f'<span class="scope-srm {srm_css}" title="{_e(srm_text)}">{_e(srm_label)}</span>'
+        f'<span class="scope-srm {srm_css}" title="{_e(srm_text)}">{srm_cell}</span>'
         "</th></tr>"
     ]
     comparisons = {_text(c.get("variant")): c for c in _maps(scope.get("comparisons"))}
     variants = _maps(scope.get("variants"))
     listed = {_text(v.get("variant")) for v in variants}
     variants += [{"variant": name} for name in comparisons if name not in listed]
+    scope_attributes = (
+        'data-scope="overall" data-segment=""'
+        if segment is None
+        else f'data-scope="segment" data-segment="{_e(segment)}"'
+    )
     for variant in variants:
         variant_name = _text(variant.get("variant"))
         cells = [
-            _count(_num(variant.get("units"))),
-            _count(_num(variant.get("conversions"))),
-            _value(_num(variant.get("value")), metric),
-            _money(_num(variant.get("revenue"))),
+            _labelled("units", _count(_num(variant.get("units")))),
+            _labelled("conversions", _count(_num(variant.get("conversions")))),
+            _labelled("value", _value(_num(variant.get("value")), metric)),
+            _labelled("revenue", _money(_num(variant.get("revenue")))),
         ]
         tag = _control_tag(variant_name, control)
-        row = f'<tr><td class="name">{_e(variant_name)}{tag}</td>' + "".join(
-            f"<td>{_e(cell)}</td>" for cell in cells
+        row = (
+            f'<tr {scope_attributes} data-variant="{_e(variant_name)}">'
+            f'<td class="name">{_e(variant_name)}{tag}</td>'
+            + "".join(f"<td>{cell}</td>" for cell in cells)
         )
         comparison = comparisons.get(variant_name)
         if comparison is None:
             baseline = "baseline" if variant_name == control else MISSING
-            row += f'<td class="muted" colspan="6">{_e(baseline)}</td></tr>'
+            row += f'<td class="muted verdict" colspan="6">{_e(baseline)}</td></tr>'
             rows.append(row)
             continue
         verdict, css = _verdict(comparison, alpha, stopped)
         lifts = [
             (
-                _abs_lift(_num(comparison.get("absolute_lift")), metric),
-                _interval(_pair(comparison.get("absolute_ci")), "abs", metric),
+                _labelled(
+                    "absolute_lift", _abs_lift(_num(comparison.get("absolute_lift")), metric)
+                ),
+                _labelled_interval(_pair(comparison.get("absolute_ci")), "abs", "absolute", metric),
             ),
             (
-                _pct(_num(comparison.get("relative_lift")), signed=True),
-                _interval(_pair(comparison.get("relative_ci")), "pct"),
+                _labelled(
+                    "relative_lift", _pct(_num(comparison.get("relative_lift")), signed=True)
+                ),
+                _labelled_interval(_pair(comparison.get("relative_ci")), "pct", "relative"),
             ),
         ]
-        row += "".join(
-            f'<td>{_e(lift)}<br><span class="ci">({_e(ci)})</span></td>' for lift, ci in lifts
-        )
+        row += "".join(f'<td>{lift}<br><span class="ci">({ci})</span></td>' for lift, ci in lifts)
         tests = [
-            _p(_num(comparison.get("p_value"))),
-            _p(_num(comparison.get("p_value_adjusted"))),
-            _chance(_num(comparison.get("chance_to_win"))),
+            _labelled("p_value", _p(_num(comparison.get("p_value")))) + _method_note(comparison),
+            _labelled("p_value_adjusted", _p(_num(comparison.get("p_value_adjusted")))),
+            _labelled("chance_to_win", _chance(_num(comparison.get("chance_to_win")))),
         ]
-        row += "".join(f"<td>{_e(cell)}</td>" for cell in tests)
+        row += "".join(f"<td>{cell}</td>" for cell in tests)
         if variant_name in holdouts:
             verdict, css = "baseline (no offers), not a competitor", "muted"
-        rows.append(row + f'<td class="{css}">{_e(verdict)}</td></tr>')
+        rows.append(row + f'<td class="{css} verdict">{_e(verdict)}</td></tr>')
     return "".join(rows)
 
 
@@ -1178,8 +1197,10 @@ def _table_section(
         "All customers", _map(results.get("overall")), control, metric, alpha, stopped, holdouts
     )
     for segment in _maps(results.get("segments")):
-        name = f"Segment: {_text(segment.get('segment'))}"
-        body += _scope_rows(name, segment, control, metric, alpha, stopped, holdouts)
+        label = _text(segment.get("segment"))
+        body += _scope_rows(
+            f"Segment: {label}", segment, control, metric, alpha, stopped, holdouts, label
+        )
     head = _TABLE_HEAD.format(metric=_e(_metric_label(metric).capitalize()), level=_level(alpha))
     return (
         "<section><h2>All numbers</h2>"
@@ -1298,92 +1319,3 @@ def render_report(
         + _table_section(results, control, metric, alpha, stopped, holdouts)
         + "</main></body></html>\n"
     )
-
-
-def _csv_text(value: object) -> str:
-    text = _text(value)
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
-
-
-def _csv_num(value: object) -> str:
-    number = _num(value)
-    return "" if number is None else repr(number)
-
-
-def _csv_count(value: object) -> str:
-    """A count as an integer: ``1049``, never ``1049.0``, which spreadsheets and pandas would
-    read as a measurement rather than a count."""
-    number = _num(value)
-    if number is None:
-        return ""
-    return str(int(number)) if number.is_integer() else repr(number)
-
-
-NO_COMPARISON: Final = "NO_COMPARISON"
-"""The CSV's ``error`` for a variant the results hold no comparison with control for."""
-
-
-def render_csv(results: Mapping[str, Any]) -> str:
-    """One row per scope x variant, for analysts who continue in a spreadsheet.
-
-    Overall rows have ``scope=overall`` and an empty segment, so a segment can be called
-    anything without colliding with them. Missing numbers are empty cells (spreadsheets
-    read those as blanks, not as text), and user-typed names cannot start a formula. Counts
-    are integers. ``error`` says why a comparison's estimates are empty: the statistics'
-    code (e.g. ``ZERO_VARIANCE``), or ``NO_COMPARISON``; it is empty for control, the baseline.
-    ``decision`` is the overall comparison's decision (``experiments.verdict``), last so that
-    readers of the earlier columns by position are not broken; segments are not decided on.
-    """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    control = _text(results.get("control"))
-    scopes: list[tuple[str, str, Mapping[str, Any]]] = [
-        ("overall", "", _map(results.get("overall")))
-    ]
-    scopes += [("segment", _text(s.get("segment")), s) for s in _maps(results.get("segments"))]
-    for kind, segment, scope in scopes:
-        srm = _map(scope.get("srm") if kind == "segment" else results.get("srm"))
-        mismatch = srm.get("mismatch")
-        comparisons = {_text(c.get("variant")): c for c in _maps(scope.get("comparisons"))}
-        variants = _maps(scope.get("variants"))
-        listed = {_text(v.get("variant")) for v in variants}
-        variants += [{"variant": name} for name in comparisons if name not in listed]
-        for variant in variants:
-            name = _text(variant.get("variant"))
-            comparison = comparisons.get(name, {})
-            absolute = _pair(comparison.get("absolute_ci"))
-            relative = _pair(comparison.get("relative_ci"))
-            if name == control:
-                error = ""
-            elif not comparison:
-                error = NO_COMPARISON
-            else:
-                error = _text(comparison.get("error"))
-            writer.writerow(
-                [
-                    kind,
-                    _csv_text(segment),
-                    _csv_text(name),
-                    "true" if name == control else "false",
-                    _csv_count(variant.get("units")),
-                    _csv_count(variant.get("conversions")),
-                    _csv_count(variant.get("clicks")),
-                    _csv_num(variant.get("value")),
-                    _csv_num(variant.get("revenue")),
-                    _csv_num(comparison.get("absolute_lift")),
-                    _csv_num(absolute[0]),
-                    _csv_num(absolute[1]),
-                    _csv_num(comparison.get("relative_lift")),
-                    _csv_num(relative[0]),
-                    _csv_num(relative[1]),
-                    _csv_num(comparison.get("p_value")),
-                    _csv_num(comparison.get("p_value_adjusted")),
-                    _csv_num(comparison.get("chance_to_win")),
-                    _csv_num(srm.get("p_value")),
-                    "" if not isinstance(mismatch, bool) else str(mismatch).lower(),
-                    _csv_text(error),
-                    _csv_text(comparison.get("decision") if kind == "overall" else ""),
-                ]
-            )
-    return buffer.getvalue()

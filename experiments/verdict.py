@@ -235,6 +235,10 @@ def _programme(
         )
         relative = 1.0 / (1.0 + relative) - 1.0 if relative is not None and relative > -1 else None
         rel_ci = _invert(rel_ci)
+        if relative is None:
+            # a holdout at zero: only the lower end, from the 1/2-adjusted counts, bounds the
+            # ratio; an upper end would be an artefact of the adjustment
+            rel_ci = (rel_ci[0], None)
     p, p_name = _decisive(comparison)
     if relative is not None:
         size = _pct(relative)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from pathlib import Path
 
 import httpx
+import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
+from api.cli import app
 from engine.catalog_cache import CatalogCache
 from engine.config import Settings
 from engine.decisions import variant_scope
@@ -16,7 +21,10 @@ from engine.experimentation import put_experiment
 from engine.learner import policy_for_scope
 from engine.models import scope_for
 from engine.policies import PolicyConfig
+from engine.results import experiment_results
 from engine.store import RedisStore
+from experiments.report import _pct
+from tests.test_report import PAGE_CONSOLE, _visible_text, screenshot
 
 Roles = dict[str, dict[str, str]]
 NOW = 1_790_000_000.0
@@ -115,3 +123,36 @@ async def test_a_reload_over_a_demo_of_another_design_starts_a_new_phase(
     assert bandit.treatment.model_dump()["l2_lambda"] == PolicyConfig().l2_lambda
     await load_demo(settings, url, DemoConfig(customers=20, experiment_decisions=0), quiet())
     assert (await CatalogCache(store).get()).experiments[DEMO_EXPERIMENT].phase == 3  # same design
+
+
+async def test_the_demo_experiments_own_report_renders_in_chromium_and_matches_its_json(
+    settings: Settings, store: RedisStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`nbo demo` then `nbo report exp-demo`, as the README tells a new user, opened in a real
+    browser: no console errors, and the decisions it states are the results' own."""
+    config = DemoConfig(customers=600, experiment_decisions=2 * LEARN_EVERY + 100)
+    await load_demo(settings, settings.redis_url or "", config, quiet())
+    monkeypatch.setenv("NBO_REDIS_URL", settings.redis_url or "")
+    page = tmp_path / "report.html"
+    done = await asyncio.to_thread(
+        CliRunner().invoke, app, ["report", DEMO_EXPERIMENT, "--output", str(page)]
+    )
+    assert done.exit_code == 0, done.output
+    catalog = await CatalogCache(store).get()
+    results = await experiment_results(
+        store, DEMO_EXPERIMENT, catalog.experiments[DEMO_EXPERIMENT], None
+    )
+    document = page.read_text(encoding="utf-8")
+    text = _visible_text(document)
+    verdict = results["decision"].replace("_", " ")
+    assert f"Decision for the experiment: {verdict}" in text
+    assert results["decision_rule"] in text
+    for comparison in results["overall"]["comparisons"]:
+        if comparison["variant"] != "holdout":
+            assert _pct(comparison["relative_lift"], signed=True) in text
+    assert "What the programme adds" in text  # the holdout is the baseline, not a competitor
+    png, stderr = screenshot(document, tmp_path, size="1280,4000")
+    assert png.exists(), f"no screenshot; chromium said:\n{stderr[-4000:]}"
+    assert len(png.read_bytes()) > 50_000
+    console = [line for line in stderr.splitlines() if PAGE_CONSOLE.search(line)]
+    assert console == [], "the page logged console errors:\n" + "\n".join(console)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from experiments.report import render_csv, render_report
+from experiments.report import render_report
+from experiments.tables import render_csv
 from experiments.verdict import annotate
 from tests.test_report import NOW, _parse, _visible_text, make_one_day
 

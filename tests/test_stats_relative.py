@@ -260,3 +260,32 @@ def test_coverage_of_the_relative_lift_for_proportions(n: int, p_c: float, lift:
 @pytest.mark.parametrize("n", [30, 2_000])
 def test_coverage_of_the_relative_lift_for_means(n: int, lift: float) -> None:
     assert abs(_coverage_means(n, lift, 4_000, seed=n + round(100 * lift) + 100) - 0.95) < 0.015
+
+
+def test_a_nonnegative_metric_without_a_log_ratio_is_held_at_minus_100_percent() -> None:
+    # A CUPED-adjusted holdout that earns nothing: its adjusted mean is slightly negative, so
+    # there is no log ratio and the linear delta interval (and estimate) pass -100%.
+    control = RegressionAdjustedStats(
+        n=500,
+        sum=600.0,
+        sum_squares=9_000.0,
+        pre_sum=400.0,
+        pre_sum_squares=5_000.0,
+        sum_products=3_000.0,
+    )
+    treatment = RegressionAdjustedStats(
+        n=250, sum=0.0, sum_squares=0.0, pre_sum=260.0, pre_sum_squares=3_400.0, sum_products=0.0
+    )
+    plain = welch_t_test(control, treatment, FrequentistConfig())
+    assert plain.interval_method == "delta"
+    assert min(plain.estimate, *plain.ci) < -1.0
+    held = welch_t_test(control, treatment, FrequentistConfig(nonnegative=True))
+    assert held.interval_method == "delta_truncated"
+    assert held.estimate == -1.0
+    assert held.ci[0] == -1.0
+    assert held.ci[1] == max(plain.ci[1], -1.0)
+    # the test is the same test: only the impossible part of the interval is cut away
+    assert held.p_value == plain.p_value
+    # a metric whose log ratio exists is untouched
+    a, b = SampleStats(200, 300.0, 2_000.0), SampleStats(200, 250.0, 1_500.0)
+    assert welch_t_test(a, b, FrequentistConfig(nonnegative=True)) == welch_t_test(a, b)

@@ -25,7 +25,7 @@ from engine.results import METRIC_PATTERN, adaptive_estimates, experiment_result
 from engine.segments import ID_PATTERN
 from engine.store import RedisStore
 from experiments import EffectiveTraffic, Experiment, starts
-from experiments.report import render_csv
+from experiments.tables import PARQUET_MEDIA_TYPE, render_csv, render_parquet
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 
@@ -212,9 +212,12 @@ async def list_all(services: ServicesDep, _: Reader) -> list[ExperimentOut]:
     summary="Per-variant, per-segment results",
     responses={
         200: {
-            "description": "The results as JSON, or with `format=csv` one row per variant, "
-            "segment and metric.",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "The results as JSON, or with `format=csv` or `format=parquet` "
+            "one row per scope and variant (the same rows in both).",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                PARQUET_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
         }
     },
 )
@@ -231,7 +234,9 @@ async def results(
         ),
     ] = None,
     by: Annotated[Literal["segment", "none"], Query()] = "segment",
-    format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+    format: Annotated[
+        Literal["json", "csv", "parquet"], Query(description="json, csv or parquet")
+    ] = "json",
     correction: Annotated[
         Literal["holm", "bh"],
         Query(description="Holm (family-wise) or Benjamini-Hochberg (false discovery rate)"),
@@ -253,10 +258,9 @@ async def results(
         body["adaptive"] = await adaptive_estimates(
             services.store, experiment_id, experiment, experiment.alpha
         )
+    if format == "json":
+        return body
+    attachment = {"Content-Disposition": f'attachment; filename="{experiment_id}-results.{format}"'}
     if format == "csv":
-        return Response(
-            render_csv(body),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{experiment_id}-results.csv"'},
-        )
-    return body
+        return Response(render_csv(body), media_type="text/csv", headers=attachment)
+    return Response(render_parquet(body), media_type=PARQUET_MEDIA_TYPE, headers=attachment)

@@ -55,6 +55,11 @@ class FrequentistConfig:
         The two-proportion test of "no difference" runs Fisher's exact test instead of the
         pooled z test when any expected cell of the 2x2 table is below this (the textbook
         rule of 5, Cochran 1954); 0 never switches.
+    nonnegative : bool
+        The metric cannot be negative (rates, counts, revenue without refunds), so a relative
+        lift cannot be below -100%. Where the log ratio is undefined and the delta interval
+        is used, its ends and the estimate are held at -100% (``delta_truncated``): the
+        parameter lies in [-1, inf), so intersecting an interval with it loses no coverage.
     """
 
     alpha: float = 0.05
@@ -63,6 +68,7 @@ class FrequentistConfig:
     test_value: float = 0.0
     relative_interval: RelativeInterval = "log_ratio"
     exact_below: float = 5.0
+    nonnegative: bool = False
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
@@ -102,7 +108,8 @@ class FrequentistResult:
         ``pooled_z``, ``wald_z``, ``log_ratio_z``, ``fisher_exact``, ``sequential``.
     interval_method : str | None
         What produced ``ci``: ``wald`` (linear, absolute lifts), ``delta`` (linear
-        delta method, relative), ``log_ratio`` (exponentiated log-ratio interval) or
+        delta method, relative), ``delta_truncated`` (the same held at -100% for a
+        ``nonnegative`` metric), ``log_ratio`` (exponentiated log-ratio interval) or
         ``log_ratio_adjusted`` (the same with 1/2 added to each count, when the treatment
         has no conversions).
     """
@@ -201,6 +208,9 @@ def result_from(
             statistic = (estimate - config.test_value) / se
         ci = _interval(estimate, se, df, config)
         method = "delta" if config.difference == "relative" else "wald"
+        if method == "delta" and config.nonnegative and min(estimate, *ci) < -1.0:
+            estimate, ci = max(estimate, -1.0), (max(ci[0], -1.0), max(ci[1], -1.0))
+            method = "delta_truncated"
     p = _p(statistic, df, config.alternative) if p_value is None else p_value
     return FrequentistResult(estimate, se, ci, p, statistic, df, None, test, method)
 
