@@ -482,35 +482,42 @@ def simulate(
     console.print(f"wrote {summary_path} and {chart_path}")
 
 
-async def _stored_results(
-    settings: Settings,
-    url: str,
-    experiment_id: str,
-    metric: str | None,
-    *,
-    by_segment: bool = True,
-    every_metric: bool = False,
+def _read_results(
+    experiment_id: str, metric: str | None, *, by_segment: bool = True, every_metric: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     """An experiment's results as the API computes them, its document, and (``every_metric``)
-    the overall results of every other declared metric, for the report's table of them."""
+    the overall results of every other declared metric, for the report's table of them; an
+    unknown experiment or metric exits with its message."""
     from engine.catalog_cache import CatalogCache
     from engine.experimentation import get_experiment
     from engine.results import experiment_results
 
-    store = RedisStore.from_settings(settings, url)
+    settings = Settings()
+
+    async def read(url: str) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+        store = RedisStore.from_settings(settings, url)
+        try:
+            catalog = await CatalogCache(store).get()
+            experiment = get_experiment(catalog, experiment_id)
+            results = await experiment_results(store, experiment_id, experiment, metric, by_segment)
+            others = (
+                [experiment.primary_metric, *experiment.secondary_metrics] if every_metric else []
+            )
+            secondary = [
+                await experiment_results(store, experiment_id, experiment, other, by_segment=False)
+                for other in dict.fromkeys(others)
+                if other != results["metric"]
+            ]
+            return results, experiment.model_dump(mode="json"), secondary
+        finally:
+            await store.close()
+
     try:
-        catalog = await CatalogCache(store).get()
-        experiment = get_experiment(catalog, experiment_id)
-        results = await experiment_results(store, experiment_id, experiment, metric, by_segment)
-        others = [experiment.primary_metric, *experiment.secondary_metrics] if every_metric else []
-        secondary = [
-            await experiment_results(store, experiment_id, experiment, other, by_segment=False)
-            for other in dict.fromkeys(others)
-            if other != results["metric"]
-        ]
-        return results, experiment.model_dump(mode="json"), secondary
-    finally:
-        await store.close()
+        with store_url(settings) as url:
+            return asyncio.run(read(url))
+    except NboError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -534,15 +541,7 @@ def results(
     }
     if format not in encoders:
         raise typer.BadParameter("format must be one of json, csv, parquet", param_hint="--format")
-    settings = Settings()
-    try:
-        with store_url(settings) as url:
-            body, _, _ = asyncio.run(
-                _stored_results(settings, url, experiment_id, metric, by_segment=by_segment)
-            )
-    except NboError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(1) from exc
+    body, _, _ = _read_results(experiment_id, metric, by_segment=by_segment)
     data = encoders[format](body)
     if str(output) == "-":
         with os.fdopen(1, "wb", closefd=False) as sink:
@@ -564,15 +563,7 @@ def report(
     segment, guardrails, SRM, power)."""
     from experiments.report import render_report
 
-    settings = Settings()
-    try:
-        with store_url(settings) as url:
-            body, experiment, secondary = asyncio.run(
-                _stored_results(settings, url, experiment_id, metric, every_metric=True)
-            )
-    except NboError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(1) from exc
+    body, experiment, secondary = _read_results(experiment_id, metric, every_metric=True)
     target = output or Path(f"{experiment_id}-report.html")
     target.write_text(render_report(body, experiment, secondary=secondary), encoding="utf-8")
     console.print(f"report written to {target}")

@@ -151,13 +151,20 @@ def _chance(value: float | None) -> str:
     return f"{value * 100:.1f}%"
 
 
-def _interval(pair: tuple[float | None, float | None], fmt: str, metric: str = "") -> str:
+def _interval_ends(
+    pair: tuple[float | None, float | None], fmt: str, metric: str = ""
+) -> tuple[str, str] | None:
     low, high = pair
     if low is None or high is None:
-        return MISSING
+        return None
     if fmt == "pct":
-        return f"{_pct(low)} to {_pct(high)}"
-    return f"{_abs_lift(low, metric)} to {_abs_lift(high, metric)}"
+        return _pct(low), _pct(high)
+    return _abs_lift(low, metric), _abs_lift(high, metric)
+
+
+def _interval(pair: tuple[float | None, float | None], fmt: str, metric: str = "") -> str:
+    ends = _interval_ends(pair, fmt, metric)
+    return MISSING if ends is None else f"{ends[0]} to {ends[1]}"
 
 
 def _level(alpha: float) -> str:
@@ -1081,17 +1088,11 @@ def _labelled(column: str, text: str) -> str:
 def _labelled_interval(
     pair: tuple[float | None, float | None], fmt: str, column: str, metric: str = ""
 ) -> str:
-    low, high = pair
-    if low is None or high is None:
+    ends = _interval_ends(pair, fmt, metric)
+    if ends is None:
         return _e(MISSING)
-    shown = (
-        (_pct(low), _pct(high))
-        if fmt == "pct"
-        else (_abs_lift(low, metric), _abs_lift(high, metric))
-    )
-    return (
-        f"{_labelled(column + '_ci_low', shown[0])} to {_labelled(column + '_ci_high', shown[1])}"
-    )
+    low, high = ends
+    return f"{_labelled(column + '_ci_low', low)} to {_labelled(column + '_ci_high', high)}"
 
 
 def _method_note(comparison: Mapping[str, Any]) -> str:

@@ -26,10 +26,12 @@ Pure: a results document in, decisions out; nothing from ``engine`` or ``api``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
+
+from experiments._reading import number as _num
+from experiments._reading import pair as _pair
 
 __all__ = [
     "DECISIONS",
@@ -97,12 +99,6 @@ class Verdicts:
     variant: str | None
     rule: str
     programme: Sequence[Programme]
-
-
-def _num(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def _round(value: float | None) -> float | None:
@@ -210,12 +206,6 @@ def _invert(pair: tuple[float | None, float | None]) -> tuple[float | None, floa
     if low is None or high is None or high <= -1.0:
         return None, None
     return 1.0 / (1.0 + high) - 1.0, (1.0 / (1.0 + low) - 1.0 if low > -1.0 else None)
-
-
-def _pair(value: object) -> tuple[float | None, float | None]:
-    if isinstance(value, list | tuple) and len(value) == 2:
-        return _num(value[0]), _num(value[1])
-    return None, None
 
 
 def _programme(

@@ -30,20 +30,11 @@ from engine.config import Settings
 from experiments.tables import COLUMNS, CSV_COLUMNS, PARQUET_MEDIA_TYPE
 from tests.test_cuped_conversion import bought_before
 from tests.test_experiment_results import Roles, setup
+from tests.test_results_decisions import EXPERIMENT as THREE_VARIANTS
 
 EXPERIMENT_ID = "exp-agree"
-BODY = {
-    "name": "Rules vs bandit vs nothing",
-    "status": "running",
-    "variants": [
-        {"id": "rules", "weight": 0.4, "treatment": {"policy": "rules"}},
-        {"id": "bandit", "weight": 0.4, "treatment": {"policy": "bandit"}},
-        {"id": "holdout", "weight": 0.2, "treatment": {"policy": "holdout"}},
-    ],
-    "control": "rules",
-    "secondary_metrics": ["click_rate", "revenue_per_unit"],
-    "guardrail_metrics": ["click_rate"],
-}
+# the three-variant experiment with a holdout, with every built-in metric declared
+BODY = {**THREE_VARIANTS, "secondary_metrics": ["click_rate", "revenue_per_unit"]}
 
 
 async def _traffic(client: httpx.AsyncClient, roles: Roles, customers: int) -> None:
