@@ -55,7 +55,11 @@ class Settings(BaseSettings):
         default=250, ge=1, description="Timeout to open a store connection."
     )
     redis_retries: int = Field(
-        default=1, ge=0, le=5, description="Retries of a failed store command (no backoff)."
+        default=1,
+        ge=0,
+        le=5,
+        description="Retries of a store command whose connection failed (no backoff); a "
+        "timed-out command is never sent again, since it may have run.",
     )
     redis_max_connections: int = Field(default=64, ge=1, description="Connection pool size.")
     customer_retention_days: int = Field(

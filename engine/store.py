@@ -489,7 +489,12 @@ class RedisStore:
         options: dict[str, Any] = {
             "socket_timeout": settings.redis_timeout_ms / 1000,
             "socket_connect_timeout": settings.redis_connect_timeout_ms / 1000,
-            "retry": Retry(NoBackoff(), settings.redis_retries),
+            # Only a failed connection is retried, never a timeout: a command that timed out
+            # may have run (a pipeline under load runs to its end on the server), and sending
+            # it again would apply non-idempotent writes, such as activities, twice.
+            "retry": Retry(
+                NoBackoff(), settings.redis_retries, supported_errors=(RedisConnectionError,)
+            ),
             "health_check_interval": 0,
         }
         client = _client(target, True, settings.redis_max_connections, **options)

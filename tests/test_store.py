@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import tempfile
 import time
@@ -215,3 +216,38 @@ async def test_replies_read_from_the_buffer_match_redis_py_including_errors(
         assert binary == {b"a": b"1", b"b": b"2"}
     finally:
         await plain.aclose()
+
+
+# A script that counts its runs, then keeps the server busy for ARGV[1] loop iterations.
+_SLOW_COUNT = """
+redis.call('INCR', KEYS[1])
+local x = 0
+for i = 1, tonumber(ARGV[1]) do x = x + i end
+return 1
+"""
+
+
+async def test_a_write_that_timed_out_is_not_sent_again(
+    settings: Settings, raw: redis.Redis
+) -> None:
+    # A pipeline that outlives the socket timeout (a loaded machine, a big batch) has run on
+    # the server all the same: sending it again applied its non-idempotent writes twice (an
+    # activity counted twice). Connection errors are still retried.
+    assert settings.redis_retries >= 1
+    started = time.perf_counter()
+    await raw.eval(_SLOW_COUNT, 1, "calibrate", 5_000_000)
+    per_iteration = (time.perf_counter() - started) / 5_000_000
+    # 6 scripts of a quarter timeout: the client gives up halfway through the fifth, and the
+    # server is free again soon enough for a second sending to get through
+    each = settings.redis_timeout_ms / 1000 / 4
+    store = RedisStore.from_settings(settings)
+    try:
+        async with store.client.pipeline(transaction=False) as pipe:
+            for _ in range(6):
+                pipe.eval(_SLOW_COUNT, 1, "slow-count", int(each / per_iteration))
+            with pytest.raises(redis.TimeoutError):
+                await pipe.execute()
+    finally:
+        await store.close()
+    await asyncio.sleep(24 * each)  # a second sending, had there been one, is done by now
+    assert await raw.get("slow-count") == "6"
