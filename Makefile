@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest chromium demo loadtest bench clean
+.PHONY: install run test lint typecheck contracts pytest chromium demo loadtest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/nbo serve --demo
 
 ## Lint, type-check and run the whole test suite against a real embedded Valkey.
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) lint typecheck contracts pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine api experiments loadtests tests
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## The layering of ARCHITECTURE.md, as import-linter contracts in pyproject.toml.
+contracts: $(STAMP)
+	$(BIN)/lint-imports
 
 pytest: $(STAMP) chromium
 	$(BIN)/pytest -q

@@ -28,17 +28,17 @@ from api.routes import (
     offers,
     segments,
 )
-from engine.auth import KeyRing
-from engine.catalog_cache import CatalogCache
+from engine.access.api_keys import KeyRing
+from engine.access.ratelimit import RateLimiter
+from engine.catalog.cache import CatalogCache
 from engine.config import Settings
-from engine.decisions import DecisionEngine
-from engine.events import EventService
-from engine.learner import Learner
-from engine.loop_store import LoopStore
-from engine.models import ModelRegistry
-from engine.policies import PolicyConfig
-from engine.ratelimit import RateLimiter
-from engine.store import RedisStore
+from engine.decision.engine import DecisionEngine
+from engine.feedback.events import EventService
+from engine.learning.learner import Learner
+from engine.learning.policies import PolicyConfig
+from engine.learning.registry import ModelRegistry
+from engine.store.loop import LoopStore
+from engine.store.redis import RedisStore
 
 __all__ = ["create_app"]
 

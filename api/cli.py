@@ -19,12 +19,12 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from engine.auth import ROLES, KeyRing
+from engine.access.api_keys import ROLES, KeyRing
 from engine.config import Settings
-from engine.embedded import embedded_valkey, running_embedded_url
 from engine.errors import NboError
 from engine.metrics import LEARNER_RESTARTS, LEARNER_UP
-from engine.store import RedisStore
+from engine.store.embedded import embedded_valkey, running_embedded_url
+from engine.store.redis import RedisStore
 
 app = typer.Typer(help="nbo: next-best-offer decisioning engine.", no_args_is_help=True)
 segments_app = typer.Typer(help="Segments.", no_args_is_help=True)
@@ -76,7 +76,7 @@ def serve(
         bind_host = host or settings.host
         bind_port = port or settings.port
         if demo:
-            from engine.demo import DemoConfig, load_demo
+            from engine.synthetic.demo import DemoConfig, load_demo
 
             asyncio.run(load_demo(settings, url, DemoConfig(), console, only_if_absent=True))
             secret = asyncio.run(_issue_key(settings, url, "admin", "demo"))
@@ -245,7 +245,7 @@ def demo(
     ] = None,
 ) -> None:
     """Load the demo catalog, segments and customers into the configured store."""
-    from engine.demo import HANDWRITTEN_ACTIVE_OFFERS, DemoConfig, load_demo
+    from engine.synthetic.demo import HANDWRITTEN_ACTIVE_OFFERS, DemoConfig, load_demo
 
     try:
         config = DemoConfig(
@@ -276,8 +276,8 @@ def learner(
     name: Annotated[str | None, typer.Option(help="Consumer name in the group")] = None,
 ) -> None:
     """Run a standalone learner (several may share the work) until interrupted."""
-    from engine.learner import Learner
-    from engine.policies import PolicyConfig
+    from engine.learning.learner import Learner
+    from engine.learning.policies import PolicyConfig
 
     settings = Settings()
 
@@ -315,7 +315,13 @@ def export(
 
     Closed decisions only, unless --include-open; what is still open, and until when, is said.
     """
-    from engine.export import ExportFormat, ExportSummary, export_rows, write_jsonl, write_parquet
+    from engine.offline.export import (
+        ExportFormat,
+        ExportSummary,
+        export_rows,
+        write_jsonl,
+        write_parquet,
+    )
 
     try:
         chosen = ExportFormat(format)
@@ -405,8 +411,8 @@ def simulate(
     from pydantic import ValidationError
 
     from engine.errors import NboError
-    from engine.policies import PolicyConfig
-    from engine.simulate import (
+    from engine.learning.policies import PolicyConfig
+    from engine.synthetic.simulate import (
         ScenarioConfig,
         SimulationOptions,
         build_population,
@@ -488,9 +494,9 @@ def _read_results(
     """An experiment's results as the API computes them, its document, and (``every_metric``)
     the overall results of every other declared metric, for the report's table of them; an
     unknown experiment or metric exits with its message."""
-    from engine.catalog_cache import CatalogCache
-    from engine.experimentation import get_experiment
-    from engine.results import experiment_results
+    from engine.catalog.cache import CatalogCache
+    from engine.catalog.experiments import get_experiment
+    from engine.offline.results import experiment_results
 
     settings = Settings()
 
@@ -577,7 +583,7 @@ def segments_learn(
     sample: Annotated[int, typer.Option(min=10, help="Customers to fit on, at most")] = 200_000,
 ) -> None:
     """Cluster customers on behavioural features into k named segments."""
-    from engine.segment_learning import learn_segments
+    from engine.learning.segments import learn_segments
 
     settings = Settings()
     with store_url(settings) as url:
@@ -625,9 +631,9 @@ def evaluate(
     import orjson
     from rich.table import Table
 
-    from engine.evaluation import candidate_policies, load_log, model_candidate
-    from engine.evaluation import evaluate as evaluate_policies
-    from engine.policies import ModelSnapshot
+    from engine.learning.policies import ModelSnapshot
+    from engine.offline.evaluation import candidate_policies, load_log, model_candidate
+    from engine.offline.evaluation import evaluate as evaluate_policies
 
     if format not in ("table", "json"):
         raise typer.BadParameter("format must be table or json", param_hint="--format")
@@ -684,8 +690,8 @@ def evaluate(
 
 
 def _current_snapshot(scope: str) -> Any:
-    from engine import keys
-    from engine.policies import ModelSnapshot
+    from engine.learning.policies import ModelSnapshot
+    from engine.store import keys
 
     settings = Settings()
 

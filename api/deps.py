@@ -9,13 +9,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from engine.auth import ApiKey, KeyRing, require_role
-from engine.catalog_cache import CatalogCache
+from engine.access.api_keys import ApiKey, KeyRing, require_role
+from engine.access.ratelimit import RateLimiter
+from engine.catalog.cache import CatalogCache
 from engine.config import Settings
-from engine.decisions import DecisionEngine
-from engine.events import EventService
-from engine.ratelimit import RateLimiter
-from engine.store import Store
+from engine.decision.engine import DecisionEngine
+from engine.feedback.events import EventService
+from engine.store.redis import Store
 
 __all__ = ["Services", "ServicesDep", "allow"]
 

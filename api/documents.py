@@ -1,6 +1,6 @@
 """The HTTP side of read-modify-write: precondition headers, merge-patch bodies, read-only ids.
 
-See :mod:`engine.documents` for why every catalog write can name the version it is based on.
+See :mod:`engine.catalog.documents` for why every catalog write can name the version it is based on.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from fastapi import Body, Depends, Header
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from engine.documents import Precondition, parse_entity_tags
+from engine.catalog.documents import Precondition, parse_entity_tags
 from engine.errors import ValidationFailed
 
 __all__ = [

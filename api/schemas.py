@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from engine.attributes import ATTRIBUTE_NAME
-from engine.auth import Role
-from engine.profiles import Activity
-from engine.values import NullableScalar
+from engine.access.api_keys import Role
+from engine.domain.attributes import ATTRIBUTE_NAME
+from engine.domain.profiles import Activity
+from engine.domain.values import NullableScalar
 
 __all__ = [
     "ActivityBatch",

@@ -44,7 +44,7 @@ from asgi_lifespan import LifespanManager
 
 from api.app import create_app
 from engine.config import Settings
-from engine.embedded import embedded_valkey
+from engine.store.embedded import embedded_valkey
 from loadtests.floor import COMMIT_PATH, create_floor_app
 from loadtests.run import _issue_key
 from loadtests.workload import NAME_DECISIONS, decision_body

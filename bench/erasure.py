@@ -1,8 +1,9 @@
 """Erasure in a large store: median time of ``DELETE /v1/customers/{id}`` and its commands.
 
 Benchmark results, not timed tests. An embedded Valkey (no persistence) in a temporary
-directory is loaded by the demo's bulk loader (``engine.demo.load_demo``, what ``nbo demo``
-runs: catalog, N customers with activity histories, the demo experiment's decisions). Then,
+directory is loaded by the demo's bulk loader (``engine.synthetic.demo.load_demo``, what
+``nbo demo`` runs: catalog, N customers with activity histories, the demo experiment's
+decisions). Then,
 ``--runs`` times, one demo customer gets a footprint through the API (profile update, three
 decisions, a click on each, so decision records, a request replay, log and reward-stream
 entries and attribution-queue members) and is erased through the API, in process (httpx's
@@ -37,8 +38,8 @@ from rich.console import Console
 
 from api.app import create_app
 from engine.config import Settings
-from engine.demo import DemoConfig, load_demo
-from engine.embedded import embedded_valkey
+from engine.store.embedded import embedded_valkey
+from engine.synthetic.demo import DemoConfig, load_demo
 
 ADMIN = "bench-admin-key-0123456789"
 

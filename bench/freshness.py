@@ -23,7 +23,7 @@ from asgi_lifespan import LifespanManager
 
 from api.app import create_app
 from engine.config import Settings
-from engine.embedded import embedded_valkey
+from engine.store.embedded import embedded_valkey
 
 ADMIN = "bench-admin-key-0123456789"
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from engine.embedded import embedded_valkey
+from engine.store.embedded import embedded_valkey
 from loadtests.measure import Buckets, bucket_delta, histogram_buckets, histogram_quantile
 from loadtests.workload import NAME_DECISIONS
 

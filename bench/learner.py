@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from engine import keys
-from engine.catalog import Offer
 from engine.config import Settings
-from engine.embedded import embedded_valkey
-from engine.features import FeatureSpec
-from engine.learner import Learner
-from engine.policies import PolicyConfig, Trainer
-from engine.store import RedisStore
+from engine.domain.catalog import Offer
+from engine.domain.vectoriser import FeatureSpec
+from engine.learning.learner import Learner
+from engine.learning.policies import PolicyConfig, Trainer
+from engine.store import keys
+from engine.store.embedded import embedded_valkey
+from engine.store.redis import RedisStore
 
 
 async def run(rewards: int, arms: int, features: int, batch: int) -> dict[str, float]:

@@ -3,7 +3,7 @@
 * Assignment: ``choose_variant`` (GrowthBook's gbhash v2: two FNV-1a passes, then the bucket
   ranges) per call, against one bare FNV-1a hash of the same id, the least any deterministic
   hash assignment can cost.
-* Eligibility with caps: the decision path's :func:`engine.eligibility.admissible` over the
+* Eligibility with caps: the decision path's :func:`engine.decision.eligibility.admissible` over the
   100 offers of the demo-sized catalog for one customer with a contact history (caps,
   cooldowns, budgets), against the explaining :func:`evaluate_offer` it replaced, which the
   eligibility endpoint still uses.
@@ -26,9 +26,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.catalog import Offer, ParsedOffer, field_types, validate_offer
-from engine.contacts import OfferContacts
-from engine.eligibility import admissible, evaluate_offer
+from engine.decision.eligibility import admissible, evaluate_offer
+from engine.domain.catalog import Offer, ParsedOffer, field_types, validate_offer
+from engine.domain.contacts import OfferContacts
 from experiments.assignment import choose_variant, fnv1a32
 
 OUT = Path(__file__).resolve().parent / "out" / "micro.json"

@@ -16,7 +16,7 @@ Everything runs against an embedded Valkey this script starts (append-only file 
    and expiry overhead MEMORY USAGE leaves out).
 3. **Results query**: an experiment's cells filled as ``--exposures`` first exposures over
    ``--segments`` segments and ``--days`` days would fill them, clicks and conversions
-   included, then ``engine.results.experiment_results`` (what ``GET
+   included, then ``engine.offline.results.experiment_results`` (what ``GET
    /v1/experiments/{id}/results`` runs) timed ``--repeats`` times. The increments come from
    the engine's own ``exposure_increments`` and ``conversion_increments``, are summed per field
    and written with the engine's ``queue_cells`` (HINCRBYFLOAT), because a million pipelines of
@@ -56,15 +56,15 @@ import orjson
 import redis.asyncio as redis
 from rich.console import Console
 
-from engine.aggregation import conversion_increments, exposure_increments, parse_cells
 from engine.config import Settings
-from engine.demo_customers import customers_of, generate_population
-from engine.demo_experiment import DEMO_EXPERIMENT_BODY
-from engine.embedded import embedded_valkey
-from engine.profiles import day_number, encode_activity
-from engine.results import experiment_results
-from engine.store import RedisStore, queue_cells
+from engine.domain.profiles import day_number, encode_activity
+from engine.offline.results import experiment_results
+from engine.store.embedded import embedded_valkey
+from engine.store.redis import RedisStore, queue_cells
+from engine.synthetic.demo_experiment import DEMO_EXPERIMENT_BODY
+from engine.synthetic.population import customers_of, generate_population
 from experiments import Experiment
+from experiments.cells import conversion_increments, exposure_increments, parse_cells
 
 OUT = Path(__file__).resolve().parent / "out" / "scale.json"
 Cells = dict[str, dict[str, float]]

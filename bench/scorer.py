@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from mabwiser.mab import MAB
 
-from engine.policies import PolicyConfig, PolicyName, Scorer, Trainer
+from engine.learning.policies import PolicyConfig, PolicyName, Scorer, Trainer
 
 OUT = Path(__file__).resolve().parent / "out" / "scorer.json"
 Floats = np.ndarray[Any, np.dtype[np.float64]]

@@ -1,11 +1,12 @@
 """nbo's decisioning core: the public entry points; everything else is private to the engine."""
 
-from engine.catalog import Catalog, Offer
-from engine.catalog_cache import CatalogCache
+from engine.catalog.cache import CatalogCache
 from engine.config import Settings
-from engine.contacts import Caps
-from engine.customers import customer_view, record_activities, upsert_attributes
-from engine.eligibility import OfferVerdict, evaluate_offers
+from engine.customers.service import customer_view, record_activities, upsert_attributes
+from engine.decision.eligibility import OfferVerdict, evaluate_offers
+from engine.domain.catalog import Catalog, Offer
+from engine.domain.contacts import Caps
+from engine.domain.profiles import Activity, compute_features
 from engine.errors import (
     Conflict,
     Forbidden,
@@ -15,8 +16,7 @@ from engine.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from engine.profiles import Activity, compute_features
-from engine.store import CustomerRecord, RedisStore, Store
+from engine.store.redis import CustomerRecord, RedisStore, Store
 
 __all__ = [
     "Activity",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from engine.roles import Role
+from engine.domain.roles import Role
 
 __all__ = ["DEFAULT_ATTRIBUTION_WINDOWS", "RateLimit", "Settings"]
 

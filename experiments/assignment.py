@@ -34,7 +34,8 @@ and full coverage would choose. Traffic is monotone: raising it only adds custom
 This algorithm, the namespace suffixes and the phase suffix are frozen across versions:
 changing any of them re-buckets every customer of every running experiment, silently
 mixing treatments within one customer's history. A change needs a new hash version beside
-this one, never an edit of it; the golden values in ``tests/test_assignment.py`` guard it.
+this one, never an edit of it; the golden values in
+``tests/experiments/test_assignment.py`` guard it.
 
 PlanOut and Eppo helpers
 ------------------------

@@ -63,12 +63,14 @@ __all__ = [
     "transition",
 ]
 
-# Same alphabet as every other id in the API (engine.segments.ID_PATTERN). It has no ':', which
-# keeps salts out of the hash namespaces assignment appends (':traffic', ':layer', ':phase').
+# Same alphabet as every other id in the API (engine.domain.segments.ID_PATTERN). It has no
+# ':', which keeps salts out of the hash namespaces assignment appends (':traffic', ':layer',
+# ':phase').
 ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
-# Mirrors engine.channels.Channel; experiments may not import the engine, a test keeps them equal.
+# Mirrors engine.domain.channels.Channel; experiments may not import the engine, and a test
+# keeps them equal.
 Channel = Literal["web", "mobile_app", "email", "push", "sms", "call_center", "in_store", "social"]
 CHANNELS: Final[tuple[str, ...]] = get_args(Channel)
 
@@ -78,7 +80,7 @@ EXPERIMENT_STATUSES: Final[tuple[str, ...]] = get_args(ExperimentStatus)
 AnalysisEngine = Literal["frequentist", "sequential", "bayesian"]
 ANALYSIS_ENGINES: Final[tuple[str, ...]] = get_args(AnalysisEngine)
 
-# The learning policies of engine.policies.PolicyName; "random" and "rules" are treatments
+# The learning policies of engine.learning.policies.PolicyName; "random" and "rules" are treatments
 # of their own because they have no settings.
 BanditPolicyName = Literal["linucb", "lints", "epsilon_greedy", "softmax", "thompson"]
 BANDIT_POLICIES: Final[tuple[str, ...]] = get_args(BanditPolicyName)
@@ -116,7 +118,7 @@ Metric = Annotated[
 ]
 
 
-# JSON types in strict models, shared with the engine's request models (engine.values).
+# JSON types in strict models, shared with the engine's request models (engine.domain.values).
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]")
 
 
@@ -157,11 +159,11 @@ class BanditTreatment(_Frozen):
         and ``thompson`` learn one value per offer.
     alpha : float
         Exploration of the linear policies (LinUCB width, LinTS posterior scale; LinTS
-        needs ``alpha > 0``; default 0.5, see :class:`engine.policies.PolicyConfig`).
+        needs ``alpha > 0``; default 0.5, see :class:`engine.learning.policies.PolicyConfig`).
         Unrelated to the experiment's significance level.
     l2_lambda : float
         Ridge penalty of the linear policies (default 100, the engine's tuned default: see
-        :class:`engine.policies.PolicyConfig`; MABWiser's 1 over-fits while offers have few
+        :class:`engine.learning.policies.PolicyConfig`; MABWiser's 1 over-fits while offers have few
         observations).
     epsilon : float
         The engine's exploration probability, applied where propensities are logged.

@@ -29,9 +29,9 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from api.app import telemetry
-from engine import keys
 from engine.config import Settings
-from engine.store import RedisStore
+from engine.store import keys
+from engine.store.redis import RedisStore
 
 __all__ = ["COMMIT_PATH", "create_floor_app"]
 

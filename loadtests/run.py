@@ -60,7 +60,7 @@ import redis
 import typer
 from rich.console import Console
 
-from engine.embedded import embedded_valkey
+from engine.store.embedded import embedded_valkey
 from loadtests.budget import budget_from_collapsed
 from loadtests.measure import Buckets, bucket_delta, histogram_quantile, percentile
 from loadtests.report import chart, print_table, targets
@@ -257,9 +257,9 @@ def _load_demo(demo_cmd: Sequence[str], env: dict[str, str], log: Path) -> None:
 
 def _issue_key(redis_url: str) -> str:
     """A ``decide`` key, the role apps hold (what ``nbo keys create --role decide`` does)."""
-    from engine.auth import KeyRing
+    from engine.access.api_keys import KeyRing
     from engine.config import Settings
-    from engine.store import RedisStore
+    from engine.store.redis import RedisStore
 
     async def issue() -> str:
         store = RedisStore.from_settings(Settings(redis_url=redis_url))
@@ -283,7 +283,7 @@ def _descendants(pid: int | None) -> list[int]:
 
 def _store_facts(redis_url: str) -> tuple[int, int]:
     """Valkey's pid (to pin it) and the number of active offers the demo loaded."""
-    from engine import keys
+    from engine.store import keys
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:

@@ -16,10 +16,10 @@ import redis.asyncio as redis
 import uvicorn
 from asgi_lifespan import LifespanManager
 
-from engine.auth import KeyRing
+from engine.access.api_keys import KeyRing
 from engine.config import Settings
-from engine.embedded import embedded_valkey
-from engine.store import RedisStore
+from engine.store.embedded import embedded_valkey
+from engine.store.redis import RedisStore
 
 ADMIN_KEY = "test-admin-key-0123456789"
 

@@ -9,10 +9,15 @@ from pydantic import BaseModel
 
 from api.deps import ServicesDep, allow
 from api.openapi import errors
-from engine.attributes import ATTRIBUTE_NAME, AttributeDeclaration, AttributeType, AttributeValue
-from engine.auth import ApiKey
-from engine.catalog import Catalog
-from engine.declarations import declare_attribute
+from engine.access.api_keys import ApiKey
+from engine.catalog.declarations import declare_attribute
+from engine.domain.attributes import (
+    ATTRIBUTE_NAME,
+    AttributeDeclaration,
+    AttributeType,
+    AttributeValue,
+)
+from engine.domain.catalog import Catalog
 from engine.errors import NotFound
 
 router = APIRouter(prefix="/v1/attributes", tags=["attributes"])
@@ -35,7 +40,7 @@ class AttributeOut(BaseModel):
 def _out(catalog: Catalog, name: str) -> AttributeOut:
     declaration = catalog.declarations.get(name)
     if declaration is None:
-        # the types in force hold only the three type names (see engine.customers)
+        # the types in force hold only the three type names (see engine.customers.service)
         kind: AttributeType = catalog.attribute_types[name]  # type: ignore[assignment]
         return AttributeOut(name=name, type=kind, declared=False)
     return AttributeOut(

@@ -21,17 +21,17 @@ from api.schemas import (
     OfferEligibilityOut,
     ReasonOut,
 )
-from engine.auth import ApiKey
-from engine.channels import Channel
-from engine.contacts import OfferContacts
-from engine.customers import (
+from engine.access.api_keys import ApiKey
+from engine.customers.service import (
     CUSTOMER_ID_PATTERN,
     customer_view,
     record_activities,
     upsert_attributes,
 )
-from engine.eligibility import evaluate_offers
-from engine.profiles import Activity
+from engine.decision.eligibility import evaluate_offers
+from engine.domain.channels import Channel
+from engine.domain.contacts import OfferContacts
+from engine.domain.profiles import Activity
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 

@@ -11,10 +11,10 @@ from starlette.background import BackgroundTask
 
 from api.deps import ServicesDep, allow
 from api.openapi import errors
-from engine.auth import ApiKey
-from engine.decisions import DecisionRequest
+from engine.access.api_keys import ApiKey
+from engine.decision.engine import DecisionRequest
 from engine.errors import NboError
-from engine.events import EventRequest
+from engine.feedback.events import EventRequest
 
 router = APIRouter(tags=["decisions"])
 # what web pages and mobile apps call: their ``client`` keys may do this and nothing else

@@ -16,14 +16,14 @@ from api.documents import (
     read_only_version,
 )
 from api.openapi import errors
-from engine.auth import ApiKey
-from engine.catalog import Catalog
-from engine.documents import Precondition, etag, merge_patch, write_document
+from engine.access.api_keys import ApiKey
+from engine.catalog.documents import Precondition, etag, merge_patch, write_document
+from engine.catalog.experiments import experiment_traffic, get_experiment, prepare_experiment
+from engine.domain.catalog import Catalog
+from engine.domain.segments import ID_PATTERN
 from engine.errors import Conflict, ValidationFailed
-from engine.experimentation import experiment_traffic, get_experiment, prepare_experiment
-from engine.results import METRIC_PATTERN, adaptive_estimates, experiment_results
-from engine.segments import ID_PATTERN
-from engine.store import RedisStore
+from engine.offline.results import METRIC_PATTERN, adaptive_estimates, experiment_results
+from engine.store.redis import RedisStore
 from experiments import EffectiveTraffic, Experiment, starts
 from experiments.tables import PARQUET_MEDIA_TYPE, render_csv, render_parquet
 

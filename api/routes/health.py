@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.deps import ServicesDep
 from api.errors import error_response
 from engine.errors import StoreUnavailable
-from engine.learner import LIVE_SECONDS
+from engine.learning.learner import LIVE_SECONDS
 
 router = APIRouter(tags=["operations"])
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Response
 
 from api.deps import ServicesDep, allow
 from api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo
-from engine.auth import ApiKey
+from engine.access.api_keys import ApiKey
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 Admin = Annotated[ApiKey, Depends(allow("admin"))]

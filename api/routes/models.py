@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from api.deps import ServicesDep, allow
-from engine.auth import ApiKey
-from engine.features import FeatureSpec, validate_spec
+from engine.access.api_keys import ApiKey
+from engine.domain.vectoriser import FeatureSpec, validate_spec
 
 router = APIRouter(tags=["models"])
 Reader = Annotated[ApiKey, Depends(allow("analyst", "marketer"))]

@@ -17,11 +17,11 @@ from api.documents import (
     read_only_version,
     validate_as,
 )
-from engine.auth import ApiKey
-from engine.catalog import Catalog, Offer, OfferStatus, ParsedOffer, validate_offer
-from engine.documents import Precondition, etag, merge_patch, write_document
+from engine.access.api_keys import ApiKey
+from engine.catalog.documents import Precondition, etag, merge_patch, write_document
+from engine.domain.catalog import Catalog, Offer, OfferStatus, ParsedOffer, validate_offer
+from engine.domain.segments import ID_PATTERN
 from engine.errors import NotFound
-from engine.segments import ID_PATTERN
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"])
 

@@ -18,12 +18,12 @@ from api.documents import (
     validate_as,
 )
 from api.openapi import errors
-from engine.auth import ApiKey
-from engine.catalog import Catalog
-from engine.documents import Precondition, etag, merge_patch, write_document
+from engine.access.api_keys import ApiKey
+from engine.catalog.documents import Precondition, etag, merge_patch, write_document
+from engine.domain.catalog import Catalog
+from engine.domain.rules import parse_rule
+from engine.domain.segments import ID_PATTERN, SegmentDefinition, StoredSegment
 from engine.errors import Conflict, NotFound
-from engine.rules import parse_rule
-from engine.segments import ID_PATTERN, SegmentDefinition, StoredSegment
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
 

@@ -7,7 +7,7 @@ result. Nothing raises on data: a result that cannot be computed carries ``error
 :class:`ErrorCode`) and NaN numbers. Configs validate themselves and raise ``ValueError``.
 
 The numbers reproduce published references (GrowthBook gbstats, statsmodels, R, Spotify
-Confidence, Evan Miller, Kohavi et al.); see ``tests/test_stats_reference.py``.
+Confidence, Evan Miller, Kohavi et al.); see ``tests/experiments/test_stats_reference.py``.
 """
 
 from experiments.stats._bayesian import BayesianConfig, BayesianResult, GaussianPrior, bayesian_test

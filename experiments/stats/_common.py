@@ -69,7 +69,7 @@ def check_positive(value: float, name: str) -> None:
 # broadcast their arguments on every call (tens of microseconds each); a results query makes
 # hundreds of these calls. These are the same scipy.special functions scipy.stats evaluates
 # underneath, with its argument rules (NaN for a non-positive scale or a probability outside
-# [0, 1]), so the numbers are identical (tests/test_stats_fast.py compares them).
+# [0, 1]), so the numbers are identical (tests/experiments/test_stats_fast.py compares them).
 
 _NORM_PDF_C = np.sqrt(2 * np.pi)
 

@@ -1,0 +1,1 @@
+"""The configuration snapshot every decision reads, and the marketer's writes that change it."""

@@ -1,0 +1,1 @@
+"""Customer data in and out: attribute upserts, activities, the full view, and erasure."""

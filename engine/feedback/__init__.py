@@ -1,0 +1,1 @@
+"""Feedback events: joined to their decision once, turned into contact history and rewards."""

@@ -1,0 +1,2 @@
+"""The synthetic world of the demo, the demo experiment and the simulator; serving never
+imports it."""
