@@ -1,11 +1,11 @@
-"""The benchmark suite: every micro and macro benchmark, one results file, the README table.
+"""The benchmark suite: every micro and macro benchmark, one results file, the performance table.
 
 Runs, one after another (they must not share the 2 cores): the micro benchmarks (scorer vs
 MABWiser, assignment, eligibility with caps, learner, freshness), the scale figures (memory
 per customer, bulk load, results on 1M exposures x 20 segments), the CPU of a decision in
 process against the floor's, and the locust load tests against the floor. Each script writes
 its own JSON under ``bench/out``; this collects them into ``bench/results.json`` and rewrites
-the README's performance table between its markers, so the table always shows the last
+the performance table of docs/performance.md between its markers, so the table always shows the last
 measured run and the command behind every figure.
 
     .venv/bin/python bench/run_all.py [--quick] [--skip loadtest,scale]
@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 RESULTS = ROOT / "bench" / "results.json"
-README = ROOT / "README.md"
+PERFORMANCE = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 PY = sys.executable
 
@@ -102,7 +102,7 @@ def _fmt(value: Any, digits: int = 0, unit: str = "") -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    """The README's performance table, every row from this run's results."""
+    """The performance table, every row from this run's results."""
     rows: list[tuple[str, str, str, str]] = []
     scorer = _get(results, "scorer", "result", "results") or []
     for item in scorer:
@@ -260,13 +260,13 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join([note + ".", "", *lines])
 
 
-def update_readme(text: str) -> bool:
-    readme = README.read_text()
-    if START not in readme or END not in readme:
+def update_performance_table(text: str) -> bool:
+    document = PERFORMANCE.read_text()
+    if START not in document or END not in document:
         return False
-    head, _, rest = readme.partition(START)
+    head, _, rest = document.partition(START)
     _, _, tail = rest.partition(END)
-    README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    PERFORMANCE.write_text(f"{head}{START}\n{text}\n{END}{tail}")
     return True
 
 
@@ -274,7 +274,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     parser.add_argument("--skip", default="", help="comma-separated steps to skip")
-    parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README")
+    parser.add_argument(
+        "--no-table", action="store_true", help="do not rewrite docs/performance.md's table"
+    )
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     names = [name for name in steps(args.quick) if name not in skip]
@@ -282,8 +284,9 @@ def main() -> None:
     RESULTS.write_text(json.dumps(results, indent=2))
     rendered = table(results)
     print(rendered)
-    if not args.no_readme and not args.quick and update_readme(rendered):
-        print(f"README performance table refreshed; results in {RESULTS.relative_to(ROOT)}")
+    if not args.no_table and not args.quick and update_performance_table(rendered):
+        table_path, results_path = PERFORMANCE.relative_to(ROOT), RESULTS.relative_to(ROOT)
+        print(f"{table_path} table refreshed; results in {results_path}")
 
 
 if __name__ == "__main__":

@@ -1224,7 +1224,7 @@ def render_report(
     secondary: Sequence[Mapping[str, Any]] = (),
     now: datetime | None = None,
 ) -> str:
-    """One self-contained HTML document for ``results`` (DESIGN.md shape) of ``experiment``.
+    """A self-contained HTML page of ``results`` (ARCHITECTURE.md, "Beside the loop").
 
     ``secondary`` holds the results of the experiment's other metrics (one results document
     each), so that every declared metric is shown with its verdict. ``now`` is the moment the

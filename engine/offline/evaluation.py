@@ -1,6 +1,6 @@
 """Off-policy evaluation: what a candidate policy would have earned on traffic already served.
 
-Every served offer is logged with the probability the serving policy gave it (DESIGN rule 6).
+Every served offer is logged with its serving probability (ARCHITECTURE.md, "Beside the loop").
 That probability is what lets us replay a *different* policy on the same traffic without an
 experiment: importance weighting (IPS) re-weights each logged reward by how much more or less
 often the candidate would have made the same choice; self-normalisation (SNIPS) trades a little

@@ -1,6 +1,6 @@
 """Experiment results: cells read once, added up, and handed to the statistics package.
 
-Shape as in DESIGN.md section 3 (``GET /v1/experiments/{id}/results``), plus ``daily``
+Shape: ARCHITECTURE.md, "Beside the loop" (``GET /v1/experiments/{id}/results``), plus ``daily``
 (cumulative value per variant per day, for the report's chart) and ``power``.
 """
 
