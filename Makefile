@@ -57,7 +57,7 @@ loadtest: $(LOAD_STAMP)
 	$(BIN)/python -m loadtests.run $(LOADTEST_ARGS)
 
 ## Every benchmark (micro, scale, load tests) one after another; writes bench/results.json and
-## refreshes the README's performance table. Options: make bench BENCH_ARGS="--skip loadtest"
+## refreshes the performance table of docs/performance.md. Options: make bench BENCH_ARGS="--skip loadtest"
 BENCH_ARGS ?=
 bench: $(LOAD_STAMP)
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)

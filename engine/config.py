@@ -34,7 +34,7 @@ class RateLimit(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Every setting the product reads; the README lists them with their defaults."""
+    """Every setting the product reads; docs/configuration.md lists them with their defaults."""
 
     model_config = SettingsConfigDict(env_prefix="NBO_", extra="ignore", frozen=True)
 

@@ -260,7 +260,7 @@ def decide(
 
     The detectable effect now comes from the results' power block, which sizes control
     against one variant at control's sample size; comparisons with arms of other sizes share
-    it, an approximation stated in the README.
+    it, an approximation stated in docs/experiments.md.
     """
     metric = str(results.get("metric") or "the primary metric")
     alpha = _num(results.get("alpha")) or 0.05

@@ -3,7 +3,7 @@
 It reads the served OpenAPI document and sends schema-valid and schema-invalid requests to every
 operation (examples, coverage, fuzzing and stateful phases), then checks each answer: no 5xx,
 documented statuses, content types and headers, response bodies that match their schemas,
-invalid data refused, valid data accepted (see tests/schemathesis/schemathesis.toml for the
+invalid data refused, valid data accepted (see tests/api/schemathesis/schemathesis.toml for the
 operations whose references a schema cannot state), the Allow header of a 405, and more.
 ``NBO_SCHEMATHESIS_EXAMPLES`` and ``NBO_SCHEMATHESIS_SEED`` widen or vary the run.
 """

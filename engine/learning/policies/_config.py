@@ -36,15 +36,15 @@ class PolicyConfig(BaseModel):
         scale (LinTS needs ``alpha > 0``: it samples from N(beta, alpha^2 A^-1)). The width
         is in units of the reward's noise: a reward in [0, 1] (click, conversion) is
         1/2-sub-Gaussian (Hoeffding), hence the default 0.5 rather than MABWiser's 1.0,
-        which assumes unit noise and over-explores click rewards (measured in the README's
-        simulation section). Scale it up for conversion-value rewards.
+        which assumes unit noise and over-explores click rewards (measured in
+        docs/performance.md, Simulation). Scale it up for conversion-value rewards.
     l2_lambda : float
         Ridge penalty of the linear policies: the reward's noise variance over the prior
         variance of a coefficient. A click or conversion has noise variance up to 1/4 and a
         feature moves its rate by a few points, a prior sd of about 0.05, hence the default
         0.25 / 0.05^2 = 100 rather than MABWiser's 1, which lets each of the few dozen
-        coefficients roam freely while an offer has few observations (measured in the README's
-        simulation section: +3 to 4 points of the oracle over a run). It is a ratio of
+        coefficients roam freely while an offer has few observations (measured in
+        docs/performance.md, Simulation: +3 to 4 points of the oracle over a run). It is a ratio of
         variances, so rescaling the reward leaves it right.
     epsilon : float
         The engine's own exploration probability, applied in arbitration where the
