@@ -14,7 +14,12 @@ from scipy import stats as sps  # type: ignore[import-untyped]
 
 from experiments.stats import FrequentistConfig, RegressionAdjustedStats, welch_t_test
 from experiments.stats import regression_adjustment as cuped
-from tests.experiments.test_experiment_results import EXPERIMENT, Roles, send, setup
+from tests.experiments.test_experiment_results import (
+    EXPERIMENT,
+    Roles,
+    send,
+    start_experiment,
+)
 
 Floats = npt.NDArray[np.float64]
 
@@ -79,10 +84,8 @@ def raw_variance(y: Floats, treated: npt.NDArray[np.bool_]) -> float:
 async def test_conversion_rate_is_adjusted_on_the_pre_period_indicator(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    await setup(client, role_keys)
     body = {**EXPERIMENT, "secondary_metrics": ["revenue_per_unit"]}
-    r = await client.put("/v1/experiments/exp-cuped", json=body, headers=role_keys["marketer"])
-    assert r.status_code == 200, r.text
+    await start_experiment(client, role_keys, "exp-cuped", body)
     rng = np.random.default_rng(12)
     x, y, treated = [], [], []
     for i in range(160):
@@ -139,7 +142,6 @@ async def test_conversion_rate_is_adjusted_on_the_pre_period_indicator(
 async def test_a_holdout_nobody_converts_in_keeps_the_bounded_proportion_interval(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    await setup(client, role_keys)
     body = {
         **EXPERIMENT,
         "variants": [
@@ -147,8 +149,7 @@ async def test_a_holdout_nobody_converts_in_keeps_the_bounded_proportion_interva
             {"id": "holdout", "weight": 0.5, "treatment": {"policy": "holdout"}},
         ],
     }
-    r = await client.put("/v1/experiments/exp-hold", json=body, headers=role_keys["marketer"])
-    assert r.status_code == 200, r.text
+    await start_experiment(client, role_keys, "exp-hold", body)
     for i in range(60):
         customer = f"ho-{i}"
         if i % 3 == 0:
@@ -171,9 +172,7 @@ async def test_a_holdout_nobody_converts_in_keeps_the_bounded_proportion_interva
 async def test_without_pre_period_history_conversion_keeps_the_pooled_z_test(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    await setup(client, role_keys)
-    r = await client.put("/v1/experiments/exp-new", json=EXPERIMENT, headers=role_keys["marketer"])
-    assert r.status_code == 200, r.text
+    await start_experiment(client, role_keys, "exp-new")
     for i in range(60):
         await send(client, role_keys, f"nh-{i}", "conversion" if i % 3 == 0 else "", value=5.0)
     out = await results(client, role_keys, "exp-new", "?metric=conversion_rate&by=none")

@@ -35,6 +35,20 @@ async def setup(client: httpx.AsyncClient, roles: Roles) -> None:
     assert r.status_code == 200, r.text
 
 
+async def start_experiment(
+    client: httpx.AsyncClient,
+    roles: Roles,
+    experiment_id: str,
+    body: dict[str, Any] | None = None,
+) -> None:
+    """The offers and segment of ``setup``, then the experiment, running."""
+    await setup(client, roles)
+    r = await client.put(
+        f"/v1/experiments/{experiment_id}", json=body or EXPERIMENT, headers=roles["marketer"]
+    )
+    assert r.status_code == 200, r.text
+
+
 async def send(
     client: httpx.AsyncClient, roles: Roles, customer: str, event_type: str, **extra: Any
 ) -> dict[str, Any]:
@@ -133,9 +147,7 @@ async def test_results_match_the_events_sent_per_variant_and_segment(
 async def test_srm_is_flagged_when_assignment_is_skewed(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    await setup(client, role_keys)
-    r = await client.put("/v1/experiments/exp-2", json=EXPERIMENT, headers=role_keys["marketer"])
-    assert r.status_code == 200
+    await start_experiment(client, role_keys, "exp-2")
     experiment = parse_experiment(EXPERIMENT)
     bandit_seen = 0
     for i in range(400):
@@ -172,8 +184,7 @@ async def test_results_as_csv_and_the_html_report_from_the_cli(
 
     from api.cli import app
 
-    await setup(client, role_keys)
-    await client.put("/v1/experiments/exp-r", json=EXPERIMENT, headers=role_keys["marketer"])
+    await start_experiment(client, role_keys, "exp-r")
     for i in range(40):
         await send(client, role_keys, f"r-{i}", "conversion" if i % 4 == 0 else "", value=9.0)
     r = await client.get("/v1/experiments/exp-r/results?format=csv", headers=role_keys["analyst"])
@@ -200,8 +211,7 @@ async def test_bandit_variants_are_evaluated_with_logged_propensities(
     from engine.learning.learner import Learner
     from engine.learning.policies import PolicyConfig
 
-    await setup(client, role_keys)
-    await client.put("/v1/experiments/exp-a", json=EXPERIMENT, headers=role_keys["marketer"])
+    await start_experiment(client, role_keys, "exp-a")
     for i in range(80):
         await send(client, role_keys, f"a-{i}", "click" if i % 3 == 0 else "")
     learner = Learner(store, settings, PolicyConfig(), clock=lambda: 4_000_000_000.0)
@@ -230,10 +240,8 @@ async def test_bandit_variants_are_evaluated_with_logged_propensities(
 async def test_activity_metrics_count_units_acting_after_exposure(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    await setup(client, role_keys)
     body = {**EXPERIMENT, "secondary_metrics": ["activity:store_visit"]}
-    r = await client.put("/v1/experiments/exp-v", json=body, headers=role_keys["marketer"])
-    assert r.status_code == 200, r.text
+    await start_experiment(client, role_keys, "exp-v", body)
     visited: Counter[str] = Counter()
     exposed: Counter[str] = Counter()
 
@@ -276,9 +284,8 @@ async def test_adjustment_spans_segments_and_metrics(
 ) -> None:
     from experiments.stats import MultipleTestingConfig, adjust_p_values
 
-    await setup(client, role_keys)
     body = {**EXPERIMENT, "secondary_metrics": ["click_rate"]}
-    await client.put("/v1/experiments/exp-m", json=body, headers=role_keys["marketer"])
+    await start_experiment(client, role_keys, "exp-m", body)
     for i in range(120):
         if i % 4 == 0:
             await client.put(

@@ -660,16 +660,14 @@ async def test_the_cli_report_shows_every_declared_metric_from_the_store(
     from typer.testing import CliRunner
 
     from api.cli import app
-    from tests.experiments.test_experiment_results import EXPERIMENT, send, setup
+    from tests.experiments.test_experiment_results import EXPERIMENT, send, start_experiment
 
-    await setup(client, role_keys)
     body = {
         **EXPERIMENT,
         "secondary_metrics": ["click_rate", "revenue_per_unit"],
         "guardrail_metrics": ["click_rate"],
     }
-    r = await client.put("/v1/experiments/exp-m", json=body, headers=role_keys["marketer"])
-    assert r.status_code == 200, r.text
+    await start_experiment(client, role_keys, "exp-m", body)
     for i in range(40):
         await send(client, role_keys, f"m-{i}", "conversion" if i % 4 == 0 else "", value=9.0)
     monkeypatch.setenv("NBO_REDIS_URL", settings.redis_url)

@@ -29,7 +29,7 @@ from api.cli import app
 from engine.config import Settings
 from experiments.tables import COLUMNS, CSV_COLUMNS, PARQUET_MEDIA_TYPE
 from tests.experiments.test_cuped_conversion import bought_before
-from tests.experiments.test_experiment_results import Roles, setup
+from tests.experiments.test_experiment_results import Roles, start_experiment
 from tests.experiments.test_results_decisions import EXPERIMENT as THREE_VARIANTS
 
 EXPERIMENT_ID = "exp-agree"
@@ -187,11 +187,7 @@ async def test_json_csv_parquet_and_the_report_agree_number_for_number(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await setup(client, role_keys)
-    r = await client.put(
-        f"/v1/experiments/{EXPERIMENT_ID}", json=BODY, headers=role_keys["marketer"]
-    )
-    assert r.status_code == 200, r.text
+    await start_experiment(client, role_keys, EXPERIMENT_ID, BODY)
     await _traffic(client, role_keys, 260)
     url = f"/v1/experiments/{EXPERIMENT_ID}/results"
     analyst = role_keys["analyst"]

@@ -8,7 +8,7 @@ import io
 import httpx
 
 from experiments import assign, parse_experiment
-from tests.experiments.test_experiment_results import Roles, send, setup
+from tests.experiments.test_experiment_results import Roles, send, start_experiment
 
 EXPERIMENT = {
     "name": "Rules vs bandit vs holdout",
@@ -29,9 +29,7 @@ EXPERIMENT = {
 async def test_results_carry_decisions_with_their_rules(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    await setup(client, role_keys)
-    r = await client.put("/v1/experiments/exp-d", json=EXPERIMENT, headers=role_keys["marketer"])
-    assert r.status_code == 200, r.text
+    await start_experiment(client, role_keys, "exp-d", EXPERIMENT)
     experiment = parse_experiment(EXPERIMENT)
     for i in range(200):
         customer = f"d-{i}"

@@ -12,7 +12,11 @@ from statsmodels.stats.proportion import (  # type: ignore[import-untyped]
     confint_proportions_2indep,
 )
 
-from tests.experiments.test_experiment_results import EXPERIMENT, Roles, send, setup
+from tests.experiments.test_experiment_results import (
+    Roles,
+    send,
+    start_experiment,
+)
 
 
 async def results(client: httpx.AsyncClient, roles: Roles, query: str = "") -> Any:
@@ -24,11 +28,7 @@ async def results(client: httpx.AsyncClient, roles: Roles, query: str = "") -> A
 async def test_small_experiment_runs_fisher_and_a_bounded_relative_interval(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    await setup(client, role_keys)
-    r = await client.put(
-        "/v1/experiments/exp-small", json=EXPERIMENT, headers=role_keys["marketer"]
-    )
-    assert r.status_code == 200, r.text
+    await start_experiment(client, role_keys, "exp-small")
     # 40 customers, one in eight converts: about 2.5 conversions expected per arm, well under
     # the 5 the pooled z test needs.
     for i in range(40):

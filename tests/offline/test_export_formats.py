@@ -323,11 +323,9 @@ def test_json_results_and_csv_agree_number_for_number() -> None:
 async def test_the_api_results_and_their_csv_agree_number_for_number(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    from tests.experiments.test_experiment_results import EXPERIMENT, send, setup
+    from tests.experiments.test_experiment_results import send, start_experiment
 
-    await setup(client, role_keys)
-    r = await client.put("/v1/experiments/exp-c", json=EXPERIMENT, headers=role_keys["marketer"])
-    assert r.status_code == 200, r.text
+    await start_experiment(client, role_keys, "exp-c")
     for i in range(60):
         await send(client, role_keys, f"v-{i}", "conversion" if i % 5 == 0 else "", value=9.5)
     url = "/v1/experiments/exp-c/results"
