@@ -37,7 +37,7 @@ from engine.domain.profiles import compute_features
 from engine.domain.segments import memberships
 from engine.domain.values import Scalar, WholeNumber
 from engine.errors import StoreUnavailable
-from engine.learning.learner import stream_fields
+from engine.feedback.rewards import stream_fields
 from engine.learning.policies import PolicyConfig, Scorer
 from engine.learning.registry import ModelRegistry, scope_for
 from engine.metrics import DECISIONS, FALLBACKS

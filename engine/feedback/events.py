@@ -17,7 +17,7 @@ from engine.domain.idempotency import conflict, fingerprint
 from engine.domain.profiles import FUTURE_TOLERANCE_SECONDS, ActivityRow, day_number
 from engine.domain.values import Timestamp
 from engine.errors import CustomerErased, EventInProgress, NboError, NotFound, ValidationFailed
-from engine.learning.learner import stream_fields
+from engine.feedback.rewards import stream_fields
 from engine.metrics import EVENTS, LATE_EVENTS
 from engine.store import keys
 from engine.store.keys import split_decision_id
