@@ -30,6 +30,7 @@ def eligible_candidates(
 ) -> list[Candidate]:
     """In the catalog's order for the channel, so arbitration's ties break the same way."""
     excluded = set(request.exclude_offers)
+    values, contacts, spent = customer.values, customer.contacts, customer.budget_spent
     segments = set(customer.segments)
     candidates = []
     for parsed in catalog.by_channel.get(request.channel, ()):
@@ -39,10 +40,10 @@ def eligible_candidates(
             parsed,
             request.channel,
             request.placement,
-            customer.values,
+            values,
             segments,
-            customer.contacts,
-            customer.budget_spent,
+            contacts,
+            spent,
             now,
         )
         if matched is not None:
