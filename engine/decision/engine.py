@@ -23,7 +23,7 @@ import orjson
 
 from engine.catalog.cache import CatalogCache
 from engine.config import Settings
-from engine.decision.candidates import eligible_candidates
+from engine.decision.candidates import Candidate, eligible_candidates
 from engine.decision.choice import Choice, choose
 from engine.decision.facts import DecisionFacts
 from engine.decision.fallback import fallback_decision
@@ -168,9 +168,7 @@ class DecisionEngine:
             answered = self._answered_elsewhere(facts, status, reasons)
             if answered is not None:
                 return answered
-            # a concurrent decision took the last contact a cap allowed: drop and choose again
-            refused = {c.parsed.offer_id for c, r in zip(choice.served, reasons, strict=True) if r}
-            candidates = [c for c in candidates if c.parsed.offer_id not in refused]
+            candidates = _without_refused(candidates, choice.served, reasons)
         else:  # every attempt was refused: answer without an offer (nothing committed)
             choice = choose(facts, [], scorer, self.rng)
             encoded = orjson.dumps(choice.body)
@@ -268,3 +266,11 @@ class DecisionEngine:
         FALLBACKS.labels(channel=request.channel).inc()
         DECISIONS.labels(channel=request.channel, fallback="true").inc()
         return Decision(body)
+
+
+def _without_refused(
+    candidates: list[Candidate], served: list[Candidate], reasons: list[str]
+) -> list[Candidate]:
+    """A concurrent decision took the last contact a cap allowed: drop those and choose again."""
+    refused = {c.parsed.offer_id for c, r in zip(served, reasons, strict=True) if r}
+    return [c for c in candidates if c.parsed.offer_id not in refused]
