@@ -12,7 +12,7 @@ from starlette.background import BackgroundTask
 from api.deps import ServicesDep, allow
 from api.openapi import errors
 from engine.access.api_keys import ApiKey
-from engine.decision.engine import DecisionRequest
+from engine.decision.request import DecisionRequest
 from engine.errors import NboError
 from engine.feedback.events import EventRequest
 
@@ -30,6 +30,8 @@ class OfferOut(BaseModel):
     explanation: dict[str, Any]
 
 
+# the documented shape of engine.decision.response.decision_body (the route returns those bytes
+# as they are); tests/decision/test_response.py holds every path's body to it
 class DecisionOut(BaseModel):
     decision_id: str
     customer_id: str

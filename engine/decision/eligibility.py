@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,62 +49,95 @@ def evaluate_offer(
     now: float,
     explain: bool = True,
 ) -> OfferVerdict:
-    """Every reason this offer cannot be shown (or, with ``explain=False``, the first one)."""
-    offer = parsed.offer
+    """Every reason this offer cannot be shown (or, with ``explain=False``, the first one).
+
+    The explaining path, for people (a customer's offers in the API): it says why.
+    :func:`admissible` is its fast twin on the decision path, kept on purpose (see
+    ARCHITECTURE.md, "Deliberate duplicates"); a property test holds the two equal.
+    """
     reasons: list[Reason] = []
 
     def refuse(code: str, message: str) -> bool:
         reasons.append(Reason(code, message if explain else ""))
         return not explain
 
-    if offer.status != "active" and refuse(offer.status, f"offer is {offer.status}"):
-        return OfferVerdict(parsed.offer_id, False, reasons)
+    matched = [s for s in parsed.offer.eligibility.segments_any if s in segments]
     if (
-        parsed.start_ts is not None
-        and now < parsed.start_ts
-        and refuse("out_of_schedule", "offer has not started")
+        _refused_by_offer(parsed, channel, placement, now, refuse)
+        or _refused_by_segments(parsed, matched, segments, refuse)
+        or _refused_by_rules(parsed, values, refuse)
+        or _refused_by_contacts(parsed, contacts, now, refuse)
     ):
-        return OfferVerdict(parsed.offer_id, False, reasons)
-    if (
-        parsed.end_ts is not None
-        and now >= parsed.end_ts
-        and refuse("out_of_schedule", "offer has ended")
-    ):
-        return OfferVerdict(parsed.offer_id, False, reasons)
-    if channel not in offer.channels and refuse(
-        "no_creative_for_channel", f"no creative for channel {channel}"
-    ):
-        return OfferVerdict(parsed.offer_id, False, reasons)
-    if (
-        placement is not None
-        and offer.placements
-        and placement not in offer.placements
-        and refuse("placement", f"not offered on placement {placement}")
-    ):
-        return OfferVerdict(parsed.offer_id, False, reasons)
-    rules = offer.eligibility
-    matched = [s for s in rules.segments_any if s in segments]
-    if (
-        rules.segments_any
-        and not matched
-        and refuse("segment_rule", f"not in any of segments {', '.join(rules.segments_any)}")
-    ):
-        return OfferVerdict(parsed.offer_id, False, reasons)
-    excluded = [s for s in rules.segments_none if s in segments]
-    if excluded and refuse("segment_rule", f"in excluded segment {', '.join(excluded)}"):
-        return OfferVerdict(parsed.offer_id, False, reasons)
-    if parsed.rules.rules:
-        for condition in failing_conditions(parsed.rules, values):
-            message = f"rule failed: {condition.field} {condition.op} {_show(condition.value)}"
-            if refuse("attribute_rule", message):
-                return OfferVerdict(parsed.offer_id, False, reasons)
-    policy = check_contact_policy(offer.caps, contacts.get(parsed.offer_id), now)
-    if policy is not None and refuse(policy, _POLICY_MESSAGES[policy]):
         return OfferVerdict(parsed.offer_id, False, reasons)
     budget = _budget_reason(parsed, budget_spent)
     if budget is not None:
         reasons.append(budget)
     return OfferVerdict(parsed.offer_id, not reasons, reasons, matched)
+
+
+# records a reason; True when the evaluation stops there (it is not explaining)
+Refuse = Callable[[str, str], bool]
+
+
+def _refused_by_offer(
+    parsed: ParsedOffer, channel: str, placement: str | None, now: float, refuse: Refuse
+) -> bool:
+    """The offer's own state: status, schedule, channel and placement."""
+    offer = parsed.offer
+    if offer.status != "active" and refuse(offer.status, f"offer is {offer.status}"):
+        return True
+    if (
+        parsed.start_ts is not None
+        and now < parsed.start_ts
+        and refuse("out_of_schedule", "offer has not started")
+    ):
+        return True
+    if (
+        parsed.end_ts is not None
+        and now >= parsed.end_ts
+        and refuse("out_of_schedule", "offer has ended")
+    ):
+        return True
+    if channel not in offer.channels and refuse(
+        "no_creative_for_channel", f"no creative for channel {channel}"
+    ):
+        return True
+    return bool(
+        placement is not None
+        and offer.placements
+        and placement not in offer.placements
+        and refuse("placement", f"not offered on placement {placement}")
+    )
+
+
+def _refused_by_segments(
+    parsed: ParsedOffer, matched: list[str], segments: set[str], refuse: Refuse
+) -> bool:
+    rules = parsed.offer.eligibility
+    if (
+        rules.segments_any
+        and not matched
+        and refuse("segment_rule", f"not in any of segments {', '.join(rules.segments_any)}")
+    ):
+        return True
+    excluded = [s for s in rules.segments_none if s in segments]
+    return bool(excluded) and refuse("segment_rule", f"in excluded segment {', '.join(excluded)}")
+
+
+def _refused_by_rules(parsed: ParsedOffer, values: Mapping[str, Any], refuse: Refuse) -> bool:
+    if parsed.rules.rules:
+        for condition in failing_conditions(parsed.rules, values):
+            message = f"rule failed: {condition.field} {condition.op} {_show(condition.value)}"
+            if refuse("attribute_rule", message):
+                return True
+    return False
+
+
+def _refused_by_contacts(
+    parsed: ParsedOffer, contacts: ContactHistory, now: float, refuse: Refuse
+) -> bool:
+    policy = check_contact_policy(parsed.offer.caps, contacts.get(parsed.offer_id), now)
+    return policy is not None and refuse(policy, _POLICY_MESSAGES[policy])
 
 
 def admissible(
@@ -121,7 +154,9 @@ def admissible(
 
     The same checks in the same order as :func:`evaluate_offer` (a property test holds them
     equal), without building reasons: a decision asks this of every offer of the channel,
-    and the explaining version's allocations were a tenth of a decision's CPU.
+    and the explaining version's allocations were a tenth of a decision's CPU. The two are a
+    deliberate pair, one fast and one that explains (ARCHITECTURE.md, "Deliberate
+    duplicates"); a change to one is a change to both.
     """
     offer = parsed.offer
     if offer.status != "active":

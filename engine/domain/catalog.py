@@ -195,6 +195,38 @@ def build_catalog(
         sid: parse_segment(sid, StoredSegment.model_validate_json(doc), fields)
         for sid, doc in sorted(segments.items())
     }
+    parsed_offers = _parse_offers(offers, offer_versions, fields)
+    parsed_models = {
+        mid: LearnedSegmentModel.from_doc(orjson.loads(doc)) for mid, doc in models.items()
+    }
+    spec = FeatureSpec.model_validate_json(feature_spec) if feature_spec else FeatureSpec()
+    return Catalog(
+        version=version,
+        offers=parsed_offers,
+        segments=parsed_segments,
+        models=parsed_models,
+        attribute_types=dict(attribute_types),
+        by_channel=_active_by_channel(parsed_offers),
+        feature_spec=spec,
+        vectorizer=spec.vectorizer(),
+        experiments={
+            eid: parse_experiment(doc) for eid, doc in sorted((experiments or {}).items())
+        },
+        declarations=declarations,
+        allowed_values=allowed_sets(declarations),
+        segment_versions={
+            sid: int((segment_versions or {}).get(sid, 1)) for sid in parsed_segments
+        },
+        experiment_versions={
+            eid: int((experiment_versions or {}).get(eid, 1)) for eid in experiments or {}
+        },
+    )
+
+
+def _parse_offers(
+    offers: Mapping[str, str], offer_versions: Mapping[str, str], fields: Mapping[str, str]
+) -> dict[str, ParsedOffer]:
+    """In offer id order (which decisions' ties follow); an unreadable one is left out."""
     parsed_offers: dict[str, ParsedOffer] = {}
     for oid, doc in sorted(offers.items()):
         try:
@@ -212,35 +244,18 @@ def build_catalog(
             start_ts=offer.start_at.timestamp() if offer.start_at else None,
             end_ts=offer.end_at.timestamp() if offer.end_at else None,
         )
-    parsed_models = {
-        mid: LearnedSegmentModel.from_doc(orjson.loads(doc)) for mid, doc in models.items()
+    return parsed_offers
+
+
+def _active_by_channel(
+    parsed_offers: Mapping[str, ParsedOffer],
+) -> dict[str, tuple[ParsedOffer, ...]]:
+    """The active offers with a creative for each channel: what a decision starts from."""
+    return {
+        channel: tuple(
+            p
+            for p in parsed_offers.values()
+            if channel in p.offer.channels and p.offer.status == "active"
+        )
+        for channel in CHANNELS
     }
-    spec = FeatureSpec.model_validate_json(feature_spec) if feature_spec else FeatureSpec()
-    return Catalog(
-        version=version,
-        offers=parsed_offers,
-        segments=parsed_segments,
-        models=parsed_models,
-        attribute_types=dict(attribute_types),
-        by_channel={
-            channel: tuple(
-                p
-                for p in parsed_offers.values()
-                if channel in p.offer.channels and p.offer.status == "active"
-            )
-            for channel in CHANNELS
-        },
-        feature_spec=spec,
-        vectorizer=spec.vectorizer(),
-        experiments={
-            eid: parse_experiment(doc) for eid, doc in sorted((experiments or {}).items())
-        },
-        declarations=declarations,
-        allowed_values=allowed_sets(declarations),
-        segment_versions={
-            sid: int((segment_versions or {}).get(sid, 1)) for sid in parsed_segments
-        },
-        experiment_versions={
-            eid: int((experiment_versions or {}).get(eid, 1)) for eid in experiments or {}
-        },
-    )

@@ -8,26 +8,22 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from engine.config import Settings
-from engine.domain.channels import CHANNEL_CODES
-from engine.domain.idempotency import conflict, fingerprint
-from engine.domain.profiles import FUTURE_TOLERANCE_SECONDS, ActivityRow, day_number
+from engine.domain.idempotency import fingerprint
+from engine.domain.profiles import FUTURE_TOLERANCE_SECONDS
 from engine.domain.values import Timestamp
-from engine.errors import CustomerErased, EventInProgress, NboError, NotFound, ValidationFailed
-from engine.learning.learner import stream_fields
+from engine.errors import NboError, NotFound, ValidationFailed
+from engine.feedback.outcome import KIND_CODES, event_write, refuse_unrecordable
 from engine.metrics import EVENTS, LATE_EVENTS
 from engine.store import keys
 from engine.store.keys import split_decision_id
 from engine.store.loop import EventJoin, EventJoinArgs, EventWrite, LoopStore
-from experiments.cells import conversion_increments
 
 __all__ = ["EventOutcome", "EventRequest", "EventService"]
 
 EventType = Literal["impression", "click", "conversion", "dismiss"]
-KIND_CODES: dict[str, str] = {"impression": "i", "click": "k", "conversion": "c", "dismiss": "x"}
 REWARD_CODES = {"click": "k", "conversion": "c", "conversion_value": "v"}
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:~@-]{0,299}$")]
 
@@ -172,95 +168,14 @@ class EventService:
     def _outcome(
         self, event: EventRequest, path: str, args: EventJoinArgs, joined: EventJoin
     ) -> tuple[EventOutcome, EventWrite | None]:
+        """Refuse it (raised), or say what it is and what recording it writes (see
+        :mod:`engine.feedback.outcome`)."""
         if not joined.rejoined:  # a rejoined event was counted when it was first joined
             EVENTS.labels(type=event.type, status=joined.status).inc()
-        if joined.status == "unknown":
-            raise NotFound(
-                f"unknown decision '{event.decision_id}' (never made, or past its window)",
-                field=f"{path}decision_id",
-            )
-        if joined.status == "erased":
-            raise CustomerErased(
-                f"the customer of decision '{event.decision_id}' was erased",
-                field=f"{path}decision_id",
-            )
-        if joined.status == "not_served":
-            raise ValidationFailed(
-                f"offer '{event.offer_id}' was not served in this decision",
-                field=f"{path}offer_id",
-            )
-        if joined.status == "conflict":
-            raise conflict("event_id", event.event_id, path)
+        refuse_unrecordable(event, path, args, joined)
         if joined.status == "duplicate":
             return EventOutcome(event.event_id, "duplicate", False), None
-        if joined.status == "in_progress":
-            raise EventInProgress(
-                f"event '{event.event_id}' is being recorded by another request; if that "
-                f"request failed, send it again after {args.takeover_seconds} s",
-                field=f"{path}event_id",
-            )
         if joined.status == "late" and not joined.rejoined:
             LATE_EVENTS.labels(type=event.type).inc()
-        customer_id, token, event_time = args.customer_id, args.token, args.event_time
-        reward = None
-        if joined.reward is not None and joined.policy != "fallback":  # no vector to learn
-            reward = stream_fields(
-                "reward",
-                event.decision_id,
-                event.offer_id,
-                repr(joined.reward),
-                joined.x,
-                joined.spec_version,
-                repr(joined.decided_at),
-                joined.policy,
-            )
-        entry = {
-            "event_id": event.event_id,
-            "decision_id": event.decision_id,
-            "customer_id": customer_id,
-            "offer_id": event.offer_id,
-            "type": event.type,
-            "value": repr(event.value or 0.0),
-            "ts": repr(event_time),
-            "status": joined.status,
-            "experiment": joined.experiment,
-            "variant": joined.variant,
-        }
-        activity = None
-        if event.type in ("click", "conversion") and joined.channel in CHANNEL_CODES:
-            cents = round((event.value or 0.0) * 100) if event.type == "conversion" else 0
-            activity = ActivityRow(
-                ts=int(event_time),
-                day=day_number(event_time),
-                visit=False,
-                purchase=event.type == "conversion",
-                support=False,
-                channel_code=CHANNEL_CODES[joined.channel],
-                cents=cents,
-            )
-        cells = None
-        if joined.assignment and event.type in ("click", "conversion"):
-            cells = conversion_increments(
-                joined.experiment,
-                joined.variant,
-                orjson.loads(joined.assignment),
-                KIND_CODES[event.type],
-                joined.first_conversion if event.type == "conversion" else joined.first_click,
-                event.value or 0.0,
-                joined.revenue_before,
-                event_time,
-            )
-        write = EventWrite(
-            customer_id,
-            token,
-            entry,
-            reward,
-            joined.scope,
-            event.offer_id,
-            conversion=event.type == "conversion",
-            impression=event.type == "impression",
-            maxlen=self.settings.decision_log_maxlen,
-            activity=activity,
-            cells=cells,
-        )
-        return EventOutcome(event.event_id, joined.status, reward is not None), write
+        write = event_write(event, args, joined, self.settings.decision_log_maxlen)
+        return EventOutcome(event.event_id, joined.status, write.reward is not None), write

@@ -31,7 +31,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -40,13 +40,14 @@ from redis.exceptions import ResponseError, WatchError
 from engine.catalog.cache import CatalogCache
 from engine.config import Settings
 from engine.domain.catalog import Catalog
+from engine.feedback.rewards import RewardEntry, stream_fields
 from engine.learning.policies import PolicyConfig, Trainer
 from engine.metrics import REWARDS_LEARNED
 from engine.store import keys
 from engine.store.loop import Placed
 from engine.store.redis import RedisStore
 
-__all__ = ["Learner", "RewardEntry", "stream_fields"]
+__all__ = ["Learner"]
 
 log = logging.getLogger("nbo.learner")
 GROUP = "learners"
@@ -59,70 +60,6 @@ FORGET_CONSUMER_MS = 3_600_000  # a consumer with nothing pending, silent this l
 HEARTBEAT_SECONDS = 1.0
 LIVE_SECONDS = 5.0  # a learner without a heartbeat this long is reported down
 SWEEP_BATCH = 500
-
-
-@dataclass(frozen=True, slots=True)
-class RewardEntry:
-    entry_id: str
-    decision_id: str
-    offer_id: str
-    reward: float
-    x: list[float]
-    spec_version: int
-    decided_at: float
-    exposure: bool = False  # served, reward 0 for now; a reward entry may add to it later
-
-    @property
-    def pair(self) -> str:
-        """The learned-once identity: the decision's token, not its customer (``d-<token>``).
-
-        Applied sets outlive a customer's erasure by up to 10 days; a random token whose
-        records are all erased leads back to no one, so nothing there needs erasing.
-        """
-        return f"{self.decision_id.partition('~')[0]}|{self.offer_id}"
-
-    @property
-    def day(self) -> int:
-        return int(self.decided_at // 86_400)
-
-    @classmethod
-    def parse(cls, entry_id: str, fields: dict[str, str]) -> RewardEntry | None:
-        try:
-            return cls(
-                entry_id=entry_id,
-                decision_id=fields["decision_id"],
-                offer_id=fields["offer_id"],
-                reward=float(fields["reward"]),
-                x=[float(v) for v in orjson.loads(fields["x"])],
-                spec_version=int(fields.get("spec_version") or 0),
-                decided_at=float(fields.get("decided_at") or 0),
-                exposure=fields.get("kind") == "exposure",
-            )
-        except (KeyError, ValueError, TypeError):
-            return None
-
-
-def stream_fields(
-    kind: Literal["exposure", "reward"],
-    decision_id: str,
-    offer_id: str,
-    reward: str,
-    x: str,
-    spec_version: str,
-    decided_at: str,
-    policy: str,
-) -> dict[str, str]:
-    """One entry of a scope's reward stream, as :meth:`RewardEntry.parse` reads it back."""
-    return {
-        "kind": kind,
-        "decision_id": decision_id,
-        "offer_id": offer_id,
-        "reward": reward,
-        "x": x,
-        "spec_version": spec_version,
-        "decided_at": decided_at,
-        "policy": policy,
-    }
 
 
 class Learner:

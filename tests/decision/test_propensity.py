@@ -10,7 +10,8 @@ from scipy import stats
 
 from engine.catalog.cache import CatalogCache
 from engine.config import Settings
-from engine.decision.engine import DecisionEngine, DecisionRequest
+from engine.decision.engine import DecisionEngine
+from engine.decision.request import DecisionRequest
 from engine.domain.catalog import Offer
 from engine.learning.policies import PolicyConfig, Trainer
 from engine.learning.registry import ModelRegistry
@@ -91,7 +92,7 @@ async def test_buffered_log_entries_are_flushed_once_under_concurrency(
         loop, CatalogCache(store), ModelRegistry(loop, PolicyConfig()), settings
     )
     for i in range(5):
-        engine._enqueue(
+        engine.pending_log.enqueue(
             LogRecord({"decision_id": f"d-old{i}~c-x", "fallback": "1"}, "global", f"d-old{i}", 0.0)
         )
     request = DecisionRequest(customer_id="c-1", channel="web")

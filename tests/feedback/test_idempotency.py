@@ -18,7 +18,7 @@ from redis.asyncio.connection import Connection
 
 from engine.config import Settings
 from engine.customers.service import record_activities
-from engine.decision.engine import DecisionRequest
+from engine.decision.request import DecisionRequest
 from engine.domain.channels import CHANNEL_CODES
 from engine.domain.idempotency import fingerprint, stamped
 from engine.domain.profiles import Activity

@@ -1,0 +1,117 @@
+"""The store is unreachable: serve only what is safe without customer data, flagged.
+
+Safe means: active, in schedule, a creative for the channel, no targeting, no caps and no
+budget (none of which can be checked now), ranked by value x weight. Its record goes with its
+log entry once the store is back, so its events join then; it carries no feature vector, so
+the learner learns nothing from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from engine.config import Settings
+from engine.decision.request import DecisionRequest
+from engine.decision.response import decision_body, fallback_offers
+from engine.domain.catalog import Catalog, ParsedOffer
+from engine.store import keys
+from engine.store.loop import DecisionRecord, LogRecord
+
+__all__ = ["fallback_decision"]
+
+
+def fallback_decision(
+    request: DecisionRequest,
+    now: float,
+    scope: str,
+    catalog: Catalog,
+    settings: Settings,
+    token: str,
+) -> tuple[dict[str, Any], LogRecord]:
+    """The answer, and the log record that carries the decision's own record to the store."""
+    safe = [
+        p
+        for p in catalog.by_channel.get(request.channel, ())
+        if safe_without_store(p, now, request.placement)
+        and p.offer_id not in request.exclude_offers
+    ]
+    safe.sort(key=lambda p: (-p.offer.value * p.offer.weight, p.offer_id))
+    decision_id = keys.decision_id(request.customer_id, token)
+    offers = fallback_offers(request.channel, safe[: request.limit])
+    body = decision_body(
+        request,
+        decision_id,
+        offers,
+        policy="fallback",
+        fallback=True,
+        segments=[],
+        reason="store_unavailable",
+    )
+    entry = {
+        "decision_id": decision_id,
+        "customer_id": request.customer_id,
+        "ts": repr(now),
+        "channel": request.channel,
+        "placement": request.placement,
+        "scope": scope,
+        "context": orjson.dumps(request.context).decode(),
+        "served": orjson.dumps(
+            [{"offer_id": o["offer_id"], "rank": o["rank"], "propensity": 1.0} for o in offers]
+        ).decode(),
+        "policy": "fallback",
+        "fallback": "1",
+    }
+    window = settings.attribution_window(request.channel)
+    fields = _record_fields(request, now, scope, catalog, window, offers)
+    expire_at = int(now) + window + settings.late_event_grace_seconds
+    record = DecisionRecord(request.customer_id, token, fields, expire_at)
+    return body, LogRecord(entry, scope, decision_id, now + window, record=record)
+
+
+def _record_fields(
+    request: DecisionRequest,
+    now: float,
+    scope: str,
+    catalog: Catalog,
+    window: int,
+    offers: list[dict[str, Any]],
+) -> dict[str, str]:
+    """A served decision's record fields (see ``engine.decision.record``), without a model."""
+    fields = {
+        "ts": repr(now),
+        "ch": request.channel,
+        "pl": request.placement,
+        "sc": scope,
+        "mv": "0",
+        "sv": str(catalog.feature_spec.version),
+        "pol": "fallback",
+        "exp": "",
+        "var": "",
+        "win": str(window),
+        "x": "[]",
+        "xp": "1",  # nothing to send the learner at window close: no exposure to learn
+    }
+    for o in offers:
+        fields[f"o:{o['offer_id']}"] = f"{o['rank']}|1.0"
+    return fields
+
+
+def safe_without_store(parsed: ParsedOffer, now: float, placement: str) -> bool:
+    offer = parsed.offer
+    caps = offer.caps
+    return (
+        (parsed.start_ts is None or now >= parsed.start_ts)
+        and (parsed.end_ts is None or now < parsed.end_ts)
+        and (not offer.placements or placement in offer.placements)
+        and not offer.eligibility.segments_any
+        and not offer.eligibility.segments_none
+        and not offer.eligibility.rules
+        and caps.per_day is None
+        and caps.per_week is None
+        and caps.lifetime is None
+        and caps.cooldown_after_dismiss_hours is None
+        and offer.budget.conversions is None
+        and offer.budget.impressions is None
+    )

@@ -1,0 +1,57 @@
+"""The customer as this decision sees it: attributes, activity features, segments, contact
+history, budget spent and experiment assignment, all from the one read that began it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.catalog.experiments import Assignment, assign_for_decision
+from engine.customers.service import decode_attributes
+from engine.decision.request import DecisionRequest
+from engine.domain.catalog import Catalog
+from engine.domain.contacts import ContactHistory, parse_contact_history
+from engine.domain.profiles import FeatureValue, compute_features
+from engine.domain.segments import memberships
+from engine.store.loop import DecisionRead
+
+__all__ = ["CustomerView", "customer_view"]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    attributes: dict[str, Any]
+    features: dict[str, FeatureValue]
+    values: dict[str, Any]  # attributes and features, as rules and segments read them
+    segments: list[str]
+    contacts: ContactHistory
+    budget_spent: Mapping[str, str]
+    assignment: Assignment | None
+
+
+def customer_view(
+    read: DecisionRead, catalog: Catalog, request: DecisionRequest, now: float
+) -> CustomerView:
+    record = read.record
+    attributes = decode_attributes(record.attributes)
+    features = compute_features(record.activity, now)
+    values = {**attributes, **features}
+    segments = memberships(values, list(catalog.segments.values()), catalog.models)
+    assignment = assign_for_decision(
+        catalog,
+        request.customer_id,
+        request.channel,
+        segments,
+        read.assignments,
+        request.placement,
+    )
+    return CustomerView(
+        attributes,
+        features,
+        values,
+        segments,
+        parse_contact_history(record.contacts),
+        record.budget_spent,
+        assignment,
+    )
