@@ -18,7 +18,8 @@ from rich.progress import Progress
 from engine.catalog.cache import CatalogCache
 from engine.catalog.experiments import put_experiment
 from engine.config import Settings
-from engine.decision.engine import DecisionEngine, DecisionRequest
+from engine.decision.engine import DecisionEngine
+from engine.decision.request import DecisionRequest
 from engine.domain.channels import Channel
 from engine.errors import Conflict
 from engine.feedback.events import EventRequest, EventService

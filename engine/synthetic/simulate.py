@@ -1126,7 +1126,8 @@ async def run_in_process(
     registry swaps snapshots in a background task, whose timing would make runs irreproducible.
     """
     from engine.catalog.cache import CatalogCache
-    from engine.decision.engine import DecisionEngine, DecisionRequest
+    from engine.decision.engine import DecisionEngine
+    from engine.decision.request import DecisionRequest
     from engine.feedback.events import EventRequest, EventService
     from engine.learning.learner import Learner
     from engine.learning.policies import PolicyConfig

@@ -15,10 +15,10 @@ from api.cli import app
 from engine.catalog.cache import CatalogCache
 from engine.catalog.experiments import put_experiment
 from engine.config import Settings
-from engine.decision.engine import variant_scope
 from engine.learning.learner import policy_for_scope
 from engine.learning.policies import PolicyConfig
 from engine.learning.registry import scope_for
+from engine.learning.scopes import variant_scope
 from engine.offline.results import experiment_results
 from engine.store.redis import RedisStore
 from engine.synthetic.demo import DemoConfig, load_demo
