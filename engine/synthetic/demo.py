@@ -7,12 +7,13 @@ web shoppers, high spenders, lapsing, support-heavy, dormant, new, casual) rathe
 distribution.
 
 Offers and segments are validated as ``PUT /v1/offers`` and ``PUT /v1/segments`` would validate
-them. Customers come from :mod:`engine.synthetic.population`, which writes in bulk exactly what the
-engine's own scripts would store, so a million of them load in well under two minutes on two
-cores (``bench/scale.py`` measures it). Generation is
-deterministic in (seed, customer index, now): customer ``c-42`` looks the same whatever the
-population size. Load tests need a bigger catalog than the hand-written one, so ``offers``
-adds generated offers that look and behave like real ones (creatives, values, targeting, caps).
+them. Customers come from :mod:`engine.synthetic.population` as columns, and the store's bulk
+loader (:mod:`engine.store.bulk`) writes exactly what the engine's own scripts would store, so
+a million of them load in well under two minutes on two cores (``bench/scale.py`` measures
+it). Generation is deterministic in (seed, customer index, now): customer ``c-42`` looks the
+same whatever the population size. Load tests need a bigger catalog than the hand-written one,
+so ``offers`` adds generated offers that look and behave like real ones (creatives, values,
+targeting, caps).
 """
 
 from __future__ import annotations
@@ -46,15 +47,15 @@ from engine.domain.rules import parse_rule
 from engine.domain.segments import StoredSegment
 from engine.domain.vectoriser import FeatureSpec, validate_spec
 from engine.errors import ValidationFailed
+from engine.store.bulk import BulkWriter, encode_customers
 from engine.store.redis import RedisStore
 from engine.synthetic.demo_experiment import run_demo_experiment
 from engine.synthetic.population import (
     BLOCK,
-    BulkWriter,
     DemoCustomer,
-    encode_population,
     generate_customer,
     generate_population,
+    stored_columns,
 )
 
 __all__ = [
@@ -709,7 +710,7 @@ def _prepare(
     config: DemoConfig, now: float, retention_seconds: int, start: int, stop: int
 ) -> tuple[bytes, int]:
     population = generate_population(start, stop, config.seed, now, config.history_days)
-    return encode_population(population, now, retention_seconds)
+    return encode_customers(stored_columns(population), now, retention_seconds)
 
 
 def _write_customers(
