@@ -245,7 +245,8 @@ def demo(
     ] = None,
 ) -> None:
     """Load the demo catalog, segments and customers into the configured store."""
-    from engine.synthetic.demo import HANDWRITTEN_ACTIVE_OFFERS, DemoConfig, load_demo
+    from engine.synthetic.demo import DemoConfig, load_demo
+    from engine.synthetic.demo_offers import HANDWRITTEN_ACTIVE_OFFERS
 
     try:
         config = DemoConfig(
