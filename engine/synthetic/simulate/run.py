@@ -46,7 +46,9 @@ from engine.synthetic.simulate.world import (
 )
 
 if TYPE_CHECKING:
+    from engine.decision.engine import DecisionEngine
     from engine.feedback.events import EventType
+    from engine.learning.policies import PolicyConfig
 
 PLACEMENT = "sim"
 
@@ -258,6 +260,109 @@ async def _load_world(store: RedisStore, population: Population) -> None:
         )
 
 
+class _InProcess:
+    """The engine's own services on one simulated clock: the decision engine, events, learner.
+
+    A new :class:`ModelRegistry` per engine loads the latest snapshot synchronously: the
+    production registry swaps snapshots in a background task, whose timing would make runs
+    irreproducible.
+    """
+
+    def __init__(
+        self,
+        store: RedisStore,
+        settings: Settings,
+        config: PolicyConfig,
+        now: float,
+        options: SimulationOptions,
+    ) -> None:
+        from engine.catalog.cache import CatalogCache
+        from engine.feedback.events import EventService
+        from engine.learning.learner import Learner
+        from engine.store.loop import LoopStore
+
+        self.settings = settings
+        self.config = config
+        self.options = options
+        self.clock = SimClock(now)
+        loop_store = LoopStore(store)
+        self.loop_store = loop_store
+        self.catalog = CatalogCache(store)
+        self.rng = np.random.default_rng([options.seed, 2])
+        self.events = EventService(loop_store, settings, clock=self.clock)
+        self.learner = Learner(store, settings, config, name="simulator", clock=self.clock)
+        self.engine = self.new_engine()
+
+    def new_engine(self) -> DecisionEngine:
+        from engine.decision.engine import DecisionEngine
+        from engine.learning.registry import ModelRegistry
+
+        models = ModelRegistry(self.loop_store, self.config)
+        return DecisionEngine(
+            self.loop_store, self.catalog, models, self.settings, clock=self.clock, rng=self.rng
+        )
+
+    async def learn(self) -> None:
+        """Close every attribution window and drain the reward stream."""
+        self.clock.advance(self.options.attribution_seconds + 1)
+        for scope in await self.learner.scopes():
+            while await self.learner.sweep(scope):
+                pass
+            while await self.learner.step(scope, block_ms=0):
+                pass
+
+    async def serve(
+        self,
+        i: int,
+        customer_id: str,
+        requests: Requests,
+        trace: Trace,
+        offer_index: Mapping[str, int],
+    ) -> None:
+        """Decision ``i``, then its impression and, when the draw says so, its click."""
+        from engine.decision.engine import DecisionRequest
+        from engine.feedback.events import EventRequest
+
+        self.clock.advance(self.options.seconds_per_decision)
+        decision = await self.engine.decide(
+            DecisionRequest(
+                customer_id=customer_id,
+                channel=requests.channel[i],
+                placement=PLACEMENT,
+                context=requests.context[i],
+                limit=1,
+            )
+        )
+        body = decision.body
+        offer_id = _record(trace, requests, i, body, offer_index)
+        if offer_id is None:
+            return
+        kinds: list[EventType] = ["impression", "click"] if trace.clicked[i] else ["impression"]
+        for kind in kinds:
+            await self.events.record(
+                EventRequest(
+                    event_id=f"e-{i}-{kind}",
+                    decision_id=body["decision_id"],
+                    offer_id=offer_id,
+                    type=kind,
+                )
+            )
+
+
+def _batch_settings(
+    settings: Settings, options: SimulationOptions, config: PolicyConfig
+) -> Settings:
+    return settings.model_copy(
+        update={
+            "attribution_windows": dict.fromkeys(CHANNELS, options.attribution_seconds),
+            "policy": config.model_dump(),
+            "learner": "off",
+            # a batch run is not latency bound: a slow moment must not turn into fallbacks
+            "redis_timeout_ms": max(settings.redis_timeout_ms, 5000),
+        }
+    )
+
+
 async def run_in_process(
     population: Population,
     requests: Requests,
@@ -273,27 +378,11 @@ async def run_in_process(
     After every ``learn_every`` decisions the clock jumps past the attribution window, the
     learner's sweep closes the windows (unclicked offers are taught reward 0) and the learner
     drains the reward stream, so learning keeps up with deciding as a healthy deployment would.
-    A new :class:`ModelRegistry` then loads the latest snapshot synchronously: the production
-    registry swaps snapshots in a background task, whose timing would make runs irreproducible.
     """
-    from engine.catalog.cache import CatalogCache
-    from engine.decision.engine import DecisionEngine, DecisionRequest
-    from engine.feedback.events import EventRequest, EventService
-    from engine.learning.learner import Learner
     from engine.learning.policies import PolicyConfig
-    from engine.learning.registry import ModelRegistry
-    from engine.store.loop import LoopStore
 
     config = PolicyConfig.model_validate(dict(policy))
-    settings = settings.model_copy(
-        update={
-            "attribution_windows": dict.fromkeys(CHANNELS, options.attribution_seconds),
-            "policy": config.model_dump(),
-            "learner": "off",
-            # a batch run is not latency bound: a slow moment must not turn into fallbacks
-            "redis_timeout_ms": max(settings.redis_timeout_ms, 5000),
-        }
-    )
+    settings = _batch_settings(settings, options, config)
     store = RedisStore.from_settings(settings, url)
     trace = Trace.empty(len(requests))
     offer_index = {offer_id: j for j, offer_id in enumerate(population.offer_ids)}
@@ -301,61 +390,18 @@ async def run_in_process(
         await _refuse_unless_empty(store, flush, console)
         console.print(f"loading {len(population.customers):,} customers and the catalog")
         await _load_world(store, population)
-        clock = SimClock(population.now)
-        loop_store = LoopStore(store)
-        catalog = CatalogCache(store)
-        rng = np.random.default_rng([options.seed, 2])
-        events = EventService(loop_store, settings, clock=clock)
-        learner = Learner(store, settings, config, name="simulator", clock=clock)
-
-        def new_engine() -> DecisionEngine:
-            models = ModelRegistry(loop_store, config)
-            return DecisionEngine(loop_store, catalog, models, settings, clock=clock, rng=rng)
-
-        async def learn() -> None:
-            clock.advance(options.attribution_seconds + 1)
-            for scope in await learner.scopes():
-                while await learner.sweep(scope):
-                    pass
-                while await learner.step(scope, block_ms=0):
-                    pass
-
-        engine = new_engine()
+        run = _InProcess(store, settings, config, population.now, options)
         reporter = _Reporter(console, requests, trace, options)
         started = time.perf_counter()
         with reporter.progress:
             for i in range(len(requests)):
-                clock.advance(options.seconds_per_decision)
                 customer = population.customers[int(requests.customer[i])]
-                decision = await engine.decide(
-                    DecisionRequest(
-                        customer_id=customer.customer_id,
-                        channel=requests.channel[i],
-                        placement=PLACEMENT,
-                        context=requests.context[i],
-                        limit=1,
-                    )
-                )
-                body = decision.body
-                offer_id = _record(trace, requests, i, body, offer_index)
-                if offer_id is not None:
-                    kinds: list[EventType] = (
-                        ["impression", "click"] if trace.clicked[i] else ["impression"]
-                    )
-                    for kind in kinds:
-                        await events.record(
-                            EventRequest(
-                                event_id=f"e-{i}-{kind}",
-                                decision_id=body["decision_id"],
-                                offer_id=offer_id,
-                                type=kind,
-                            )
-                        )
+                await run.serve(i, customer.customer_id, requests, trace, offer_index)
                 if (i + 1) % options.learn_every == 0:
-                    await learn()
-                    engine = new_engine()
+                    await run.learn()
+                    run.engine = run.new_engine()
                 reporter.advance()
-        await learn()
+        await run.learn()
         trace.seconds = time.perf_counter() - started
         trace.model_version = max((await store.model_versions()).values(), default=0)
         trace.policy = config.name
