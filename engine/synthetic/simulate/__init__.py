@@ -26,11 +26,11 @@ simulated clock, so the same seed gives the same run. Over HTTP, learning runs i
 on its own schedule, so only the world (customers, contexts, draws) is reproducible.
 """
 
+from engine.synthetic.simulate.over_http import run_http
 from engine.synthetic.simulate.run import (
     SimulationOptions,
     StoreNotEmpty,
     Trace,
-    run_http,
     run_in_process,
     simulation_start,
 )

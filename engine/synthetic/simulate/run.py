@@ -1,11 +1,10 @@
-"""Running a simulation: in this process on simulated time, or against a server over HTTP."""
+"""Running a simulation in this process, on simulated time; what every run records (its trace)."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +31,7 @@ from engine.domain.profiles import (
 )
 from engine.domain.rules import parse_rule
 from engine.domain.vectoriser import validate_spec
-from engine.errors import Conflict, NboError
+from engine.errors import Conflict
 from engine.store.redis import RedisStore
 from engine.synthetic.simulate.scenario import ATTRIBUTE_TYPES
 from engine.synthetic.simulate.world import (
@@ -40,7 +39,6 @@ from engine.synthetic.simulate.world import (
     IntArray,
     Population,
     Requests,
-    SimulatedCustomer,
     oracle_rates,
     random_rates,
 )
@@ -123,7 +121,7 @@ def simulation_start(wall: float | None = None) -> float:
     return float(start if start <= wall else start - SECONDS_PER_DAY)
 
 
-def _record(
+def record_served(
     trace: Trace,
     requests: Requests,
     index: int,
@@ -148,7 +146,7 @@ def _record(
     return offer_id
 
 
-class _Reporter:
+class Reporter:
     """Progress bar plus a one-line summary every ``summary_every`` decisions.
 
     The line compares with random and oracle on the decisions made so far, so a run that is
@@ -334,7 +332,7 @@ class _InProcess:
             )
         )
         body = decision.body
-        offer_id = _record(trace, requests, i, body, offer_index)
+        offer_id = record_served(trace, requests, i, body, offer_index)
         if offer_id is None:
             return
         kinds: list[EventType] = ["impression", "click"] if trace.clicked[i] else ["impression"]
@@ -391,7 +389,7 @@ async def run_in_process(
         console.print(f"loading {len(population.customers):,} customers and the catalog")
         await _load_world(store, population)
         run = _InProcess(store, settings, config, population.now, options)
-        reporter = _Reporter(console, requests, trace, options)
+        reporter = Reporter(console, requests, trace, options)
         started = time.perf_counter()
         with reporter.progress:
             for i in range(len(requests)):
@@ -407,143 +405,4 @@ async def run_in_process(
         trace.policy = config.name
     finally:
         await store.close()
-    return trace
-
-
-async def run_http(
-    population: Population,
-    requests: Requests,
-    options: SimulationOptions,
-    url: str,
-    key: str,
-    console: Console,
-) -> Trace:
-    """The same run against a server: setup through the API, ``concurrency`` requests in flight.
-
-    The server's learner (its process, under `nbo serve`) does the learning, on the server's
-    attribution windows: an
-    unclicked offer is learned only when its window closes, so start the server with short ones
-    (``NBO_ATTRIBUTION_WINDOWS``, e.g. 2 s per channel: events follow decisions within
-    milliseconds here) or it is learned an hour late. The key must be an admin key (it writes
-    the feature spec). Only a fresh server is accepted: offers, models or an earlier run's
-    customers would mix into the measurement.
-    """
-    try:
-        import httpx
-    except ImportError as exc:  # pragma: no cover - httpx ships with the test extra
-        raise NboError("the HTTP mode needs httpx: pip install httpx") from exc
-
-    limits = httpx.Limits(
-        max_connections=options.concurrency, max_keepalive_connections=options.concurrency
-    )
-    trace = Trace.empty(len(requests))
-    offer_index = {offer_id: j for j, offer_id in enumerate(population.offer_ids)}
-    scenario = population.scenario
-    async with httpx.AsyncClient(
-        base_url=url.rstrip("/"),
-        headers={"Authorization": f"Bearer {key}"},
-        limits=limits,
-        timeout=httpx.Timeout(30.0),
-    ) as client:
-
-        async def call(method: str, path: str, body: Any = None) -> Any:
-            response = await client.request(method, path, json=body)
-            if response.status_code >= 400:
-                raise NboError(
-                    f"{method} {path} answered {response.status_code}: {response.text[:300]}"
-                )
-            return response.json() if response.content else None
-
-        async def gather(jobs: Sequence[Callable[[], Awaitable[Any]]]) -> None:
-            queue = iter(jobs)
-
-            async def worker() -> None:
-                for job in queue:
-                    await job()
-
-            await asyncio.gather(*(worker() for _ in range(options.concurrency)))
-
-        ready = await client.get("/readyz")
-        if ready.status_code != 200:
-            raise NboError(f"{url} is not ready: GET /readyz answered {ready.status_code}")
-        offers = await call("GET", "/v1/offers?limit=1")
-        models = await call("GET", "/v1/models")
-        first = await call("GET", f"/v1/customers/{population.customers[0].customer_id}")
-        if offers["total"] or any(m["version"] > 0 for m in models) or first["known"]:
-            raise StoreNotEmpty(
-                f"the server at {url} already holds offers, trained models or simulated "
-                "customers; the simulation needs a fresh one (start `nbo serve` with "
-                "NBO_DATA_DIR on an empty directory)"
-            )
-        console.print(f"loading {len(population.customers):,} customers and the catalog over HTTP")
-
-        def put_customer(c: SimulatedCustomer) -> Callable[[], Awaitable[Any]]:
-            async def job() -> None:
-                await call("PUT", f"/v1/customers/{c.customer_id}", {"attributes": c.attributes})
-                for start in range(0, len(c.activities), 500):
-                    batch = [
-                        a.model_dump(mode="json", exclude_none=True)
-                        for a in c.activities[start : start + 500]
-                    ]
-                    await call(
-                        "POST",
-                        f"/v1/customers/{c.customer_id}/activities:batch",
-                        {"activities": batch},
-                    )
-
-            return job
-
-        await gather([put_customer(c) for c in population.customers])
-        for s in scenario.segments:
-            await call("PUT", f"/v1/segments/{s.segment_id}", {"name": s.name, "rule": s.rule})
-        for offer_id, offer in scenario.catalog_offers().items():
-            await call("PUT", f"/v1/offers/{offer_id}", offer.model_dump(mode="json"))
-        spec = scenario.feature_spec().model_dump(mode="json")
-        await call("PUT", "/v1/feature-spec", spec)
-
-        reporter = _Reporter(console, requests, trace, options)
-        indices = iter(range(len(requests)))
-        started = time.perf_counter()
-
-        async def decide_worker() -> None:
-            for i in indices:
-                customer = population.customers[int(requests.customer[i])]
-                try:
-                    body = await call(
-                        "POST",
-                        "/v1/decisions",
-                        {
-                            "customer_id": customer.customer_id,
-                            "channel": requests.channel[i],
-                            "placement": PLACEMENT,
-                            "context": requests.context[i],
-                            "limit": 1,
-                        },
-                    )
-                    offer_id = _record(trace, requests, i, body, offer_index)
-                    if offer_id is not None:
-                        kinds: list[EventType] = (
-                            ["impression", "click"] if trace.clicked[i] else ["impression"]
-                        )
-                        batch = [
-                            {
-                                "event_id": f"e-{i}-{kind}",
-                                "decision_id": body["decision_id"],
-                                "offer_id": offer_id,
-                                "type": kind,
-                            }
-                            for kind in kinds
-                        ]
-                        await call("POST", "/v1/events:batch", {"events": batch})
-                except (NboError, httpx.HTTPError) as exc:
-                    trace.errors += 1
-                    if trace.errors > max(10, len(requests) // 100):
-                        raise NboError(f"too many failed requests; last: {exc}") from exc
-                reporter.advance()
-
-        with reporter.progress:
-            await asyncio.gather(*(decide_worker() for _ in range(options.concurrency)))
-        trace.seconds = time.perf_counter() - started
-        models = await call("GET", "/v1/models")
-        trace.model_version = max((m["version"] for m in models), default=0)
     return trace
