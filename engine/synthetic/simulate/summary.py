@@ -14,6 +14,7 @@ from rich.console import Console
 
 from engine.synthetic.simulate.run import SimulationOptions, Trace
 from engine.synthetic.simulate.world import (
+    FloatArray,
     Population,
     Requests,
     oracle_rates,
@@ -44,27 +45,21 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else math.nan
 
 
-def summarize(
-    population: Population,
-    requests: Requests,
+def _windows(
+    size: int,
+    rates: FloatArray,
     trace: Trace,
-    options: SimulationOptions,
-    mode: Mode,
-    extra: Mapping[str, Any] | None = None,
-) -> SimulationResult:
-    """Reward rates overall and per window; the acceptance check is on expected rates."""
-    n = len(requests)
-    rates = requests.rates
-    random_ = random_rates(rates)
-    oracle = oracle_rates(rates)
-    expected = served_rates(rates, trace.served)
-    clicked = trace.clicked.astype(float)
-    # best single offer: always that offer where eligible, a random eligible one elsewhere
-    static = np.where(np.isnan(rates), random_[:, np.newaxis], rates).mean(axis=0)
-    best = int(np.argmax(static))
+    best: int,
+    clicked: FloatArray,
+    expected: FloatArray,
+    random_: FloatArray,
+    oracle: FloatArray,
+) -> list[dict[str, float]]:
+    """Mean rates per window of ``size`` decisions; the best static offer where eligible."""
+    n = len(rates)
     windows = []
-    for start in range(0, n, options.window):
-        stop = min(start + options.window, n)
+    for start in range(0, n, size):
+        stop = min(start + size, n)
         windows.append(
             {
                 "start": start,
@@ -83,48 +78,72 @@ def summarize(
                 "explored": float(trace.explored[start:stop].mean()),
             }
         )
+    return windows
+
+
+def _block(
+    bandit: float,
+    bandit_expected: float,
+    random_rate: float,
+    oracle_rate: float,
+    static_rate: float,
+) -> dict[str, float]:
+    return {
+        "bandit": round(bandit, 5),
+        "bandit_expected": round(bandit_expected, 5),
+        "random": round(random_rate, 5),
+        "oracle": round(oracle_rate, 5),
+        "best_static": round(static_rate, 5),
+        "bandit_to_oracle": round(_ratio(bandit, oracle_rate), 4),
+        "bandit_to_random": round(_ratio(bandit, random_rate), 4),
+        "bandit_expected_to_oracle": round(_ratio(bandit_expected, oracle_rate), 4),
+        "bandit_expected_to_random": round(_ratio(bandit_expected, random_rate), 4),
+        "bandit_to_best_static": round(_ratio(bandit, static_rate), 4),
+    }
+
+
+def _meets(b: Mapping[str, float], measure: str = "bandit") -> bool:
+    return (
+        b[f"{measure}_to_oracle"] >= TARGET_TO_ORACLE
+        and b[f"{measure}_to_random"] >= TARGET_TO_RANDOM
+    )
+
+
+def summarize(
+    population: Population,
+    requests: Requests,
+    trace: Trace,
+    options: SimulationOptions,
+    mode: Mode,
+    extra: Mapping[str, Any] | None = None,
+) -> SimulationResult:
+    """Reward rates overall and per window; the acceptance check is on expected rates."""
+    n = len(requests)
+    rates = requests.rates
+    random_ = random_rates(rates)
+    oracle = oracle_rates(rates)
+    expected = served_rates(rates, trace.served)
+    clicked = trace.clicked.astype(float)
+    # best single offer: always that offer where eligible, a random eligible one elsewhere
+    static = np.where(np.isnan(rates), random_[:, np.newaxis], rates).mean(axis=0)
+    best = int(np.argmax(static))
+    windows = _windows(options.window, rates, trace, best, clicked, expected, random_, oracle)
     last = windows[-1]
 
-    def block(
-        bandit: float,
-        bandit_expected: float,
-        random_rate: float,
-        oracle_rate: float,
-        static_rate: float,
-    ) -> dict[str, float]:
-        return {
-            "bandit": round(bandit, 5),
-            "bandit_expected": round(bandit_expected, 5),
-            "random": round(random_rate, 5),
-            "oracle": round(oracle_rate, 5),
-            "best_static": round(static_rate, 5),
-            "bandit_to_oracle": round(_ratio(bandit, oracle_rate), 4),
-            "bandit_to_random": round(_ratio(bandit, random_rate), 4),
-            "bandit_expected_to_oracle": round(_ratio(bandit_expected, oracle_rate), 4),
-            "bandit_expected_to_random": round(_ratio(bandit_expected, random_rate), 4),
-            "bandit_to_best_static": round(_ratio(bandit, static_rate), 4),
-        }
-
-    overall = block(
+    overall = _block(
         float(clicked.mean()),
         float(expected.mean()),
         float(random_.mean()),
         float(oracle.mean()),
         float(static[best]),
     )
-    last_window = block(
+    last_window = _block(
         last["bandit"],
         last["bandit_expected"],
         last["random"],
         last["oracle"],
         last["best_static"],
     )
-
-    def meets(b: Mapping[str, float], measure: str = "bandit") -> bool:
-        return (
-            b[f"{measure}_to_oracle"] >= TARGET_TO_ORACLE
-            and b[f"{measure}_to_random"] >= TARGET_TO_RANDOM
-        )
 
     scenario = population.scenario
     summary: dict[str, Any] = {
@@ -145,10 +164,10 @@ def summarize(
             # measure random and the oracle have, free of the bandit's click noise (about
             # +-6% of the oracle's rate over a 1,000-decision window)
             "measured_on": "expected rates of the chosen offers (bandit, random, oracle)",
-            "overall": meets(overall, "bandit_expected"),
-            "last_window": meets(last_window, "bandit_expected"),
-            "overall_realised": meets(overall),
-            "last_window_realised": meets(last_window),
+            "overall": _meets(overall, "bandit_expected"),
+            "last_window": _meets(last_window, "bandit_expected"),
+            "overall_realised": _meets(overall),
+            "last_window_realised": _meets(last_window),
         },
         "explored_share": round(float(trace.explored.mean()), 4),
         "no_offer": int((trace.served < 0).sum()),
