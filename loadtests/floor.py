@@ -126,7 +126,7 @@ def main(
     host: Annotated[str | None, typer.Option(help="Bind address [NBO_HOST]")] = None,
     port: Annotated[int, typer.Option(help="Port")] = 8001,
 ) -> None:
-    """Serve the floor with the options ``nbo serve`` gives uvicorn (see api.cli._run_uvicorn)."""
+    """Serve the floor with the options ``nbo serve`` gives uvicorn (api.cli.serve._run_uvicorn)."""
     settings = Settings()
     uvicorn.run(
         "loadtests.floor:create_floor_app",

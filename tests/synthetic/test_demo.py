@@ -15,14 +15,10 @@ from engine.customers.service import customer_view
 from engine.domain.channels import CHANNELS
 from engine.domain.profiles import FEATURE_TYPES, FeatureValue, compute_features, encode_activity
 from engine.store.redis import RedisStore
-from engine.synthetic.demo import (
-    DemoConfig,
-    demo_offers,
-    demo_segments,
-    generate_customer,
-    load_demo,
-)
-from engine.synthetic.population import customers_of, generate_population
+from engine.synthetic.demo import DemoConfig, load_demo
+from engine.synthetic.demo_offers import demo_offers
+from engine.synthetic.demo_segments import demo_segments
+from engine.synthetic.population import customers_of, generate_customer, generate_population
 
 Roles = dict[str, dict[str, str]]
 

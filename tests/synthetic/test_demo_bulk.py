@@ -27,17 +27,16 @@ from engine.config import Settings
 from engine.customers.service import customer_view
 from engine.domain.profiles import day_number, encode_activity
 from engine.errors import StoreUnavailable
+from engine.store.bulk import BulkWriter, _joined, encode_customers
 from engine.store.redis import RedisStore
 from engine.synthetic.demo import DemoConfig, load_demo
 from engine.synthetic.population import (
     BLOCK,
-    BulkWriter,
     Population,
-    _joined,
     customers_of,
-    encode_population,
     generate_customer,
     generate_population,
+    stored_columns,
 )
 
 NOW = 1_790_000_000.0
@@ -79,7 +78,7 @@ def write_in_bulk(url: str, population: Population, now: float, retention: int) 
     try:
         middle = len(population) // 2  # two sends: slicing and back-to-back pipelines
         for part in (population.slice(0, middle), population.slice(middle, len(population))):
-            writer.send(*encode_population(part, now, retention))
+            writer.send(*encode_customers(stored_columns(part), now, retention))
         writer.wait()
     finally:
         writer.close()
@@ -177,10 +176,9 @@ def test_population_is_a_function_of_seed_index_and_now() -> None:
     assert generate_customer(42, 7, NOW) == customers_of(whole)[42]
     assert generate_customer(42, 8, NOW) != generate_customer(42, 7, NOW)
     assert generate_customer(42, 7, NOW + 86_400) != generate_customer(42, 7, NOW)
-    payload = encode_population(part, NOW, 3600)
-    assert encode_population(generate_population(BLOCK // 2, 2 * BLOCK + 7, 7, NOW), NOW, 3600) == (
-        payload
-    )
+    payload = encode_customers(stored_columns(part), NOW, 3600)
+    again_generated = stored_columns(generate_population(BLOCK // 2, 2 * BLOCK + 7, 7, NOW))
+    assert encode_customers(again_generated, NOW, 3600) == payload
 
 
 def test_the_population_keeps_its_personas_shape() -> None:

@@ -12,13 +12,12 @@ from engine.catalog.cache import CatalogCache
 from engine.config import Settings
 from engine.domain.channels import CHANNELS
 from engine.store.redis import RedisStore
-from engine.synthetic.demo import (
+from engine.synthetic.demo import DemoConfig, load_demo
+from engine.synthetic.demo_offers import (
     GENERATED_PREFIX,
     HANDWRITTEN_ACTIVE_OFFERS,
-    DemoConfig,
     demo_catalog,
     generated_offers,
-    load_demo,
 )
 
 Roles = dict[str, dict[str, str]]
