@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.decision.customer import CustomerAtDecision
 from engine.decision.eligibility import admissible
-from engine.decision.profile import CustomerView
 from engine.decision.request import DecisionRequest
 from engine.decision.treatment import AppliedTreatment
 from engine.domain.catalog import Catalog, ParsedOffer
@@ -25,7 +25,7 @@ def eligible_candidates(
     catalog: Catalog,
     request: DecisionRequest,
     treatment: AppliedTreatment,
-    customer: CustomerView,
+    customer: CustomerAtDecision,
     now: float,
 ) -> list[Candidate]:
     """In the catalog's order for the channel, so arbitration's ties break the same way."""

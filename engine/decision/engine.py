@@ -25,10 +25,10 @@ from engine.catalog.cache import CatalogCache
 from engine.config import Settings
 from engine.decision.candidates import Candidate, eligible_candidates
 from engine.decision.choice import Choice, choose
+from engine.decision.customer import CustomerAtDecision, customer_at_decision
 from engine.decision.facts import DecisionFacts
 from engine.decision.fallback import fallback_decision
 from engine.decision.log_queue import DecisionLogQueue, DecisionLogWriter
-from engine.decision.profile import CustomerView, customer_view
 from engine.decision.record import decision_log_record, first_exposure_record, record_fields
 from engine.decision.request import DecisionRequest
 from engine.decision.response import Decision, decision_body, replayed_decision
@@ -143,7 +143,7 @@ class DecisionEngine:
             if read.replay is not None:
                 return replayed_decision(read.replay, digest, request.request_id)
         catalog = await self.catalog.get(read.record.catalog_version)
-        customer = customer_view(read, catalog, request, now)
+        customer = customer_at_decision(read, catalog, request, now)
         treatment = treatment_for(customer.assignment, scope, self.models.policy)
         scorer, model_version = await self.models.scorer(
             treatment.scope,
@@ -184,7 +184,7 @@ class DecisionEngine:
         now: float,
         digest: str,
         catalog: Catalog,
-        customer: CustomerView,
+        customer: CustomerAtDecision,
         treatment: AppliedTreatment,
         model_version: int,
     ) -> DecisionFacts:

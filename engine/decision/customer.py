@@ -16,11 +16,11 @@ from engine.domain.profiles import FeatureValue, compute_features
 from engine.domain.segments import memberships
 from engine.store.loop import DecisionRead
 
-__all__ = ["CustomerView", "customer_view"]
+__all__ = ["CustomerAtDecision", "customer_at_decision"]
 
 
 @dataclass(frozen=True, slots=True)
-class CustomerView:
+class CustomerAtDecision:
     attributes: dict[str, Any]
     features: dict[str, FeatureValue]
     values: dict[str, Any]  # attributes and features, as rules and segments read them
@@ -30,9 +30,9 @@ class CustomerView:
     assignment: Assignment | None
 
 
-def customer_view(
+def customer_at_decision(
     read: DecisionRead, catalog: Catalog, request: DecisionRequest, now: float
-) -> CustomerView:
+) -> CustomerAtDecision:
     record = read.record
     attributes = decode_attributes(record.attributes)
     features = compute_features(record.activity, now)
@@ -46,7 +46,7 @@ def customer_view(
         read.assignments,
         request.placement,
     )
-    return CustomerView(
+    return CustomerAtDecision(
         attributes,
         features,
         values,
