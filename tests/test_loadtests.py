@@ -154,3 +154,30 @@ async def test_the_floor_commit_route_writes_one_decision_sized_record_per_reque
     assert len(orjson.loads(record["x"])) == 57
     assert set(record) >= {"ts", "ch", "pl", "sc", "mv", "pol", "win", "x", "xp"}
     assert 0 < await raw.ttl(records[0]) <= 60
+
+
+def test_every_budget_line_names_a_function_that_exists() -> None:
+    # a budget line whose function moved or was renamed silently bills its samples to its
+    # caller's line: the CPU budget in docs/performance.md would then be wrong, not failing
+    import ast
+
+    from loadtests.budget import BUDGET
+
+    ours = ("engine/", "api/", "loadtests/")
+    missing = []
+    for suffix, function in BUDGET:
+        if not suffix.startswith(ours):
+            continue  # a library's frame (fastapi, starlette): not ours to check
+        path = ROOT / suffix
+        names = (
+            {
+                node.name
+                for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            }
+            if path.exists()
+            else set()
+        )
+        if function not in names:
+            missing.append(f"{suffix}:{function}")
+    assert missing == []
