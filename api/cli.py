@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, cast
+from typing import Annotated, Any, BinaryIO
 
 import typer
 import uvicorn
@@ -691,15 +691,14 @@ def evaluate(
 
 def _current_snapshot(scope: str) -> Any:
     from engine.learning.policies import ModelSnapshot
-    from engine.store import keys
 
     settings = Settings()
 
     async def read(url: str) -> bytes | None:
         store = RedisStore.from_settings(settings, url)
         try:
-            blob = await store.binary.get(keys.model_key(scope, "snapshot"))
-            return None if blob is None else cast(bytes, blob)
+            found = await store.read_snapshot(scope)
+            return None if found is None else found[1]
         finally:
             await store.close()
 

@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
+import redis.asyncio as redis
 import typer
 import uvicorn
 from fastapi import FastAPI, Request, Response
@@ -71,10 +72,13 @@ def create_floor_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = RedisStore.from_settings(settings)
         app.state.store = store
-        app.state.commit = store.client.register_script(_COMMIT_SCRIPT)
+        # the second round trip on a plain client of its own: the floor's script is no port's
+        raw = redis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+        app.state.commit = raw.register_script(_COMMIT_SCRIPT)
         try:
             yield
         finally:
+            await raw.aclose()
             await store.close()
 
     app = FastAPI(

@@ -42,7 +42,8 @@ from engine.learning.policies import PolicyConfig, Scorer
 from engine.learning.registry import ModelRegistry, scope_for
 from engine.metrics import DECISIONS, FALLBACKS
 from engine.store import keys
-from engine.store.loop import DecisionRecord, LogRecord, LoopStore
+from engine.store.ports import DecisionPort
+from engine.store.records import DecisionCommit, DecisionRecord, LogRecord
 from experiments.cells import exposure_increments
 
 __all__ = ["Decision", "DecisionEngine", "DecisionRequest", "decision_token"]
@@ -142,7 +143,7 @@ class DecisionEngine:
 
     def __init__(
         self,
-        store: LoopStore,
+        store: DecisionPort,
         catalog: CatalogCache,
         models: ModelRegistry,
         settings: Settings,
@@ -237,26 +238,28 @@ class DecisionEngine:
                 now, request, treatment, catalog, model_version, x, served, selection
             )
             status, reasons = await self.store.commit_decision(
-                request.customer_id,
-                token,
-                [(c.parsed.offer_id, c.parsed.offer.caps.script_args()) for c in served],
-                CHANNEL_CODES[request.channel],
-                int(now),
-                fields,
-                stamped(digest, encoded) if request.request_id is not None else b"",  # replays
-                request.request_id,
-                self.settings.attribution_window(request.channel)
-                + self.settings.late_event_grace_seconds,
-                self.settings.request_id_ttl_seconds,
-                assignment=(
-                    (
-                        assignment.experiment_id,
-                        assignment.record(now, pre_revenue, pre_converted),
-                    )
-                    if assignment is not None and assignment.first_exposure
-                    else None
-                ),
-                fingerprint=digest,
+                DecisionCommit(
+                    request.customer_id,
+                    token,
+                    [(c.parsed.offer_id, c.parsed.offer.caps.script_args()) for c in served],
+                    CHANNEL_CODES[request.channel],
+                    int(now),
+                    fields,
+                    stamped(digest, encoded) if request.request_id is not None else b"",
+                    request.request_id,
+                    self.settings.attribution_window(request.channel)
+                    + self.settings.late_event_grace_seconds,
+                    self.settings.request_id_ttl_seconds,
+                    assignment=(
+                        (
+                            assignment.experiment_id,
+                            assignment.record(now, pre_revenue, pre_converted),
+                        )
+                        if assignment is not None and assignment.first_exposure
+                        else None
+                    ),
+                    fingerprint=digest,
+                )
             )
             if status == "erased":
                 return self._erased(request, decision_id)

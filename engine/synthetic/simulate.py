@@ -1066,7 +1066,7 @@ async def _refuse_unless_empty(store: RedisStore, flush: bool, console: Console)
             "or pass --flush to ERASE everything in it first."
         )
     console.print("[yellow]--flush: erasing every key in the store[/yellow]")
-    await store.client.flushdb()
+    await store.flush_all()
 
 
 async def _load_world(store: RedisStore, population: Population) -> None:
@@ -1131,7 +1131,6 @@ async def run_in_process(
     from engine.learning.learner import Learner
     from engine.learning.policies import PolicyConfig
     from engine.learning.registry import ModelRegistry
-    from engine.store.loop import LoopStore
 
     config = PolicyConfig.model_validate(dict(policy))
     settings = settings.model_copy(
@@ -1151,7 +1150,7 @@ async def run_in_process(
         console.print(f"loading {len(population.customers):,} customers and the catalog")
         await _load_world(store, population)
         clock = SimClock(population.now)
-        loop_store = LoopStore(store)
+        loop_store = store  # one adapter serves every port
         catalog = CatalogCache(store)
         rng = np.random.default_rng([options.seed, 2])
         events = EventService(loop_store, settings, clock=clock)
