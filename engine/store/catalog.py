@@ -14,7 +14,13 @@ from engine.store import keys
 from engine.store._base import Adapter
 from engine.store.connection import translate
 from engine.store.records import RawCatalog
-from engine.store.scripts import DocumentWrite, document_args
+from engine.store.scripts import (
+    DocumentWrite,
+    attribute_types,
+    attribute_types_args,
+    declare_args,
+    document_args,
+)
 
 __all__ = ["CatalogStore"]
 
@@ -180,21 +186,19 @@ class CatalogStore(Adapter):
 
     @translate("register_attribute_types")
     async def register_attribute_types(self, types: Mapping[str, str]) -> dict[str, str]:
-        names = list(types)
-        args: list[Any] = [self.max_undeclared_attributes]
-        for name in names:
-            args += [name, types[name]]
-        admitted, *stored = await self._scripts.types(
-            keys=[keys.SCHEMA, keys.ATTRIBUTE_DECLARATIONS, keys.CONFIG_VERSION], args=args
+        result = await self._scripts.types(
+            keys=[keys.SCHEMA, keys.ATTRIBUTE_DECLARATIONS, keys.CONFIG_VERSION],
+            args=attribute_types_args(self.max_undeclared_attributes, types),
         )
-        if not admitted:
-            raise AttributeLimitReached(str(stored[0]), self.max_undeclared_attributes)
-        return dict(zip(names, stored, strict=True))
+        reply = attribute_types(result, list(types))
+        if reply.refused is not None:
+            raise AttributeLimitReached(reply.refused, self.max_undeclared_attributes)
+        return reply.in_force
 
     @translate("declare_attribute")
     async def declare_attribute(self, name: str, kind: str, doc: bytes) -> str:
         held = await self._scripts.declare(
             keys=[keys.SCHEMA, keys.ATTRIBUTE_DECLARATIONS, keys.CONFIG_VERSION],
-            args=[name, kind, doc],
+            args=declare_args(name, kind, doc),
         )
         return str(held)

@@ -19,6 +19,7 @@ from engine.store import keys
 from engine.store._base import Adapter, Placed
 from engine.store.connection import translate
 from engine.store.records import DecisionClose, ModelCommit, RewardEntries
+from engine.store.scripts import mark_args
 
 __all__ = ["APPLIED_TTL_SECONDS", "REWARD_GROUP", "LearnerStore", "ModelTransaction"]
 
@@ -217,7 +218,7 @@ class LearnerStore(Adapter):
                         pipe,
                         self._scripts.mark,
                         [_decision_key(close.decision_id)],
-                        [f"s:{offer_id}", "1"],
+                        mark_args(f"s:{offer_id}"),
                     )
                 placed.entry(pipe, close.customer_id, keys.OUTCOME_LOG)
                 pipe.xadd(

@@ -27,7 +27,14 @@ from engine.store.records import (
     EventWrite,
     LogRecord,
 )
-from engine.store.scripts import activity_args, event_args, event_join, reserve_args
+from engine.store.scripts import (
+    activity_args,
+    event_args,
+    event_join,
+    mark_args,
+    record_args,
+    reserve_args,
+)
 
 __all__ = ["DecisionLoop"]
 
@@ -105,9 +112,11 @@ class DecisionLoop(Adapter):
                     if record.record is not None:
                         own = record.record
                         decision = keys.customer_decision(own.customer_id, own.token)
-                        fields = [item for pair in _fields(own.fields).items() for item in pair]
                         self._queue(
-                            pipe, self._scripts.record, [decision], [own.expire_at, *fields]
+                            pipe,
+                            self._scripts.record,
+                            [decision],
+                            record_args(own.expire_at, own.fields),
                         )
                     queue_cells(pipe, record.cells)
                     placed.entry(pipe, customer_id, keys.DECISION_LOG)
@@ -170,7 +179,10 @@ class DecisionLoop(Adapter):
                 for write in writes:
                     decision = keys.customer_decision(write.customer_id, write.token)
                     self._queue(
-                        pipe, self._scripts.mark, [decision], [f"w:{write.entry['event_id']}", "1"]
+                        pipe,
+                        self._scripts.mark,
+                        [decision],
+                        mark_args(f"w:{write.entry['event_id']}"),
                     )
                     if write.activity is not None:
                         self._queue(
@@ -192,7 +204,7 @@ class DecisionLoop(Adapter):
                         placed.entry(pipe, write.customer_id, rewards)
                         pipe.xadd(rewards, _fields(write.reward))
                         self._queue(
-                            pipe, self._scripts.mark, [decision], [f"s:{write.offer_id}", "1"]
+                            pipe, self._scripts.mark, [decision], mark_args(f"s:{write.offer_id}")
                         )
                     if write.conversion:
                         pipe.hincrby(keys.BUDGET, f"{write.offer_id}|c", 1)

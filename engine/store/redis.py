@@ -33,6 +33,7 @@ from engine.store.scripts import (
     activity_args,
     attribute_args,
     erased,
+    outcome_args,
     refused,
     reserve_args,
 )
@@ -188,7 +189,7 @@ class RedisStore(CatalogStore, DecisionLoop, LearnerStore):
     async def record_outcome(self, customer_id: str, offer_id: str, kind: str, now: int) -> None:
         result = await self._scripts.outcome(
             keys=keys.customer_keys(customer_id),
-            args=[self.retention_seconds, offer_id, kind, now],
+            args=outcome_args(self.retention_seconds, offer_id, kind, now),
         )
         if erased(result):
             raise refused(customer_id)

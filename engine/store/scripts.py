@@ -31,16 +31,23 @@ from engine.store.records import (
 )
 
 __all__ = [
+    "AttributeTypes",
     "CustomerScript",
     "DocumentWrite",
     "Scripts",
     "activities_recorded",
     "activity_args",
     "attribute_args",
+    "attribute_types",
+    "attribute_types_args",
+    "declare_args",
     "document_args",
     "erased",
     "event_args",
     "event_join",
+    "mark_args",
+    "outcome_args",
+    "record_args",
     "refs_args",
     "refused",
     "reserve_args",
@@ -175,6 +182,55 @@ def attribute_args(
         args += [name, value]
     args += list(remove)
     return args
+
+
+# --- outcome.lua -------------------------------------------------------------------------------
+
+
+def outcome_args(retention_seconds: int, offer_id: str, kind: str, now: int) -> list[Any]:
+    return [retention_seconds, offer_id, kind, now]
+
+
+# --- mark.lua and record.lua: a decision record's fields ---------------------------------------
+
+
+def mark_args(name: str, value: str = "1") -> list[Any]:
+    """Set one field of a decision record, only while the record exists."""
+    return [name, value]
+
+
+def record_args(expire_at: int, fields: Mapping[str, str]) -> list[Any]:
+    """A fallback decision's record, written late, expiring at ``expire_at`` (unix seconds)."""
+    return [expire_at, *(item for pair in fields.items() for item in pair)]
+
+
+# --- attribute_types.lua and declare_attribute.lua ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeTypes:
+    """The reply of attribute_types.lua: the types in force, or the first name refused."""
+
+    in_force: dict[str, str]
+    refused: str | None = None  # the attribute that would pass the cap (nothing written)
+
+
+def attribute_types_args(max_undeclared: int, types: Mapping[str, str]) -> list[Any]:
+    args: list[Any] = [max_undeclared]
+    for name, kind in types.items():
+        args += [name, kind]
+    return args
+
+
+def attribute_types(result: Sequence[Any], names: Sequence[str]) -> AttributeTypes:
+    admitted, *stored = result
+    if not admitted:
+        return AttributeTypes({}, str(stored[0]))
+    return AttributeTypes(dict(zip(names, [str(s) for s in stored], strict=True)))
+
+
+def declare_args(name: str, kind: str, doc: bytes) -> list[Any]:
+    return [name, kind, doc]
 
 
 # --- activities.lua ----------------------------------------------------------------------------
