@@ -24,7 +24,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
-import redis.asyncio as redis
 import typer
 import uvicorn
 from fastapi import FastAPI, Request, Response
@@ -32,6 +31,7 @@ from fastapi import FastAPI, Request, Response
 from api.app import telemetry
 from engine.config import Settings
 from engine.store import keys
+from engine.store.connection import client_options, make_client
 from engine.store.redis import RedisStore
 
 __all__ = ["COMMIT_PATH", "create_floor_app"]
@@ -72,8 +72,14 @@ def create_floor_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = RedisStore.from_settings(settings)
         app.state.store = store
-        # the second round trip on a plain client of its own: the floor's script is no port's
-        raw = redis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+        # the second round trip on a client of its own, built as the store builds its clients
+        # (the floor's script is no port's)
+        raw = make_client(
+            settings.redis_url or "",
+            True,
+            settings.redis_max_connections,
+            **client_options(settings),
+        )
         app.state.commit = raw.register_script(_COMMIT_SCRIPT)
         try:
             yield

@@ -48,6 +48,18 @@ def test_no_store_client_is_used_outside_the_store_package() -> None:
     assert uses == []
 
 
+def test_no_caller_asks_which_adapter_it_was_given() -> None:
+    """A caller that needs more of the store asks for it in its port, not by type checks."""
+    checks = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in _sources()
+        if path.parent != ROOT / "tests" / "store" and path != Path(__file__).resolve()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"isinstance\([^)]*,\s*RedisStore\b", line)
+    ]
+    assert checks == []
+
+
 def test_the_pattern_catches_a_reach_in() -> None:
     for line in (
         "await store.client.get(key)",
