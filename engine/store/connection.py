@@ -2,7 +2,9 @@
 translation of its errors into :class:`StoreUnavailable`.
 
 The packing connection overrides three redis-py methods; it lives here, in the store package
-only, and ``tests/store/test_store.py`` checks it against the plain client's behaviour.
+only. ``bench/store_packing.py`` measures what it saves (a third of the client CPU of a
+decision's read and commit round trips, on the machine it was written on) and
+``tests/store/test_store.py`` checks it against the plain client's behaviour.
 """
 
 from __future__ import annotations
