@@ -239,17 +239,18 @@ class DecisionEngine:
             )
             status, reasons = await self.store.commit_decision(
                 DecisionCommit(
-                    request.customer_id,
-                    token,
-                    [(c.parsed.offer_id, c.parsed.offer.caps.script_args()) for c in served],
-                    CHANNEL_CODES[request.channel],
-                    int(now),
-                    fields,
-                    stamped(digest, encoded) if request.request_id is not None else b"",
-                    request.request_id,
-                    self.settings.attribution_window(request.channel)
+                    customer_id=request.customer_id,
+                    token=token,
+                    offers=[(c.parsed.offer_id, c.parsed.offer.caps.script_args()) for c in served],
+                    channel_code=CHANNEL_CODES[request.channel],
+                    now=int(now),
+                    fields=fields,
+                    # kept for replays of the request id
+                    response=stamped(digest, encoded) if request.request_id is not None else b"",
+                    request_id=request.request_id,
+                    decision_ttl=self.settings.attribution_window(request.channel)
                     + self.settings.late_event_grace_seconds,
-                    self.settings.request_id_ttl_seconds,
+                    request_ttl=self.settings.request_id_ttl_seconds,
                     assignment=(
                         (
                             assignment.experiment_id,
