@@ -37,7 +37,6 @@ from engine.feedback.events import EventService
 from engine.learning.learner import Learner
 from engine.learning.policies import PolicyConfig
 from engine.learning.registry import ModelRegistry
-from engine.store.loop import LoopStore
 from engine.store.redis import RedisStore
 
 __all__ = ["create_app"]
@@ -63,16 +62,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = RedisStore.from_settings(settings)
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
         catalog = CatalogCache(store)
-        loop_store = LoopStore(store)
-        models = ModelRegistry(loop_store, policy)
-        decisions = DecisionEngine(loop_store, catalog, models, settings)
+        models = ModelRegistry(store, policy)
+        decisions = DecisionEngine(store, catalog, models, settings)
         app.state.services = Services(
             settings=settings,
             store=store,
             catalog=catalog,
             keys=KeyRing(store, admin, settings.key_cache_seconds, settings.key_stale_seconds),
             decisions=decisions,
-            events=EventService(loop_store, settings, write_pending=decisions.write_pending),
+            events=EventService(store, settings, write_pending=decisions.write_pending),
             limiter=RateLimiter(settings.rate_limits),
         )
         stop = asyncio.Event()

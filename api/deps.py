@@ -15,7 +15,7 @@ from engine.catalog.cache import CatalogCache
 from engine.config import Settings
 from engine.decision.engine import DecisionEngine
 from engine.feedback.events import EventService
-from engine.store.redis import Store
+from engine.store.ports import ApiPort
 
 __all__ = ["Services", "ServicesDep", "allow"]
 
@@ -23,7 +23,7 @@ __all__ = ["Services", "ServicesDep", "allow"]
 @dataclass(slots=True)
 class Services:
     settings: Settings
-    store: Store
+    store: ApiPort
     catalog: CatalogCache
     keys: KeyRing
     decisions: DecisionEngine

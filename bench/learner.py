@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import redis.asyncio as redis
 
 from engine.config import Settings
 from engine.domain.catalog import Offer
@@ -47,9 +48,10 @@ async def run(rewards: int, arms: int, features: int, batch: int) -> dict[str, f
         chosen = rng.choice(offer_ids, size=rewards)
         values = (rng.random(rewards) < 0.1).astype(float)
         stream = keys.model_key("global", "rewards")
-        await store.client.sadd(keys.MODEL_SCOPES, "global")
+        raw = redis.Redis.from_url(url, decode_responses=True)  # the rewards, as if logged
+        await raw.sadd(keys.MODEL_SCOPES, "global")
         for lo in range(0, rewards, 1000):
-            async with store.client.pipeline(transaction=False) as pipe:
+            async with raw.pipeline(transaction=False) as pipe:
                 for i in range(lo, min(rewards, lo + 1000)):
                     pipe.xadd(
                         stream,
@@ -63,6 +65,7 @@ async def run(rewards: int, arms: int, features: int, batch: int) -> dict[str, f
                         },
                     )
                 await pipe.execute()
+        await raw.aclose()
         policy = PolicyConfig()
         learner = Learner(store, settings, policy)
         start = time.perf_counter()

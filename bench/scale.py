@@ -59,8 +59,9 @@ from rich.console import Console
 from engine.config import Settings
 from engine.domain.profiles import day_number, encode_activity
 from engine.offline.results import experiment_results
+from engine.store.commands import queue_cells
 from engine.store.embedded import embedded_valkey
-from engine.store.redis import RedisStore, queue_cells
+from engine.store.redis import RedisStore
 from engine.synthetic.demo_experiment import DEMO_EXPERIMENT_BODY
 from engine.synthetic.population import customers_of, generate_population
 from experiments import Experiment
@@ -316,7 +317,7 @@ async def results_benchmark(
     url: str, exposures: int, segments: int, days: int, repeats: int, check: int
 ) -> dict[str, Any]:
     store = RedisStore.from_settings(Settings(redis_url=url, redis_timeout_ms=30_000), url)
-    raw = store.client
+    raw = redis.Redis.from_url(url, decode_responses=True)  # the bulk fill, outside the engine
     start = time.time() - days * 86_400
     try:
         waited = await quiet_server(raw)
@@ -364,6 +365,7 @@ async def results_benchmark(
             await store.read_experiment_cells("scale")
             reads.append(time.perf_counter() - began)
     finally:
+        await raw.aclose()
         await store.close()
     return {
         "exposures": exposures,

@@ -16,7 +16,8 @@ from engine.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from engine.store.redis import CustomerRecord, RedisStore, Store
+from engine.store.records import CustomerRecord
+from engine.store.redis import RedisStore
 
 __all__ = [
     "Activity",
@@ -32,7 +33,6 @@ __all__ = [
     "OfferVerdict",
     "RedisStore",
     "Settings",
-    "Store",
     "StoreUnavailable",
     "Unauthorized",
     "ValidationFailed",

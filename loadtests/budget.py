@@ -60,7 +60,7 @@ def _line_of(frame: str) -> str | None:
     match = _FRAME.match(frame.strip())
     if match is None:
         return None
-    # py-spy qualifies names ("LoopStore.read_for_decision", "allow.<locals>.check")
+    # py-spy qualifies names ("DecisionLoop.read_for_decision", "allow.<locals>.check")
     function = match["function"].rsplit(".", 1)[-1]
     path = match["file"].replace("\\", "/")
     for (suffix, name), line in BUDGET.items():

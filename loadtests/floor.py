@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request, Response
 from api.app import telemetry
 from engine.config import Settings
 from engine.store import keys
+from engine.store.connection import client_options, make_client
 from engine.store.redis import RedisStore
 
 __all__ = ["COMMIT_PATH", "create_floor_app"]
@@ -71,10 +72,19 @@ def create_floor_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = RedisStore.from_settings(settings)
         app.state.store = store
-        app.state.commit = store.client.register_script(_COMMIT_SCRIPT)
+        # the second round trip on a client of its own, built as the store builds its clients
+        # (the floor's script is no port's)
+        raw = make_client(
+            settings.redis_url or "",
+            True,
+            settings.redis_max_connections,
+            **client_options(settings),
+        )
+        app.state.commit = raw.register_script(_COMMIT_SCRIPT)
         try:
             yield
         finally:
+            await raw.aclose()
             await store.close()
 
     app = FastAPI(

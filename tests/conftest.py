@@ -61,6 +61,17 @@ async def raw(redis_url: str) -> AsyncIterator[redis.Redis]:
 
 
 @pytest.fixture
+async def raw_binary(redis_url: str, raw: redis.Redis) -> AsyncIterator[redis.Redis]:
+    """A plain client returning bytes (model snapshots, trainer state), on the database ``raw``
+    emptied."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
 async def store(settings: Settings, raw: redis.Redis) -> AsyncIterator[RedisStore]:
     s = RedisStore.from_settings(settings)
     try:

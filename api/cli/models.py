@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 
@@ -16,15 +16,14 @@ from engine.store.redis import RedisStore
 def current_snapshot(scope: str) -> Any:
     """The snapshot a scope serves now; ValueError while none has been learned."""
     from engine.learning.policies import ModelSnapshot
-    from engine.store import keys
 
     settings = Settings()
 
     async def read(url: str) -> bytes | None:
         store = RedisStore.from_settings(settings, url)
         try:
-            blob = await store.binary.get(keys.model_key(scope, "snapshot"))
-            return None if blob is None else cast(bytes, blob)
+            found = await store.read_snapshot(scope)
+            return None if found is None else found[1]
         finally:
             await store.close()
 

@@ -23,7 +23,6 @@ from engine.domain.catalog import Catalog
 from engine.domain.segments import ID_PATTERN
 from engine.errors import Conflict, ValidationFailed
 from engine.offline.results import METRIC_PATTERN, adaptive_estimates, experiment_results
-from engine.store.redis import RedisStore
 from experiments import EffectiveTraffic, Experiment, starts
 from experiments.tables import PARQUET_MEDIA_TYPE, render_csv, render_parquet
 
@@ -254,7 +253,7 @@ async def results(
     body = await experiment_results(
         services.store, experiment_id, experiment, metric, by == "segment", correction
     )
-    if adaptive and isinstance(services.store, RedisStore):
+    if adaptive:
         body["adaptive"] = await adaptive_estimates(
             services.store, experiment_id, experiment, experiment.alpha
         )

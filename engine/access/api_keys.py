@@ -14,7 +14,7 @@ import orjson
 
 from engine.domain.roles import ROLES, Role
 from engine.errors import Forbidden, NotFound, StoreUnavailable, Unauthorized
-from engine.store.redis import Store
+from engine.store.ports import KeyPort
 
 __all__ = ["ROLES", "ApiKey", "KeyRing", "Role", "hash_key", "require_role"]
 
@@ -65,7 +65,7 @@ class KeyRing:
 
     def __init__(
         self,
-        store: Store,
+        store: KeyPort,
         admin_key: str | None,
         cache_seconds: float = 5.0,
         stale_seconds: float = 300.0,

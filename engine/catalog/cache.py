@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from engine.domain.catalog import Catalog, build_catalog
-from engine.store.redis import Store
+from engine.store.ports import CatalogReader
 
 __all__ = ["CatalogCache"]
 
@@ -13,7 +13,7 @@ __all__ = ["CatalogCache"]
 class CatalogCache:
     """Holds the current :class:`Catalog`; cheap to ask, reloads at most once per version."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: CatalogReader) -> None:
         self._store = store
         self._catalog = Catalog(version=-1)
         self._lock = asyncio.Lock()

@@ -6,7 +6,7 @@ from engine.domain.attributes import AttributeDeclaration, allowed_sets, validat
 from engine.domain.catalog import Catalog
 from engine.domain.rules import parse_conditions, parse_rule
 from engine.errors import Conflict, ValidationFailed
-from engine.store.redis import Store
+from engine.store.ports import CatalogWriter
 
 __all__ = ["declare_attribute", "stranded_rules"]
 
@@ -38,7 +38,7 @@ def stranded_rules(catalog: Catalog, name: str, declaration: AttributeDeclaratio
 
 
 async def declare_attribute(
-    store: Store, catalog: Catalog, name: str, declaration: AttributeDeclaration
+    store: CatalogWriter, catalog: Catalog, name: str, declaration: AttributeDeclaration
 ) -> None:
     """Declare (or redeclare) an attribute; its type, once in force, never changes."""
     validate_declaration(name, declaration)

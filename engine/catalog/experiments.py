@@ -17,7 +17,7 @@ import orjson
 
 from engine.domain.catalog import Catalog
 from engine.errors import Conflict, ExperimentOverlap, NotFound, ValidationFailed
-from engine.store.redis import Store
+from engine.store.ports import CatalogWriter
 from experiments import (
     EffectiveTraffic,
     Experiment,
@@ -98,7 +98,7 @@ def prepare_experiment(
 
 
 async def put_experiment(
-    store: Store, catalog: Catalog, experiment_id: str, document: Mapping[str, Any]
+    store: CatalogWriter, catalog: Catalog, experiment_id: str, document: Mapping[str, Any]
 ) -> Experiment:
     """Validate, apply the lifecycle rules against the stored version, and store."""
     merged = prepare_experiment(catalog, experiment_id, document)

@@ -28,7 +28,8 @@ from engine.domain.profiles import (
 from engine.domain.profiles import encode_activity as _encode
 from engine.domain.segments import memberships
 from engine.errors import ValidationFailed
-from engine.store.redis import CustomerRecord, Store
+from engine.store.ports import CustomerPort
+from engine.store.records import CustomerRecord
 from experiments.cells import activity_increments
 
 __all__ = [
@@ -74,7 +75,11 @@ def profile_values(record: CustomerRecord, now: float) -> tuple[dict[str, Any], 
 
 
 async def upsert_attributes(
-    store: Store, catalog: Catalog, customer_id: str, attributes: Mapping[str, Any], now: float
+    store: CustomerPort,
+    catalog: Catalog,
+    customer_id: str,
+    attributes: Mapping[str, Any],
+    now: float,
 ) -> None:
     """Merge attributes into the profile; ``None`` removes one.
 
@@ -154,7 +159,7 @@ class ActivitiesOutcome:
 
 
 async def record_activities(
-    store: Store,
+    store: CustomerPort,
     customer_id: str,
     activities: Sequence[Activity],
     now: float,

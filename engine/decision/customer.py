@@ -14,7 +14,7 @@ from engine.domain.catalog import Catalog
 from engine.domain.contacts import ContactHistory, parse_contact_history
 from engine.domain.profiles import FeatureValue, compute_features
 from engine.domain.segments import memberships
-from engine.store.loop import DecisionRead
+from engine.store.records import DecisionRead
 
 __all__ = ["CustomerAtDecision", "customer_at_decision"]
 

@@ -40,24 +40,12 @@ from engine.errors import StoreUnavailable
 from engine.learning.registry import ModelRegistry, scope_for
 from engine.metrics import DECISIONS, FALLBACKS
 from engine.store import keys
-from engine.store.loop import LoopStore
+from engine.store.ports import DecisionPort
+from engine.store.records import DecisionCommit
 
 __all__ = ["DecisionEngine", "decision_token"]
 
 MAX_COMMIT_ATTEMPTS = 3
-# LoopStore.commit_decision's positional arguments, in its order
-CommitArgs = tuple[
-    str,
-    str,
-    list[tuple[str, tuple[int, int, int, int, int]]],
-    str,
-    int,
-    dict[str, str],
-    bytes,
-    str | None,
-    int,
-    int,
-]
 
 
 class _RandomBits:
@@ -99,7 +87,7 @@ class DecisionEngine:
 
     def __init__(
         self,
-        store: LoopStore,
+        store: DecisionPort,
         catalog: CatalogCache,
         models: ModelRegistry,
         settings: Settings,
@@ -159,9 +147,7 @@ class DecisionEngine:
             encoded = orjson.dumps(choice.body)
             fields = record_fields(facts, choice)
             status, reasons = await self.store.commit_decision(
-                *self._commit_args(facts, choice, fields, encoded),
-                assignment=first_exposure_record(facts),
-                fingerprint=digest,
+                self._commit(facts, choice, fields, encoded)
             )
             if status == "ok":
                 break
@@ -211,22 +197,25 @@ class DecisionEngine:
             pre_converted=1.0 if (features.get("purchases_90d") or 0) else 0.0,
         )
 
-    def _commit_args(
+    def _commit(
         self, facts: DecisionFacts, choice: Choice, fields: dict[str, str], encoded: bytes
-    ) -> CommitArgs:
-        """The commit's positional arguments: caps to reserve, the record, the replay answer."""
+    ) -> DecisionCommit:
+        """What the commit reserves and writes: caps, the record, the first exposure, the
+        answer kept for a replay of the request id."""
         request = facts.request
-        return (
-            request.customer_id,
-            facts.token,
-            [(c.parsed.offer_id, c.parsed.offer.caps.script_args()) for c in choice.served],
-            CHANNEL_CODES[request.channel],
-            int(facts.now),
-            fields,
-            stamped(facts.digest, encoded) if request.request_id is not None else b"",  # replays
-            request.request_id,
-            facts.window + self.settings.late_event_grace_seconds,
-            self.settings.request_id_ttl_seconds,
+        return DecisionCommit(
+            customer_id=request.customer_id,
+            token=facts.token,
+            offers=[(c.parsed.offer_id, c.parsed.offer.caps.script_args()) for c in choice.served],
+            channel_code=CHANNEL_CODES[request.channel],
+            now=int(facts.now),
+            fields=fields,
+            response=stamped(facts.digest, encoded) if request.request_id is not None else b"",
+            request_id=request.request_id,
+            decision_ttl=facts.window + self.settings.late_event_grace_seconds,
+            request_ttl=self.settings.request_id_ttl_seconds,
+            assignment=first_exposure_record(facts),
+            fingerprint=facts.digest,
         )
 
     def _answered_elsewhere(

@@ -17,7 +17,7 @@ from engine.decision.request import DecisionRequest
 from engine.decision.response import decision_body, fallback_offers
 from engine.domain.catalog import Catalog, ParsedOffer
 from engine.store import keys
-from engine.store.loop import DecisionRecord, LogRecord
+from engine.store.records import DecisionRecord, LogRecord
 
 __all__ = ["fallback_decision"]
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from engine.config import Settings
 from engine.errors import StoreUnavailable
-from engine.store.loop import LogRecord, LoopStore
+from engine.store.ports import DecisionPort
+from engine.store.records import LogRecord
 
 __all__ = ["DecisionLogQueue", "DecisionLogWriter"]
 
@@ -54,7 +55,7 @@ class DecisionLogQueue:
 class DecisionLogWriter:
     """Writes a :class:`DecisionLogQueue` to the store, one flush at a time."""
 
-    def __init__(self, store: LoopStore, queue: DecisionLogQueue, settings: Settings) -> None:
+    def __init__(self, store: DecisionPort, queue: DecisionLogQueue, settings: Settings) -> None:
         self.store = store
         self.queue = queue
         self.settings = settings

@@ -15,7 +15,7 @@ from engine.decision.candidates import Candidate
 from engine.decision.choice import Choice
 from engine.decision.facts import DecisionFacts
 from engine.feedback.rewards import stream_fields
-from engine.store.loop import LogRecord
+from engine.store.records import LogRecord
 from experiments.cells import exposure_increments
 
 __all__ = ["decision_log_record", "first_exposure_record", "record_fields"]

@@ -19,7 +19,8 @@ from engine.feedback.outcome import KIND_CODES, event_write, refuse_unrecordable
 from engine.metrics import EVENTS, LATE_EVENTS
 from engine.store import keys
 from engine.store.keys import split_decision_id
-from engine.store.loop import EventJoin, EventJoinArgs, EventWrite, LoopStore
+from engine.store.ports import EventPort
+from engine.store.records import EventJoin, EventJoinArgs, EventWrite
 
 __all__ = ["EventOutcome", "EventRequest", "EventService"]
 
@@ -71,7 +72,7 @@ class EventService:
 
     def __init__(
         self,
-        store: LoopStore,
+        store: EventPort,
         settings: Settings,
         clock: Callable[[], float] = time.time,
         write_pending: Callable[[Collection[str]], Awaitable[bool]] | None = None,

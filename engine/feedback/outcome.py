@@ -12,7 +12,7 @@ from engine.domain.idempotency import conflict
 from engine.domain.profiles import ActivityRow, day_number
 from engine.errors import CustomerErased, EventInProgress, NotFound, ValidationFailed
 from engine.feedback.rewards import stream_fields
-from engine.store.loop import EventJoin, EventJoinArgs, EventWrite
+from engine.store.records import EventJoin, EventJoinArgs, EventWrite
 from experiments.cells import conversion_increments
 
 if TYPE_CHECKING:  # the request model lives with the service that takes it

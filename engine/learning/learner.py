@@ -31,27 +31,24 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
 
 import numpy as np
 import orjson
-from redis.exceptions import ResponseError, WatchError
 
 from engine.catalog.cache import CatalogCache
 from engine.config import Settings
 from engine.domain.catalog import Catalog
 from engine.feedback.rewards import RewardEntry, stream_fields
 from engine.learning.policies import PolicyConfig, Trainer
+from engine.learning.scopes import variant_of_scope
 from engine.metrics import REWARDS_LEARNED
 from engine.store import keys
-from engine.store.loop import Placed
-from engine.store.redis import RedisStore
+from engine.store.ports import LearnerPort, ModelTransactionPort
+from engine.store.records import DecisionClose, ModelCommit
 
 __all__ = ["Learner"]
 
 log = logging.getLogger("nbo.learner")
-GROUP = "learners"
-APPLIED_TTL_SECONDS = 10 * 86_400
 # a live learner acknowledges a batch within a commit (tens of milliseconds; a second or so
 # for a large model retried): entries pending this long belong to a learner that died, and a
 # batch reclaimed from a slow live one is still applied once (the applied sets)
@@ -60,6 +57,7 @@ FORGET_CONSUMER_MS = 3_600_000  # a consumer with nothing pending, silent this l
 HEARTBEAT_SECONDS = 1.0
 LIVE_SECONDS = 5.0  # a learner without a heartbeat this long is reported down
 SWEEP_BATCH = 500
+COMMIT_ATTEMPTS = 10  # commits lost to other learners' before a batch is given up
 
 
 class Learner:
@@ -67,7 +65,7 @@ class Learner:
 
     def __init__(
         self,
-        store: RedisStore,
+        store: LearnerPort,
         settings: Settings,
         policy: PolicyConfig,
         name: str | None = None,
@@ -76,8 +74,6 @@ class Learner:
         forget_consumer_ms: int = FORGET_CONSUMER_MS,
     ) -> None:
         self.store = store
-        self.client = store.client
-        self.binary = store.binary
         self.settings = settings
         self.policy = policy
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
@@ -94,18 +90,12 @@ class Learner:
         self._last_beat = 0.0
 
     async def scopes(self) -> list[str]:
-        return sorted(cast(set[str], await self.client.smembers(keys.MODEL_SCOPES)))
+        return await self.store.model_scopes()
 
     async def _ensure_group(self, scope: str) -> None:
         if scope in self._groups:
             return
-        try:
-            await self.client.xgroup_create(
-                keys.model_key(scope, "rewards"), GROUP, id="0", mkstream=True
-            )
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await self.store.ensure_reward_group(scope)
         self._groups.add(scope)
 
     async def run(self, stop: asyncio.Event, sweep_every: float = 1.0) -> None:
@@ -155,24 +145,11 @@ class Learner:
     async def step(self, scope: str, block_ms: int | None = None) -> int:
         """Read one batch (stale entries of dead learners first) and apply it; entries read."""
         await self._ensure_group(scope)
-        stream = keys.model_key(scope, "rewards")
         batch = self.settings.learner_batch_size
-        claimed = await self.client.xautoclaim(
-            stream, GROUP, self.name, min_idle_time=self.claim_idle_ms, start_id="0-0", count=batch
-        )
-        raw: list[tuple[str, dict[str, str]]] = [e for e in claimed[1] if e[1] is not None]
+        raw = await self.store.claim_rewards(scope, self.name, self.claim_idle_ms, batch)
         if not raw:
-            response = await self.client.xreadgroup(
-                GROUP,
-                self.name,
-                {stream: ">"},
-                count=batch,
-                block=self.settings.learner_block_ms if block_ms is None else block_ms or None,
-            )
-            for _, entries in cast(
-                list[tuple[str, list[tuple[str, dict[str, str]]]]], response or []
-            ):
-                raw.extend(entries)
+            block = self.settings.learner_block_ms if block_ms is None else block_ms or None
+            raw = await self.store.read_rewards(scope, self.name, batch, block)
         if raw:
             await self.apply(scope, raw)
         return len(raw)
@@ -197,9 +174,9 @@ class Learner:
         ):
             return cached[2]
         if stored_spec is None or spec_version is None or stored_spec == spec_version:
-            blob = await self.binary.get(keys.model_key(scope, "state"))
+            blob = await self.store.read_trainer_state(scope)
             if blob is not None:
-                trainer = Trainer.loads(cast(bytes, blob))
+                trainer = Trainer.loads(blob)
                 if trainer.n_features == n_features:
                     return trainer
         return Trainer(policy_for_scope(scope, self.catalog.current, self.policy), [], n_features)
@@ -222,71 +199,42 @@ class Learner:
                 entries.append(parsed)
             else:
                 self.skipped += 1  # malformed or made under another feature spec
-        version_key = keys.model_key(scope, "version")
-        for _ in range(10):
-            try:
-                return await self._commit(
-                    scope, entries, ids, version_key, n_features, spec_version, live
-                )
-            except WatchError:
-                self._trainers.pop(scope, None)  # someone else committed: start from theirs
-        raise RuntimeError(f"learner could not commit to scope {scope} after 10 attempts")
+        committed: tuple[int, Trainer, _Plan] | None = None
 
-    async def _commit(
-        self,
-        scope: str,
-        entries: list[RewardEntry],
-        ids: list[str],
-        version_key: str,
-        n_features: int,
-        spec_version: int,
-        live: set[str],
-    ) -> int:
-        stream = keys.model_key(scope, "rewards")
-        spec_key = keys.model_key(scope, "spec")
-        try:
-            async with self.binary.pipeline(transaction=True) as pipe:
-                await pipe.watch(version_key)
-                version = int(await pipe.get(version_key) or 0)
-                stored = await pipe.get(spec_key)
-                stored_spec = None if stored is None else int(stored)
-                trainer = await self._load_trainer(
-                    scope, version, n_features, spec_version, stored_spec
-                )
-                plan = await self._unapplied(pipe, scope, entries)
-                pipe.multi()  # type: ignore[no-untyped-call]
-                new_version = version
-                if plan.marks:
-                    # the cached trainer is changed in place; any failure below drops it
-                    self._trainers.pop(scope, None)
-                    for arm in trainer.arms:
-                        if arm not in live:  # deleted or archived offers leave the model
-                            trainer.remove_arm(arm)
-                    plan = plan.only(live)
-                if plan.marks:
-                    new_version = version + 1
-                    # tens of milliseconds of numpy and pickling for a large model: in a thread,
-                    # so an API worker running this learner keeps answering meanwhile
-                    state, snapshot = await asyncio.to_thread(
-                        _learn, trainer, plan, n_features, new_version
-                    )
-                    pipe.set(keys.model_key(scope, "state"), state)
-                    pipe.set(keys.model_key(scope, "snapshot"), snapshot)
-                    pipe.set(version_key, new_version)
-                    pipe.set(spec_key, spec_version)  # the snapshot's spec, for serving too
-                    by_day: dict[int, list[str]] = {}
-                    for day, member in plan.marks:
-                        by_day.setdefault(day, []).append(member)
-                    for day, members in by_day.items():
-                        applied_key = keys.model_key(scope, f"applied:{day}")
-                        pipe.sadd(applied_key, *members)
-                        pipe.expire(applied_key, APPLIED_TTL_SECONDS)
-                if ids:
-                    pipe.xack(stream, GROUP, *ids)
-                await pipe.execute()
-        except BaseException:
+        async def attempt(model: ModelTransactionPort) -> ModelCommit:
+            nonlocal committed
+            trainer = await self._load_trainer(
+                scope, model.version, n_features, spec_version, model.stored_spec
+            )
+            # the cached trainer may be changed in place below: until this attempt is
+            # committed there is none (a lost race or any failure starts from the store)
             self._trainers.pop(scope, None)
-            raise
+            plan = await self._unapplied(model, entries)
+            if plan.marks:
+                for arm in trainer.arms:
+                    if arm not in live:  # deleted or archived offers leave the model
+                        trainer.remove_arm(arm)
+                plan = plan.only(live)
+            if not plan.marks:
+                committed = (model.version, trainer, plan)
+                return ModelCommit(acks=ids)
+            new_version = model.version + 1
+            # tens of milliseconds of numpy and pickling for a large model: in a thread, so an
+            # API worker running this learner keeps answering meanwhile
+            state, snapshot = await asyncio.to_thread(
+                _learn, trainer, plan, n_features, new_version
+            )
+            by_day: dict[int, list[str]] = {}
+            for day, member in plan.marks:
+                by_day.setdefault(day, []).append(member)
+            committed = (new_version, trainer, plan)
+            return ModelCommit(state, snapshot, new_version, spec_version, by_day, ids)
+
+        if not await self.store.commit_model(scope, attempt, COMMIT_ATTEMPTS) or not committed:
+            raise RuntimeError(
+                f"learner could not commit to scope {scope} after {COMMIT_ATTEMPTS} attempts"
+            )
+        new_version, trainer, plan = committed
         self._trainers[scope] = (new_version, spec_version, trainer)
         learned = plan.learned
         if learned:
@@ -294,7 +242,7 @@ class Learner:
             REWARDS_LEARNED.labels(scope=scope).inc(learned)
         return learned
 
-    async def _unapplied(self, pipe: Any, scope: str, entries: list[RewardEntry]) -> _Plan:
+    async def _unapplied(self, model: ModelTransactionPort, entries: list[RewardEntry]) -> _Plan:
         """What in this batch no commit has learned yet, decided per (decision, offer) pair.
 
         A pair is learned in two parts, each once: its exposure (the observation, reward 0;
@@ -308,9 +256,7 @@ class Learner:
             by_day.setdefault(entry.day, []).extend((f"{entry.pair}|e", f"{entry.pair}|r"))
         done: set[str] = set()
         for day, members in by_day.items():
-            flags = await pipe.execute_command(
-                "SMISMEMBER", keys.model_key(scope, f"applied:{day}"), *members
-            )
+            flags = await model.applied(day, members)
             done.update(m for m, flag in zip(members, flags, strict=True) if flag)
         plan = _Plan()
         for entry in entries:
@@ -335,23 +281,7 @@ class Learner:
     async def trim(self, scope: str) -> int:
         """Drop reward entries every learner has acknowledged (the stream stays bounded), and
         consumers of learners long gone (every restart joins under a new name)."""
-        stream = keys.model_key(scope, "rewards")
-        groups = await self.client.xinfo_groups(stream)
-        group = next((g for g in groups if g["name"] == GROUP), None)
-        if group is None:
-            return 0
-        for consumer in await self.client.xinfo_consumers(stream, GROUP):
-            if (
-                consumer["pending"] == 0
-                and consumer["idle"] >= self.forget_consumer_ms
-                and consumer["name"] != self.name
-            ):
-                await self.client.xgroup_delconsumer(stream, GROUP, consumer["name"])
-        floor = str(group["last-delivered-id"])
-        pending = await self.client.xpending(stream, GROUP)
-        if pending["pending"]:
-            floor = min(floor, str(pending["min"]), key=_stream_id)
-        return int(await self.client.xtrim(stream, minid=floor, approximate=False))
+        return await self.store.trim_rewards(scope, self.name, self.forget_consumer_ms)
 
     async def sweep_all(self, scope: str, budget_seconds: float = 0.5) -> int:
         """Close every due decision, in batches, within a time budget (the rest next time)."""
@@ -366,34 +296,23 @@ class Learner:
 
     async def sweep(self, scope: str, limit: int = SWEEP_BATCH) -> int:
         """Close decisions whose attribution window has passed; returns how many were closed."""
-        pending = keys.model_key(scope, "pending")
-        now = self.clock()
-        due = cast(
-            list[str], await self.client.zrangebyscore(pending, "-inf", now, start=0, num=limit)
-        )
+        due = await self.store.due_decisions(scope, self.clock(), limit)
         if not due:
             return 0
-        async with self.client.pipeline(transaction=False) as pipe:
-            for decision_id in due:
-                pipe.hgetall(_decision_key(decision_id))
-            records: list[dict[str, str]] = await pipe.execute()
-        placed = Placed()
-        async with self.client.pipeline(transaction=False) as pipe:
-            for decision_id, record in zip(due, records, strict=True):
-                if record:
-                    self._close(pipe, placed, scope, decision_id, record)
-            pipe.zrem(pending, *due)
-            placed.floors(pipe)
-            results = await self.store.execute(pipe)  # reloads mark.lua if the store lost it
-        await placed.index(self.store, results)
+        closes = [self._close(decision_id, record) for decision_id, record in due if record]
+        await self.store.close_decisions(
+            scope,
+            [decision_id for decision_id, _ in due],
+            closes,
+            self.settings.decision_log_maxlen,
+        )
         return len(due)
 
-    def _close(
-        self, pipe: Any, placed: Placed, scope: str, decision_id: str, record: dict[str, str]
-    ) -> None:
+    def _close(self, decision_id: str, record: dict[str, str]) -> DecisionClose:
         parts = keys.split_decision_id(decision_id)
         customer_id = parts[0] if parts else ""
         rewards: dict[str, float] = {}
+        sends: list[tuple[str, dict[str, str]]] = []
         learnable = record.get("pol") != "fallback"  # decided without a feature vector
         for name in record:
             if not name.startswith("o:"):
@@ -407,37 +326,25 @@ class Learner:
                 continue  # its exposure went to the learner when it was served: 0 is known
             # what never reached the learner: a reward whose send failed, or the exposure
             # (a redelivered exposure is harmless: the learner skips pairs it has learned)
-            placed.entry(pipe, customer_id, keys.model_key(scope, "rewards"))
-            pipe.xadd(
-                keys.model_key(scope, "rewards"),
-                stream_fields(
-                    "exposure" if reward is None else "reward",
-                    decision_id,
-                    offer_id,
-                    reward or "0.0",
-                    record.get("x", "[]"),
-                    record.get("sv", "0"),
-                    record.get("ts", "0"),
-                    record.get("pol", ""),
-                ),
+            entry = stream_fields(
+                "exposure" if reward is None else "reward",
+                decision_id,
+                offer_id,
+                reward or "0.0",
+                record.get("x", "[]"),
+                record.get("sv", "0"),
+                record.get("ts", "0"),
+                record.get("pol", ""),
             )
-            # only while the record exists: erased or expired meanwhile, it stays gone
-            self.store.queue_script(
-                pipe, self.store._mark, [_decision_key(decision_id)], [f"s:{offer_id}", "1"]
-            )
-        placed.entry(pipe, customer_id, keys.OUTCOME_LOG)
-        pipe.xadd(
-            keys.OUTCOME_LOG,
-            {
-                "decision_id": decision_id,
-                "customer_id": customer_id,
-                "rewards": orjson.dumps(rewards).decode(),
-                "late_events": record.get("late", "0"),
-                "closed_at": repr(self.clock()),
-            },
-            maxlen=self.settings.decision_log_maxlen,
-            approximate=True,
-        )
+            sends.append((offer_id, entry))
+        outcome = {
+            "decision_id": decision_id,
+            "customer_id": customer_id,
+            "rewards": orjson.dumps(rewards).decode(),
+            "late_events": record.get("late", "0"),
+            "closed_at": repr(self.clock()),
+        }
+        return DecisionClose(decision_id, customer_id, sends, outcome)
 
 
 @dataclass
@@ -477,26 +384,15 @@ def _learn(trainer: Trainer, plan: _Plan, n_features: int, version: int) -> tupl
     return trainer.dumps(), trainer.snapshot(version).to_bytes()
 
 
-def _stream_id(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
 def policy_for_scope(scope: str, catalog: Catalog, default: PolicyConfig) -> PolicyConfig:
     """A bandit variant's scope (``<base>~<experiment>~<variant>``) learns with its own policy."""
-    parts = scope.split("~")
-    if len(parts) >= 3:
-        experiment = catalog.experiments.get(parts[-2])
+    of_variant = variant_of_scope(scope)
+    if of_variant is not None:
+        experiment_id, variant_id = of_variant
+        experiment = catalog.experiments.get(experiment_id)
         if experiment is not None:
             for variant in experiment.variants:
                 treatment = variant.treatment
-                if variant.id == parts[-1] and treatment.policy == "bandit":
+                if variant.id == variant_id and treatment.policy == "bandit":
                     return PolicyConfig.of_treatment(treatment)
     return default
-
-
-def _decision_key(decision_id: str) -> str:
-    parts = keys.split_decision_id(decision_id)
-    if parts is None:
-        raise ValueError(f"not a decision id: {decision_id!r}")
-    return keys.customer_decision(*parts)

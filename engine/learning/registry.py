@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from engine.learning.policies import ModelSnapshot, PolicyConfig, Scorer, Trainer
-from engine.store.loop import LoopStore
+from engine.store.ports import ModelPort
 
 __all__ = ["ModelRegistry", "scope_for"]
 
@@ -39,7 +39,7 @@ def scope_for(mode: str, channel: str, placement: str) -> str:
 
 
 class ModelRegistry:
-    def __init__(self, store: LoopStore, policy: PolicyConfig) -> None:
+    def __init__(self, store: ModelPort, policy: PolicyConfig) -> None:
         self._store = store
         self.policy = policy
         self._scorers: dict[str, tuple[int, Scorer, int | None]] = {}  # version, scorer, spec

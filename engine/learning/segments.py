@@ -29,7 +29,8 @@ from engine.config import Settings
 from engine.domain.profiles import compute_features
 from engine.domain.segments import ID_PATTERN, LearnedSegmentModel, StoredSegment
 from engine.errors import ValidationFailed
-from engine.store.redis import RedisStore, Store
+from engine.store.ports import SegmentPort
+from engine.store.redis import RedisStore
 
 __all__ = ["FEATURES", "FittedSegments", "fit_segments", "learn_segments", "learn_segments_in"]
 
@@ -239,7 +240,7 @@ def fit_segments(
     return FittedSegments(model, segments)
 
 
-async def _sample_ids(store: Store, sample: int, seed: int) -> list[str]:
+async def _sample_ids(store: SegmentPort, sample: int, seed: int) -> list[str]:
     """A seeded sample of stored customer ids; sorted first, as SCAN order is arbitrary."""
     ids: set[str] = set()  # SCAN may return a key twice
     async for batch in store.scan_customer_ids():
@@ -252,7 +253,7 @@ async def _sample_ids(store: Store, sample: int, seed: int) -> list[str]:
 
 
 async def learn_segments_in(
-    store: Store, *, k: int, model_id: str, seed: int, sample: int, now: float
+    store: SegmentPort, *, k: int, model_id: str, seed: int, sample: int, now: float
 ) -> list[tuple[str, str, int]]:
     """Fit on ``store``'s customers and replace model ``model_id`` and its segments."""
     _check_arguments(k, model_id)

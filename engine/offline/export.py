@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from engine.store import keys
-from engine.store.redis import RedisStore
+from engine.store.ports import OfflinePort
 
 __all__ = [
     "ExportFormat",
@@ -102,7 +102,7 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-async def _log(store: RedisStore, stream: str) -> AsyncIterator[dict[str, str]]:
+async def _log(store: OfflinePort, stream: str) -> AsyncIterator[dict[str, str]]:
     after: str | None = None
     while True:
         entries = await store.read_log(stream, after, CHUNK)
@@ -146,7 +146,7 @@ def _row(
 
 
 async def export_rows(
-    store: RedisStore,
+    store: OfflinePort,
     *,
     include_open: bool = False,
     summary: ExportSummary | None = None,

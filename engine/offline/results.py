@@ -10,7 +10,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import orjson
 
@@ -19,8 +19,7 @@ from engine.errors import ValidationFailed
 from engine.learning.policies import ModelSnapshot
 from engine.offline.evaluation import evaluate, load_decision_log, model_candidate
 from engine.offline.export import export_rows
-from engine.store import keys
-from engine.store.redis import RedisStore, Store
+from engine.store.ports import OfflinePort
 from experiments import Experiment
 from experiments.cells import ALL
 from experiments.stats import (
@@ -241,7 +240,7 @@ def _cells(
 
 
 async def adaptive_estimates(
-    store: RedisStore, experiment_id: str, experiment: Experiment, alpha: float
+    store: OfflinePort, experiment_id: str, experiment: Experiment, alpha: float
 ) -> list[dict[str, Any]]:
     """Bandit variants, measured honestly: each bandit variant's current model evaluated on
     that variant's own logged decisions by inverse propensity weighting (IPS and SNIPS) with the
@@ -263,11 +262,11 @@ async def adaptive_estimates(
             continue
         log = load_decision_log(orjson.dumps(r) for r in mine)
         scope = mine[-1].get("scope") or ""
-        blob = await store.binary.get(keys.model_key(scope, "snapshot"))
-        if blob is None:
+        found = await store.read_snapshot(scope)
+        if found is None:
             out.append({"variant": variant.id, "error": "no_model_yet", "n": len(mine)})
             continue
-        snapshot = ModelSnapshot.from_bytes(cast(bytes, blob))
+        snapshot = ModelSnapshot.from_bytes(found[1])
         try:
             target = model_candidate(snapshot, snapshot.policy.epsilon)(log)
         except ValueError as exc:
@@ -292,7 +291,7 @@ async def adaptive_estimates(
 
 
 async def experiment_results(
-    store: Store,
+    store: OfflinePort,
     experiment_id: str,
     experiment: Experiment,
     metric: str | None = None,

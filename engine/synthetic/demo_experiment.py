@@ -26,8 +26,6 @@ from engine.feedback.events import EventRequest, EventService
 from engine.learning.learner import Learner
 from engine.learning.policies import PolicyConfig
 from engine.learning.registry import ModelRegistry
-from engine.store import keys
-from engine.store.loop import LoopStore
 from engine.store.redis import RedisStore
 
 __all__ = ["DEMO_EXPERIMENT", "DEMO_EXPERIMENT_BODY", "LEARN_EVERY", "run_demo_experiment"]
@@ -68,7 +66,7 @@ async def run_demo_experiment(
     console: Console,
 ) -> int:
     """Create the experiment and drive ``decisions`` decisions with responses; returns events."""
-    await store.client.delete(keys.experiment_cells(DEMO_EXPERIMENT))  # a reload starts afresh
+    await store.reset_experiment_cells(DEMO_EXPERIMENT)  # a reload starts afresh
     catalog_cache = CatalogCache(store)
     catalog = await catalog_cache.get()
     current = catalog.experiments.get(DEMO_EXPERIMENT)
@@ -85,7 +83,7 @@ async def run_demo_experiment(
     if decisions <= 0 or customers <= 0:
         return 0
     rng = np.random.default_rng(seed)
-    loop = LoopStore(store)
+    loop = store  # one adapter serves every port
     policy = PolicyConfig.model_validate(settings.policy)
     engine = DecisionEngine(
         loop, catalog_cache, ModelRegistry(loop, policy), settings, rng=np.random.default_rng(seed)

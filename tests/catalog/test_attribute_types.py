@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+import redis.asyncio as redis
 
 from engine.customers.service import upsert_attributes
 from engine.domain.catalog import Catalog
@@ -15,7 +16,7 @@ from engine.store.redis import RedisStore
 
 @pytest.mark.parametrize("round_", range(5))
 async def test_racing_first_writes_of_different_types_admit_one_type(
-    store: RedisStore, round_: int
+    store: RedisStore, raw: redis.Redis, round_: int
 ) -> None:
     empty = Catalog(version=0)  # both writers believe the attribute is new
     now = time.time()
@@ -27,9 +28,9 @@ async def test_racing_first_writes_of_different_types_admit_one_type(
     failures = [r for r in results if isinstance(r, ValidationFailed)]
     assert len(failures) == 1
     assert failures[0].field == "attributes.plan"
-    in_force = await store.client.hget("{nbo:cfg}:attributes", "plan")
+    in_force = await raw.hget("{nbo:cfg}:attributes", "plan")
     winner = "c-a" if in_force == "string" else "c-b"
-    assert await store.client.hexists(f"{{c:{winner}{round_}}}:a", "plan")
+    assert await raw.hexists(f"{{c:{winner}{round_}}}:a", "plan")
     loser = "c-b" if winner == "c-a" else "c-a"
-    assert not await store.client.hexists(f"{{c:{loser}{round_}}}:a", "plan")
-    await store.client.delete("{nbo:cfg}:attributes")
+    assert not await raw.hexists(f"{{c:{loser}{round_}}}:a", "plan")
+    await raw.delete("{nbo:cfg}:attributes")

@@ -308,14 +308,15 @@ async def test_the_cap_holds_when_many_new_attributes_race(
 
 async def test_a_declaration_racing_a_first_write_of_another_type_is_refused(
     store: RedisStore,
+    raw: redis.Redis,
 ) -> None:
     stale = Catalog(version=0)  # neither side has seen the other's type yet
     await upsert_attributes(store, stale, "c-1", {"plan": "basic"}, time.time())
     with pytest.raises(Conflict) as refused:
         await declare_attribute(store, stale, "plan", AttributeDeclaration(type="number"))
     assert refused.value.field == "type"
-    assert await store.client.hget(keys.SCHEMA, "plan") == "string"
-    assert not await store.client.hexists(keys.ATTRIBUTE_DECLARATIONS, "plan")
+    assert await raw.hget(keys.SCHEMA, "plan") == "string"
+    assert not await raw.hexists(keys.ATTRIBUTE_DECLARATIONS, "plan")
     # and the other way round: a declared type wins over a first write that has not seen it
     await declare_attribute(store, stale, "score", AttributeDeclaration(type="number"))
     with pytest.raises(ValidationFailed) as clash:

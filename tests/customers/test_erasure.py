@@ -17,7 +17,7 @@ from engine.domain.profiles import ActivityRow, day_number
 from engine.learning.learner import Learner
 from engine.learning.policies import PolicyConfig
 from engine.store import keys
-from engine.store.loop import LoopStore
+from engine.store.records import DecisionCommit
 from engine.store.redis import RedisStore
 from tests.conftest import ADMIN_KEY
 
@@ -83,6 +83,7 @@ async def test_erasure_while_writes_race_leaves_nothing_of_the_customer(
     client: httpx.AsyncClient,
     role_keys: Roles,
     store: RedisStore,
+    raw_binary: redis.Redis,
     raw: redis.Redis,
     settings: Settings,
 ) -> None:
@@ -183,9 +184,9 @@ async def test_erasure_while_writes_race_leaves_nothing_of_the_customer(
     assert not [s for s in statuses if s >= 500], statuses
     assert codes["customer_erased"] > 0  # writes for the victim after the erasure were refused
     assert reasons["customer_erased"] > 0  # and its decisions answered without an offer
-    assert await traces(raw, store.binary, VICTIM) == [f"key {keys.customer_tombstone(VICTIM)}"]
-    assert await store.client.get(keys.customer_tombstone(VICTIM)) is not None
-    assert len(await traces(raw, store.binary, BYSTANDER)) > 10  # the other customer is intact
+    assert await traces(raw, raw_binary, VICTIM) == [f"key {keys.customer_tombstone(VICTIM)}"]
+    assert await raw.get(keys.customer_tombstone(VICTIM)) is not None
+    assert len(await traces(raw, raw_binary, BYSTANDER)) > 10  # the other customer is intact
 
 
 async def footprint(client: httpx.AsyncClient, roles: Roles, customer_id: str) -> None:
@@ -240,7 +241,11 @@ async def erasure_commands(raw: redis.Redis, store: RedisStore, customer_id: str
 
 
 async def test_erasure_cost_follows_the_customer_not_the_store(
-    client: httpx.AsyncClient, role_keys: Roles, store: RedisStore, raw: redis.Redis
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    store: RedisStore,
+    raw_binary: redis.Redis,
+    raw: redis.Redis,
 ) -> None:
     await setup_offer(client, role_keys)
     await load_others(store, 0, 200)
@@ -256,13 +261,17 @@ async def test_erasure_cost_follows_the_customer_not_the_store(
     assert not SCANS & set(large), large  # nothing scanned: the indexes say where to look
     assert large == small  # the same customer footprint costs the same, whatever the store
     assert sum(large.values()) <= 12
-    assert await traces(raw, store.binary, "victim-b") == [
+    assert await traces(raw, raw_binary, "victim-b") == [
         f"key {keys.customer_tombstone('victim-b')}"
     ]
 
 
 async def test_writes_for_an_erased_customer_are_refused_while_its_tombstone_lasts(
-    client: httpx.AsyncClient, role_keys: Roles, store: RedisStore, raw: redis.Redis
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    store: RedisStore,
+    raw_binary: redis.Redis,
+    raw: redis.Redis,
 ) -> None:
     await setup_offer(client, role_keys)
     headers = role_keys["decide"]
@@ -306,7 +315,7 @@ async def test_writes_for_an_erased_customer_are_refused_while_its_tombstone_las
     assert decision.status_code == 200
     assert decision.json()["offers"] == []
     assert decision.json()["reason"] == "customer_erased"
-    assert await traces(raw, store.binary, VICTIM) == [f"key {keys.customer_tombstone(VICTIM)}"]
+    assert await traces(raw, raw_binary, VICTIM) == [f"key {keys.customer_tombstone(VICTIM)}"]
     again = await client.delete(f"/v1/customers/{VICTIM}", headers=role_keys["admin"])
     assert again.status_code == 204
 
@@ -331,12 +340,11 @@ async def test_the_indexes_hold_only_what_is_still_stored(
 ) -> None:
     """Expired decision records leave the index of named keys, trimmed log entries leave the
     index of references: both stay the size of what is held, not of the customer's history."""
-    loop = LoopStore(store)
     fields = {"ts": "0", "sc": "global"}
 
     async def commit(token: str) -> None:
-        status, _ = await loop.commit_decision(
-            VICTIM, token, [], "w", int(time.time()), fields, b"", None, 1, 1
+        status, _ = await store.commit_decision(
+            DecisionCommit(VICTIM, token, [], "w", int(time.time()), fields, b"", None, 1, 1)
         )
         assert status == "ok"
 

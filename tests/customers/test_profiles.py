@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis.asyncio as redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -99,7 +100,7 @@ async def test_out_of_order_within_a_day_gives_the_same_features(store: RedisSto
     order=st.randoms(use_true_random=False),
 )
 async def test_any_arrival_order_gives_the_same_features(
-    store: RedisStore, offsets: list[int], order: object
+    store: RedisStore, raw: redis.Redis, offsets: list[int], order: object
 ) -> None:
     """Features depend on what happened, not on the order the events arrived in."""
     now = at(0)
@@ -109,18 +110,18 @@ async def test_any_arrival_order_gives_the_same_features(
     ]
     shuffled = list(activities)
     order.shuffle(shuffled)  # type: ignore[attr-defined]
-    await store.client.delete("{c:a}:f", "{c:b}:f")
+    await raw.delete("{c:a}:f", "{c:b}:f")
     await record_activities(store, "a", activities, now.timestamp())
     for activity in shuffled:
         await record_activities(store, "b", [activity], now.timestamp())
     assert await features_at(store, "a", now) == await features_at(store, "b", now)
 
 
-async def test_old_buckets_are_pruned(store: RedisStore) -> None:
+async def test_old_buckets_are_pruned(store: RedisStore, raw: redis.Redis) -> None:
     await record_activities(store, "c-3", [act("page_view", at(0))], at(0).timestamp())
     await record_activities(store, "c-3", [act("page_view", at(95))], at(95).timestamp())
-    raw = await store.client.hgetall("{c:c-3}:f")
-    days = {int(k.split(":")[0]) for k in raw if ":" in k}
+    buckets = await raw.hgetall("{c:c-3}:f")
+    days = {int(k.split(":")[0]) for k in buckets if ":" in k}
     assert days == {day_number(at(95).timestamp())}
 
 
@@ -130,14 +131,14 @@ def test_future_timestamps_are_refused() -> None:
         encode_activity(act("page_view", at(0, 1)), now)
 
 
-async def test_batch_with_a_bad_row_writes_nothing(store: RedisStore) -> None:
+async def test_batch_with_a_bad_row_writes_nothing(store: RedisStore, raw: redis.Redis) -> None:
     now = at(0).timestamp()
     with pytest.raises(ValidationFailed) as info:
         await record_activities(
             store, "c-4", [act("page_view", at(-1)), act("page_view", at(1))], now
         )
     assert info.value.field == "activities[1].timestamp"
-    assert await store.client.exists("{c:c-4}:f") == 0
+    assert await raw.exists("{c:c-4}:f") == 0
 
 
 def test_unknown_customer_has_empty_features() -> None:

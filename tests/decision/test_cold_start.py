@@ -9,7 +9,6 @@ import httpx
 from engine.config import Settings
 from engine.learning.learner import Learner
 from engine.learning.policies import ModelSnapshot, PolicyConfig
-from engine.store import keys
 from engine.store.redis import RedisStore
 
 Roles = dict[str, dict[str, str]]
@@ -46,9 +45,9 @@ async def decide_and_click(
 
 
 async def snapshot(store: RedisStore) -> ModelSnapshot:
-    blob = await store.binary.get(keys.model_key("global", "snapshot"))
-    assert blob is not None
-    return ModelSnapshot.from_bytes(bytes(blob))
+    found = await store.read_snapshot("global")
+    assert found is not None
+    return ModelSnapshot.from_bytes(found[1])
 
 
 async def test_new_offer_is_explored_then_learned_and_archived_offers_leave(

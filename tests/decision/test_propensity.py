@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import orjson
+import redis.asyncio as redis
 from scipy import stats
 
 from engine.catalog.cache import CatalogCache
@@ -16,7 +17,7 @@ from engine.domain.catalog import Offer
 from engine.learning.policies import PolicyConfig, Trainer
 from engine.learning.registry import ModelRegistry
 from engine.store import keys
-from engine.store.loop import LogRecord, LoopStore
+from engine.store.records import LogRecord
 from engine.store.redis import RedisStore
 
 N = 20_000
@@ -24,7 +25,7 @@ OFFERS = ["o-1", "o-2", "o-3", "o-4", "o-5"]
 
 
 async def test_empirical_frequencies_match_logged_propensities(
-    settings: Settings, store: RedisStore
+    settings: Settings, store: RedisStore, raw: redis.Redis, raw_binary: redis.Redis
 ) -> None:
     for i, offer_id in enumerate(OFFERS):
         offer = Offer(name=offer_id, channels={"web": {"title": offer_id}}, value=1.0 + i)
@@ -37,13 +38,12 @@ async def test_empirical_frequencies_match_logged_propensities(
     rng = np.random.default_rng(0)
     arms = rng.choice(OFFERS, size=400)
     trainer.partial_fit(list(arms), rng.random(400), rng.random((400, size)))
-    await store.binary.set(keys.model_key("global", "snapshot"), trainer.snapshot(1).to_bytes())
-    await store.binary.set(keys.model_key("global", "version"), 1)
-    loop = LoopStore(store)
+    await raw_binary.set(keys.model_key("global", "snapshot"), trainer.snapshot(1).to_bytes())
+    await raw_binary.set(keys.model_key("global", "version"), 1)
     engine = DecisionEngine(
-        loop,
+        store,
         catalog,
-        ModelRegistry(loop, policy),
+        ModelRegistry(store, policy),
         settings.model_copy(update={"decision_log_maxlen": 100_000}),
         rng=np.random.default_rng(1),
     )
@@ -72,7 +72,7 @@ async def test_empirical_frequencies_match_logged_propensities(
         for cell, seen, p in zip(cells, observed, expected, strict=True):
             assert abs(seen - p * N) <= 4.5 * np.sqrt(N * p * (1 - p)) + 1, cell
     # the decision log carries the same propensities
-    last = (await store.client.xrevrange(keys.DECISION_LOG, count=1))[0][1]
+    last = (await raw.xrevrange(keys.DECISION_LOG, count=1))[0][1]
     for item in orjson.loads(last["served"]):
         assert round(item["propensity"], 6) == round(
             propensity[(item["offer_id"], item["rank"])], 6
@@ -80,16 +80,15 @@ async def test_empirical_frequencies_match_logged_propensities(
 
 
 async def test_buffered_log_entries_are_flushed_once_under_concurrency(
-    settings: Settings, store: RedisStore
+    settings: Settings, store: RedisStore, raw: redis.Redis
 ) -> None:
     """Entries kept during an outage are written exactly once when the store is back."""
     import asyncio
 
     offer = Offer(name="o", channels={"web": {"title": "o"}})
     await store.put_offer("o-1", offer.model_dump_json().encode())
-    loop = LoopStore(store)
     engine = DecisionEngine(
-        loop, CatalogCache(store), ModelRegistry(loop, PolicyConfig()), settings
+        store, CatalogCache(store), ModelRegistry(store, PolicyConfig()), settings
     )
     for i in range(5):
         engine.pending_log.enqueue(
@@ -97,7 +96,7 @@ async def test_buffered_log_entries_are_flushed_once_under_concurrency(
         )
     request = DecisionRequest(customer_id="c-1", channel="web")
     await asyncio.gather(*(engine.decide(request) for _ in range(8)))
-    entries = await store.client.xrange(keys.DECISION_LOG)
+    entries = await raw.xrange(keys.DECISION_LOG)
     ids = [fields["decision_id"] for _, fields in entries]
     assert sorted(i for i in ids if i.startswith("d-old")) == [f"d-old{i}~c-x" for i in range(5)]
     assert len(ids) == 13

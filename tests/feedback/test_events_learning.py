@@ -17,11 +17,12 @@ from engine.catalog.cache import CatalogCache
 from engine.config import Settings
 from engine.domain.channels import CHANNEL_CODES
 from engine.feedback.events import EventRequest, EventService
-from engine.learning.learner import GROUP, Learner
+from engine.learning.learner import Learner
 from engine.learning.policies import ModelSnapshot, PolicyConfig, Trainer
 from engine.offline.export import export_rows
 from engine.store import keys
-from engine.store.loop import EventJoinArgs, LoopStore
+from engine.store.learning import REWARD_GROUP
+from engine.store.records import DecisionCommit, EventJoinArgs
 from engine.store.redis import RedisStore
 
 Roles = dict[str, dict[str, str]]
@@ -130,9 +131,9 @@ async def test_batch_events_report_each_item(client: httpx.AsyncClient, role_key
 
 
 async def learned_state(store: RedisStore, scope: str = "global") -> dict[str, np.ndarray]:
-    blob = await store.binary.get(keys.model_key(scope, "snapshot"))
-    assert blob is not None
-    snapshot = ModelSnapshot.from_bytes(bytes(blob))
+    found = await store.read_snapshot(scope)
+    assert found is not None
+    snapshot = ModelSnapshot.from_bytes(found[1])
     return {"arms": np.array(snapshot.arms), **snapshot.arrays}
 
 
@@ -160,52 +161,61 @@ async def served_rows(
 ) -> list[tuple[str, float, list[float]]]:
     rows = []
     for i, d in enumerate(decisions):
-        customer, token = keys.split_decision_id(d["decision_id"]) or ("", "")
-        x = orjson.loads(await store.client.hget(keys.customer_decision(customer, token), "x"))
+        (record,) = await store.read_decision_records([d["decision_id"]])
+        x = orjson.loads(record["x"])
         rows.append((d["offers"][0]["offer_id"], 1.0 if i in clicked else 0.0, x))
     return rows
 
 
 async def test_rewards_are_learned_exactly_once_under_redelivery(
-    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    settings: Settings,
+    store: RedisStore,
+    raw: redis.Redis,
+    raw_binary: redis.Redis,
 ) -> None:
     await setup_offer(client, role_keys)
     decisions = [await decide(client, role_keys, customer=f"c-{i}") for i in range(6)]
     for d in decisions:
         assert (await event(client, role_keys, d, "click")).json()["learned"] is True
     stream = keys.model_key("global", "rewards")
-    entries = await store.client.xrange(stream)
+    entries = await raw.xrange(stream)
     # each served offer: its exposure at decision time, then its reward
     assert [f["kind"] for _, f in entries] == ["exposure"] * 6 + ["reward"] * 6
     # a learner reads the batch and dies before committing
     doomed = Learner(store, settings, POLICY, name="doomed")
     await doomed._ensure_group("global")
-    taken = await store.client.xreadgroup(GROUP, "doomed", {stream: ">"}, count=100)
+    taken = await raw.xreadgroup(REWARD_GROUP, "doomed", {stream: ">"}, count=100)
     assert len(taken[0][1]) == 12
     # another learner reclaims the stale entries and applies them once
     survivor = Learner(store, settings, POLICY, name="survivor", claim_idle_ms=0)
     assert await survivor.step("global", block_ms=1) == 12
     assert survivor.applied == 12  # 6 exposures + 6 rewards added to them
-    assert int(await store.client.get(keys.model_key("global", "version"))) == 1
+    assert int(await raw.get(keys.model_key("global", "version"))) == 1
     want = direct_state(await served_rows(store, decisions, set(range(6))))
     assert_same_state(await learned_state(store), want)
     # the same entries emitted again (e.g. by the window sweep) are not counted twice
     for _, fields in entries[:3] + entries[6:9]:
-        await store.client.xadd(stream, fields)
+        await raw.xadd(stream, fields)
     assert await survivor.step("global", block_ms=1) == 6
     assert survivor.applied == 12
     assert_same_state(await learned_state(store), want)
-    pending = await store.client.xpending(stream, GROUP)
+    pending = await raw.xpending(stream, REWARD_GROUP)
     assert pending["pending"] == 0
     # a restarted learner resumes from the stored state: same snapshot bytes
-    state_before = await store.binary.get(keys.model_key("global", "snapshot"))
+    state_before = await raw_binary.get(keys.model_key("global", "snapshot"))
     restarted = Learner(store, settings, POLICY, name="restarted")
     trainer = await restarted._load_trainer("global", 1, 26)
     assert trainer.snapshot(1).to_bytes() == state_before
 
 
 async def test_open_windows_count_as_shown_and_rewards_in_any_order_learn_the_same(
-    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    settings: Settings,
+    store: RedisStore,
+    raw: redis.Redis,
 ) -> None:
     """No delayed-feedback bias: an unclicked offer counts as a 0 before its window closes."""
     await setup_offer(client, role_keys)
@@ -220,10 +230,10 @@ async def test_open_windows_count_as_shown_and_rewards_in_any_order_learn_the_sa
         await event(client, role_keys, decisions[i], "click")
     # a reward whose exposure is unknown to the learner (sent again by a sweep, reordered)
     stream = keys.model_key("global", "rewards")
-    exposures = [f for _, f in await store.client.xrange(stream) if f["kind"] == "exposure"]
+    exposures = [f for _, f in await raw.xrange(stream) if f["kind"] == "exposure"]
     assert await learner.step("global", block_ms=1) == 2
     for fields in exposures:  # redelivered exposures of pairs already learned: skipped
-        await store.client.xadd(stream, fields)
+        await raw.xadd(stream, fields)
     assert await learner.step("global", block_ms=1) == 8
     want = direct_state(await served_rows(store, decisions, {1, 4}))
     assert_same_state(await learned_state(store), want)
@@ -235,7 +245,11 @@ async def test_open_windows_count_as_shown_and_rewards_in_any_order_learn_the_sa
 
 
 async def test_a_reward_before_its_exposure_is_learned_once(
-    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    settings: Settings,
+    store: RedisStore,
+    raw: redis.Redis,
 ) -> None:
     await setup_offer(client, role_keys)
     catalog = await CatalogCache(store).get()
@@ -243,9 +257,9 @@ async def test_a_reward_before_its_exposure_is_learned_once(
     stream = keys.model_key("global", "rewards")
     base = {"decision_id": "d-1~c-1", "offer_id": "o-a", "x": orjson.dumps(x).decode()}
     base |= {"spec_version": str(catalog.feature_spec.version), "decided_at": "100.0"}
-    await store.client.xadd(stream, {**base, "kind": "reward", "reward": "1.0"})
-    await store.client.xadd(stream, {**base, "kind": "exposure", "reward": "0.0"})
-    await store.client.xadd(stream, {**base, "kind": "reward", "reward": "1.0"})
+    await raw.xadd(stream, {**base, "kind": "reward", "reward": "1.0"})
+    await raw.xadd(stream, {**base, "kind": "exposure", "reward": "0.0"})
+    await raw.xadd(stream, {**base, "kind": "reward", "reward": "1.0"})
     learner = Learner(store, settings, POLICY)
     assert await learner.step("global", block_ms=1) == 3
     assert learner.applied == 1  # one whole observation; the exposure and the copy are skipped
@@ -253,7 +267,11 @@ async def test_a_reward_before_its_exposure_is_learned_once(
 
 
 async def test_window_close_teaches_zero_and_export_joins_rewards(
-    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    settings: Settings,
+    store: RedisStore,
+    raw: redis.Redis,
 ) -> None:
     await setup_offer(client, role_keys)
     clicked = await decide(client, role_keys, customer="c-1")
@@ -261,14 +279,14 @@ async def test_window_close_teaches_zero_and_export_joins_rewards(
     await event(client, role_keys, clicked, "click")
     # the log write of `ignored` was lost (say): its exposure never reached the learner
     stream = keys.model_key("global", "rewards")
-    for entry_id, fields in await store.client.xrange(stream):
+    for entry_id, fields in await raw.xrange(stream):
         if fields["decision_id"] == ignored["decision_id"]:
-            await store.client.xdel(stream, entry_id)
+            await raw.xdel(stream, entry_id)
     customer, token = keys.split_decision_id(ignored["decision_id"]) or ("", "")
-    await store.client.hdel(keys.customer_decision(customer, token), "xp")
+    await raw.hdel(keys.customer_decision(customer, token), "xp")
     future = Learner(store, settings, POLICY, clock=lambda: 4_000_000_000.0)
     assert await future.sweep("global") == 2
-    rewards = await store.client.xrange(stream)
+    rewards = await raw.xrange(stream)
     sent = [(f["decision_id"], f["kind"], float(f["reward"])) for _, f in rewards]
     assert sent == [
         (clicked["decision_id"], "exposure", 0.0),
@@ -286,7 +304,7 @@ async def test_window_close_teaches_zero_and_export_joins_rewards(
         assert row["action"] == "o-a"
         assert 0 < row["probability"] <= 1
         assert len(row["features"]) > 0
-    outcome = (await store.client.xrange(keys.OUTCOME_LOG))[0][1]
+    outcome = (await raw.xrange(keys.OUTCOME_LOG))[0][1]
     assert orjson.loads(outcome["rewards"]) in ({"o-a": 1.0}, {"o-a": 0.0})
 
 
@@ -307,7 +325,11 @@ async def test_clicks_and_conversions_update_behavioural_features(
 
 
 async def test_exported_log_evaluates_the_served_model(
-    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    settings: Settings,
+    store: RedisStore,
+    raw_binary: redis.Redis,
 ) -> None:
     from engine.learning.policies import ModelSnapshot
     from engine.offline.evaluation import evaluate, load_decision_log, model_candidate
@@ -324,7 +346,7 @@ async def test_exported_log_evaluates_the_served_model(
     rows = [orjson.dumps(row) async for row in export_rows(store)]
     assert len(rows) == 40
     log = load_decision_log(rows)
-    blob = await store.binary.get(keys.model_key("global", "snapshot"))
+    blob = await raw_binary.get(keys.model_key("global", "snapshot"))
     assert blob is not None
     served = ModelSnapshot.from_bytes(bytes(blob))
     report = evaluate(log, {"current": model_candidate(served, 0.05)(log)}, by_segment=False)
@@ -342,7 +364,11 @@ async def test_exported_log_evaluates_the_served_model(
 
 
 async def test_acknowledged_rewards_are_trimmed_but_pending_ones_kept(
-    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    settings: Settings,
+    store: RedisStore,
+    raw: redis.Redis,
 ) -> None:
     await setup_offer(client, role_keys)
     for i in range(4):
@@ -352,24 +378,29 @@ async def test_acknowledged_rewards_are_trimmed_but_pending_ones_kept(
     await learner.step("global", block_ms=1)
     await event(client, role_keys, await decide(client, role_keys, "c-9"), "click")
     await learner._ensure_group("global")
-    await store.client.xreadgroup(GROUP, "slow", {stream: ">"}, count=10)  # read, not acked
+    await raw.xreadgroup(REWARD_GROUP, "slow", {stream: ">"}, count=10)  # read, not acked
     assert await learner.trim("global") == 8  # 4 exposures, 4 rewards
-    remaining = await store.client.xrange(stream)
+    remaining = await raw.xrange(stream)
     assert len(remaining) == 2  # the unacknowledged entries survive for XAUTOCLAIM
 
 
 async def test_sweep_closes_more_than_one_batch_of_due_decisions(
-    settings: Settings, store: RedisStore
+    settings: Settings, store: RedisStore, raw: redis.Redis
 ) -> None:
     pending = keys.model_key("global", "pending")
-    await store.client.zadd(pending, {f"d-{i:x}~gone-{i}": 1.0 for i in range(1200)})
+    await raw.zadd(pending, {f"d-{i:x}~gone-{i}": 1.0 for i in range(1200)})
     learner = Learner(store, settings, POLICY, clock=lambda: 10.0)
     assert await learner.sweep_all("global") == 1200
-    assert await store.client.zcard(pending) == 0
+    assert await raw.zcard(pending) == 0
 
 
 async def test_erasure_reaches_decisions_logs_and_learning_structures(
-    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    settings: Settings,
+    store: RedisStore,
+    raw: redis.Redis,
+    raw_binary: redis.Redis,
 ) -> None:
     await setup_offer(client, role_keys)
     for customer in ("gone-1", "kept-1"):
@@ -381,18 +412,18 @@ async def test_erasure_reaches_decisions_logs_and_learning_structures(
     r = await client.delete("/v1/customers/gone-1", headers=role_keys["admin"])
     assert r.status_code == 204
     found = []
-    async for key in store.client.scan_iter(match="*"):
-        kind = await store.client.type(key)
+    async for key in raw.scan_iter(match="*"):
+        kind = await raw.type(key)
         if kind == "hash":
-            content = str(await store.client.hgetall(key))
+            content = str(await raw.hgetall(key))
         elif kind == "set":
-            content = str(await store.client.smembers(key))
+            content = str(await raw.smembers(key))
         elif kind == "zset":
-            content = str(await store.client.zrange(key, 0, -1))
+            content = str(await raw.zrange(key, 0, -1))
         elif kind == "stream":
-            content = str(await store.client.xrange(key))
+            content = str(await raw.xrange(key))
         elif kind == "string":
-            content = str(await store.binary.get(key))
+            content = str(await raw_binary.get(key))
         else:
             content = ""
         if "gone-1" in key or "gone-1" in content:
@@ -546,14 +577,13 @@ async def test_an_event_joined_but_never_recorded_is_recorded_by_a_later_deliver
         decision["decision_id"].split("~")[1],
         decision["decision_id"][2:].split("~")[0],
     )
-    loop = LoopStore(store)
     now = time.time()
-    (first,) = await loop.join_events(
+    (first,) = await store.join_events(
         [EventJoinArgs(customer, token, "e-k", "o-a", "k", 0.0, now, now, "k", 5, "attempt-1")]
     )
     assert (first.status, first.reward, first.rejoined) == ("accepted", 1.0, False)
     # the store client resending that same join after a timeout: the same request, no rival
-    (resent,) = await loop.join_events(
+    (resent,) = await store.join_events(
         [EventJoinArgs(customer, token, "e-k", "o-a", "k", 0.0, now, now, "k", 5, "attempt-1")]
     )
     assert (resent.status, resent.reward, resent.rejoined) == ("accepted", 1.0, True)
@@ -565,7 +595,7 @@ async def test_an_event_joined_but_never_recorded_is_recorded_by_a_later_deliver
     assert r.json()["error"]["code"] == "event_in_progress"
     assert await raw.xlen(keys.EVENT_LOG) == 0
 
-    later = EventService(loop, settings.model_copy(update={"event_takeover_seconds": 0}))
+    later = EventService(store, settings.model_copy(update={"event_takeover_seconds": 0}))
     outcome = await later.record(EventRequest(type="click", **click))
     assert (outcome.status, outcome.learned) == ("accepted", True)
     again = await client.post(
@@ -587,15 +617,14 @@ async def test_a_decision_commit_sent_twice_counts_the_contact_once(
 ) -> None:
     """The store client resends a command after a timeout; if the first one ran, the caps
     reservation must not run again."""
-    loop = LoopStore(store)
     no_limits = (-1, -1, -1, -1, 0)
     now = int(time.time())
 
     async def commit() -> str:
-        status, _ = await loop.commit_decision(
+        status, _ = await store.commit_decision(DecisionCommit(
             "c-9", "tok1", [("o-a", no_limits)], CHANNEL_CODES["web"], now,
             {"ts": str(now), "o:o-a": "1|1.0"}, b"{}", None, 3600, 60,
-        )  # fmt: skip
+        ))  # fmt: skip
         return status
 
     assert await commit() == "ok"

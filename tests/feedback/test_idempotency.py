@@ -25,7 +25,8 @@ from engine.domain.profiles import Activity
 from engine.errors import IdempotencyConflict
 from engine.feedback.events import EventRequest
 from engine.store import keys
-from engine.store.loop import EventJoinArgs, LoopStore
+from engine.store.connection import connection_class as packed_connection_class
+from engine.store.records import DecisionCommit, EventJoinArgs
 from engine.store.redis import RedisStore
 
 Roles = dict[str, dict[str, str]]
@@ -130,14 +131,14 @@ async def test_a_request_id_reused_with_another_body_is_refused_and_changes_noth
 
 
 async def test_the_conflict_costs_no_extra_round_trip(
-    client: httpx.AsyncClient, role_keys: Roles, store: RedisStore, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, role_keys: Roles, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The kept fingerprint comes back with the decision's one pipelined read, like the
     answer a replay sends."""
     await put_offers(client, role_keys, "o-a")
     assert (await decide(client, role_keys, request_id="r-1")).status_code == 200
     # the API's own store client: the conflicting request must not reach the commit
-    connection_class = store.client.connection_pool.connection_class
+    connection_class = packed_connection_class(redis_url)
     assert issubclass(connection_class, Connection)
     original = connection_class.send_packed_command
     writes: list[int] = []
@@ -162,7 +163,6 @@ async def test_a_concurrent_request_with_another_body_is_refused_by_the_commit(
 ) -> None:
     """Two requests under one request_id read no answer; the first commits. The second's
     commit finds the key taken by another body: refused in the script, nothing written."""
-    loop = LoopStore(store)
     no_limits = (-1, -1, -1, -1, 0)
     now = int(time.time())
     first = DecisionRequest(customer_id="c-9", channel="web", request_id="r-9")
@@ -170,11 +170,11 @@ async def test_a_concurrent_request_with_another_body_is_refused_by_the_commit(
 
     async def commit(token: str, request: DecisionRequest) -> str:
         digest = fingerprint(request, exclude=("request_id",))
-        status, _ = await loop.commit_decision(
+        status, _ = await store.commit_decision(DecisionCommit(
             "c-9", token, [("o-a", no_limits)], CHANNEL_CODES["web"], now,
             {"ts": str(now), "o:o-a": "1|1.0"}, stamped(digest, b'{"decision_id": "d-1"}'),
             "r-9", 3600, 60, fingerprint=digest,
-        )  # fmt: skip
+        ))  # fmt: skip
         return status
 
     assert await commit("tok1", first) == "ok"
@@ -311,7 +311,7 @@ async def test_an_event_joined_but_not_recorded_is_not_recorded_under_another_bo
     token, _, customer = decision["decision_id"][2:].partition("~")
     original = EventRequest(**event_body(decision))
     now = time.time()
-    (joined,) = await LoopStore(store).join_events(
+    (joined,) = await store.join_events(
         [
             EventJoinArgs(
                 customer, token, "e-1", original.offer_id, "c", 25.0, now - 60, now - 60,

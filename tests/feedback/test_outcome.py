@@ -8,7 +8,7 @@ from engine.errors import CustomerErased, EventInProgress, NotFound, ValidationF
 from engine.feedback.events import EventRequest
 from engine.feedback.outcome import event_write, refuse_unrecordable
 from engine.feedback.rewards import RewardEntry
-from engine.store.loop import EventJoin, EventJoinArgs
+from engine.store.records import EventJoin, EventJoinArgs
 
 AT = 1_795_000_000.0
 ARGS = EventJoinArgs("c-1", "tok", "e-1", "o-1", "c", 12.5, AT, AT, "k", 30, "nonce")

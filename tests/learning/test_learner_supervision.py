@@ -14,9 +14,10 @@ import orjson
 import redis
 
 from engine.config import Settings
-from engine.learning.learner import GROUP, Learner
+from engine.learning.learner import Learner
 from engine.learning.policies import ModelSnapshot, PolicyConfig, Trainer
 from engine.store import keys
+from engine.store.learning import REWARD_GROUP
 from engine.store.redis import RedisStore
 from tests.api.test_cli_serve import ADMIN, embedded_port, serving
 
@@ -124,41 +125,41 @@ def _output_so_far(proc: Any) -> bytes:
 
 
 async def test_a_dead_learners_pending_rewards_are_reclaimed_within_seconds(
-    settings: Settings, store: RedisStore
+    settings: Settings, store: RedisStore, raw: redis.Redis
 ) -> None:
     stream = keys.model_key("global", "rewards")
-    await store.client.sadd(keys.MODEL_SCOPES, "global")
+    await raw.sadd(keys.MODEL_SCOPES, "global")
     dead = Learner(store, settings, PolicyConfig(), name="dead")
     await dead._ensure_group("global")
     base = {"offer_id": "o-a", "reward": "0.0", "x": "[1.0]", "kind": "exposure"}
     for i in range(3):
-        await store.client.xadd(stream, {**base, "decision_id": f"d-{i}~c-1"})
-    taken = await store.client.xreadgroup(GROUP, "dead", {stream: ">"}, count=10)
+        await raw.xadd(stream, {**base, "decision_id": f"d-{i}~c-1"})
+    taken = await raw.xreadgroup(REWARD_GROUP, "dead", {stream: ">"}, count=10)
     ids = [entry_id for entry_id, _ in taken[0][1]]
     # killed six seconds ago, before acknowledging them
-    await store.client.xclaim(stream, GROUP, "dead", 0, ids, idle=6000)
+    await raw.xclaim(stream, REWARD_GROUP, "dead", 0, ids, idle=6000)
     survivor = Learner(store, settings, PolicyConfig(), name="survivor")
     assert await survivor.step("global", block_ms=1) == 3
-    pending = await store.client.xpending(stream, GROUP)
+    pending = await raw.xpending(stream, REWARD_GROUP)
     assert pending["pending"] == 0
 
 
 async def test_consumers_of_learners_long_gone_leave_the_group(
-    settings: Settings, store: RedisStore
+    settings: Settings, store: RedisStore, raw: redis.Redis
 ) -> None:
     import asyncio
 
     stream = keys.model_key("global", "rewards")
     gone = Learner(store, settings, PolicyConfig(), name="gone")
     await gone._ensure_group("global")
-    await store.client.xadd(stream, {"kind": "exposure", "decision_id": "d-1~c-1"})
-    taken = await store.client.xreadgroup(GROUP, "gone", {stream: ">"}, count=10)
-    await store.client.xack(stream, GROUP, taken[0][1][0][0])  # nothing left pending
-    await store.client.xreadgroup(GROUP, "busy", {stream: "0"}, count=10)  # joins, no entries
-    await store.client.xadd(stream, {"kind": "exposure", "decision_id": "d-2~c-1"})
-    await store.client.xreadgroup(GROUP, "busy", {stream: ">"}, count=10)  # holds one pending
+    await raw.xadd(stream, {"kind": "exposure", "decision_id": "d-1~c-1"})
+    taken = await raw.xreadgroup(REWARD_GROUP, "gone", {stream: ">"}, count=10)
+    await raw.xack(stream, REWARD_GROUP, taken[0][1][0][0])  # nothing left pending
+    await raw.xreadgroup(REWARD_GROUP, "busy", {stream: "0"}, count=10)  # joins, no entries
+    await raw.xadd(stream, {"kind": "exposure", "decision_id": "d-2~c-1"})
+    await raw.xreadgroup(REWARD_GROUP, "busy", {stream: ">"}, count=10)  # holds one pending
     await asyncio.sleep(0.05)
     survivor = Learner(store, settings, PolicyConfig(), name="survivor", forget_consumer_ms=20)
     await survivor.trim("global")
-    names = [c["name"] for c in await store.client.xinfo_consumers(stream, GROUP)]
+    names = [c["name"] for c in await raw.xinfo_consumers(stream, REWARD_GROUP)]
     assert names == ["busy"]  # the one with pending entries stays until they are reclaimed

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import numpy as np
 import orjson
+import redis.asyncio as redis
 
 from engine.catalog.cache import CatalogCache
 from engine.config import Settings
@@ -32,9 +33,11 @@ async def put_spec(client: httpx.AsyncClient, roles: Roles, **spec: Any) -> int:
     return size
 
 
-async def send_reward(store: RedisStore, decision_id: str, x: list[float]) -> None:
+async def send_reward(
+    store: RedisStore, raw: redis.Redis, decision_id: str, x: list[float]
+) -> None:
     catalog = await CatalogCache(store).get()
-    await store.client.xadd(
+    await raw.xadd(
         STREAM,
         {
             "kind": "reward",
@@ -49,9 +52,9 @@ async def send_reward(store: RedisStore, decision_id: str, x: list[float]) -> No
 
 
 async def snapshot(store: RedisStore) -> ModelSnapshot:
-    blob = await store.binary.get(keys.model_key("global", "snapshot"))
-    assert blob is not None
-    return ModelSnapshot.from_bytes(bytes(blob))
+    found = await store.read_snapshot("global")
+    assert found is not None
+    return ModelSnapshot.from_bytes(found[1])
 
 
 def learned_alone(x: list[float]) -> dict[str, np.ndarray[Any, Any]]:
@@ -61,16 +64,20 @@ def learned_alone(x: list[float]) -> dict[str, np.ndarray[Any, Any]]:
 
 
 async def test_a_learner_commits_after_the_spec_changes_width(
-    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    settings: Settings,
+    store: RedisStore,
+    raw: redis.Redis,
 ) -> None:
     await put_offer(client, role_keys)
     old = (await CatalogCache(store).get()).vectorizer.size
-    await send_reward(store, "d-1~c-1", [1.0] * old)
+    await send_reward(store, raw, "d-1~c-1", [1.0] * old)
     learner = Learner(store, settings, POLICY)
     assert await learner.step("global", block_ms=1) == 1  # its trainer is cached at width old
     new = await put_spec(client, role_keys, hash_buckets=4)
     assert new != old
-    await send_reward(store, "d-2~c-1", [0.5] * new)
+    await send_reward(store, raw, "d-2~c-1", [0.5] * new)
     assert await learner.step("global", block_ms=1) == 1
     learned = await snapshot(store)
     assert learned.n_features == new
@@ -79,17 +86,21 @@ async def test_a_learner_commits_after_the_spec_changes_width(
 
 
 async def test_a_model_of_the_old_spec_is_not_continued_even_at_the_same_width(
-    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    settings: Settings,
+    store: RedisStore,
+    raw: redis.Redis,
 ) -> None:
     await put_offer(client, role_keys)
     size = (await CatalogCache(store).get()).vectorizer.size
-    await send_reward(store, "d-1~c-1", [1.0] * size)
+    await send_reward(store, raw, "d-1~c-1", [1.0] * size)
     assert await Learner(store, settings, POLICY).step("global", block_ms=1) == 1
     current = (await client.get("/v1/feature-spec", headers=role_keys["admin"])).json()["spec"]
     current.pop("version")
     assert await put_spec(client, role_keys, **current) == size  # a new version, same width
     x = [0.25] * size
-    await send_reward(store, "d-2~c-1", x)
+    await send_reward(store, raw, "d-2~c-1", x)
     assert await Learner(store, settings, POLICY).step("global", block_ms=1) == 1
     learned = await snapshot(store)
     for name, array in learned_alone(x).items():  # the new model knows only the new reward
@@ -97,11 +108,15 @@ async def test_a_model_of_the_old_spec_is_not_continued_even_at_the_same_width(
 
 
 async def test_decisions_are_not_scored_by_a_model_of_the_old_spec(
-    client: httpx.AsyncClient, role_keys: Roles, settings: Settings, store: RedisStore
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    settings: Settings,
+    store: RedisStore,
+    raw: redis.Redis,
 ) -> None:
     await put_offer(client, role_keys)
     size = (await CatalogCache(store).get()).vectorizer.size
-    await send_reward(store, "d-1~c-1", [1.0] * size)
+    await send_reward(store, raw, "d-1~c-1", [1.0] * size)
     assert await Learner(store, settings, POLICY).step("global", block_ms=1) == 1
     request = {"customer_id": "c-1", "channel": "web"}
     decided = await client.post("/v1/decisions", json=request, headers=role_keys["decide"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
+import redis.asyncio as redis
 
 from engine.offline.results import experiment_results
 from engine.store import keys
@@ -73,6 +74,7 @@ def with_days(ts: float, cells: dict[str, dict[str, float]]) -> dict[str, dict[s
 
 async def test_segments_are_not_split_by_day_and_old_cells_read_the_same(
     store: RedisStore,
+    raw: redis.Redis,
 ) -> None:
     for _, cells in events("now", 400):
         await store.add_experiment_cells(cells)
@@ -92,4 +94,4 @@ async def test_segments_are_not_split_by_day_and_old_cells_read_the_same(
         assert orjson.dumps(ours) == orjson.dumps(theirs), metric
         assert len(ours["daily"]) == 2 * 9
         assert {s["segment"] for s in ours["segments"]} == {"s1", "s2", "s3"}
-    assert await store.client.exists(keys.experiment_cells("now"))
+    assert await raw.exists(keys.experiment_cells("now"))

@@ -21,6 +21,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import redis.asyncio as redis
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -42,7 +43,7 @@ async def _decisions(
 ) -> list[dict[str, Any]]:
     made = [await decide(client, roles, customer=f"c-{i}") for i in range(n)]
     for _ in range(200):  # the log is written in the background, in batches
-        if await store.client.xlen(keys.DECISION_LOG) >= n:
+        if len(await store.read_log(keys.DECISION_LOG, None, n)) >= n:
             return made
         await asyncio.sleep(0.01)
     raise AssertionError("the decisions never reached the log")
@@ -154,13 +155,14 @@ async def test_an_export_empty_because_windows_are_open_says_how_many_and_when(
     role_keys: Roles,
     settings: Settings,
     store: RedisStore,
+    raw: redis.Redis,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await setup_offer(client, role_keys)
     await _decisions(client, role_keys, store, 3)
     window = settings.attribution_window("web")
-    times = [float(f["ts"]) for _, f in await store.client.xrange(keys.DECISION_LOG)]
+    times = [float(f["ts"]) for _, f in await raw.xrange(keys.DECISION_LOG)]
     first, last = (
         datetime.fromtimestamp(t + window, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         for t in (min(times), max(times))
@@ -189,14 +191,13 @@ async def test_include_open_exports_open_decisions_with_the_reward_so_far(
     role_keys: Roles,
     settings: Settings,
     store: RedisStore,
+    raw: redis.Redis,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     made = await _setup(client, role_keys, store)
     window = settings.attribution_window("web")
-    logged = {
-        f["decision_id"]: float(f["ts"]) for _, f in await store.client.xrange(keys.DECISION_LOG)
-    }
+    logged = {f["decision_id"]: float(f["ts"]) for _, f in await raw.xrange(keys.DECISION_LOG)}
     jsonl, parquet = tmp_path / "open.jsonl", tmp_path / "open.parquet"
     said = await _nbo(monkeypatch, settings, "--output", str(jsonl), "--include-open")
     await _nbo(

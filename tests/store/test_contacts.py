@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import redis.asyncio as redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,7 @@ async def reserve(store: RedisStore, caps: Caps, now: int, offer: str = "o-1") -
 async def test_concurrent_reservations_never_exceed_caps(
     settings: Settings,
     store: RedisStore,
+    raw: redis.Redis,
     per_day: int,
     per_week: int,
     lifetime: int,
@@ -42,7 +44,7 @@ async def test_concurrent_reservations_never_exceed_caps(
     clients: int,
 ) -> None:
     """Many requests at once, over several connections and clients: exactly the cap is granted."""
-    await store.client.delete("{c:c-1}:h")
+    await raw.delete("{c:c-1}:h")
     caps = Caps(per_day=per_day, per_week=per_week, lifetime=lifetime)
     stores = [RedisStore.from_settings(settings) for _ in range(clients)]
     try:
@@ -54,7 +56,7 @@ async def test_concurrent_reservations_never_exceed_caps(
             await s.close()
     granted = sum(r is None for r in results)
     assert granted == min(per_day, per_week, lifetime, requests)
-    history = parse_contact_history(await store.client.hgetall("{c:c-1}:h"))
+    history = parse_contact_history(await raw.hgetall("{c:c-1}:h"))
     served = history["o-1"].served if "o-1" in history else 0
     assert served == granted
     if granted:
@@ -82,6 +84,7 @@ operations = st.lists(
 )
 async def test_explanations_agree_with_the_atomic_check(
     store: RedisStore,
+    raw: redis.Redis,
     ops: list[tuple[str, int]],
     per_day: int | None,
     per_week: int | None,
@@ -90,7 +93,7 @@ async def test_explanations_agree_with_the_atomic_check(
     suppress: bool,
 ) -> None:
     """Before every serve, the Python check predicts exactly what the Lua script decides."""
-    await store.client.delete("{c:c-1}:h")
+    await raw.delete("{c:c-1}:h")
     caps = Caps(
         per_day=per_day,
         per_week=per_week,
@@ -106,7 +109,7 @@ async def test_explanations_agree_with_the_atomic_check(
         elif op == "convert":
             await store.record_outcome("c-1", "o-1", "c", now)
         else:
-            history = parse_contact_history(await store.client.hgetall("{c:c-1}:h"))
+            history = parse_contact_history(await raw.hgetall("{c:c-1}:h"))
             predicted = check_contact_policy(caps, history.get("o-1"), now)
             assert await reserve(store, caps, now) == predicted
 
@@ -133,13 +136,13 @@ async def test_cooldown_after_dismiss_and_conversion_suppression(store: RedisSto
     assert await reserve(store, lenient, T0 + 26 * 3600) is None
 
 
-async def test_one_call_checks_offers_independently(store: RedisStore) -> None:
+async def test_one_call_checks_offers_independently(store: RedisStore, raw: redis.Redis) -> None:
     tight, loose = Caps(lifetime=0), Caps(lifetime=5)
     reasons = await store.reserve_contacts(
         "c-1", [("o-a", tight.script_args()), ("o-b", loose.script_args())], WEB, T0
     )
     assert reasons == ["lifetime_cap_reached", None]
-    history = parse_contact_history(await store.client.hgetall("{c:c-1}:h"))
+    history = parse_contact_history(await raw.hgetall("{c:c-1}:h"))
     assert "o-a" not in history
     assert history["o-b"].served == 1
     assert history["o-b"].last_shown_at == {"web": T0}

@@ -22,6 +22,7 @@ from engine.domain.contacts import Caps
 from engine.domain.profiles import Activity
 from engine.errors import StoreUnavailable
 from engine.store import keys
+from engine.store.connection import client_options, connection_class, make_client
 from engine.store.embedded import embedded_valkey
 from engine.store.redis import RedisStore
 
@@ -41,20 +42,20 @@ async def seed_customer(store: RedisStore, customer_id: str) -> None:
 
 
 async def test_customer_read_is_one_round_trip(
-    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+    store: RedisStore, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await seed_customer(store, "c-7")
     await store.ping()  # open the connection before counting
     writes: list[int] = []
-    connection_class = store.client.connection_pool.connection_class
-    assert issubclass(connection_class, Connection)
-    original = connection_class.send_packed_command
+    counted = connection_class(redis_url)
+    assert issubclass(counted, Connection)
+    original = counted.send_packed_command
 
     async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
         writes.append(1)
         await original(self, command, check_health)
 
-    monkeypatch.setattr(connection_class, "send_packed_command", counting)
+    monkeypatch.setattr(counted, "send_packed_command", counting)
     record = await store.read_customer("c-7")
     assert len(writes) == 1
     assert record.attributes
@@ -62,9 +63,9 @@ async def test_customer_read_is_one_round_trip(
     assert record.contacts
 
 
-async def test_keys_of_one_customer_share_a_slot(store: RedisStore) -> None:
+async def test_keys_of_one_customer_share_a_slot(store: RedisStore, raw: redis.Redis) -> None:
     await seed_customer(store, "c-9")
-    stored = [k async for k in store.client.scan_iter(match="*c-9*")]
+    stored = [k async for k in raw.scan_iter(match="*c-9*")]
     assert sorted(stored) == sorted(keys.customer_keys("c-9"))
     assert len({key_slot(k.encode()) for k in stored}) == 1
     config_keys = [
@@ -80,20 +81,23 @@ async def test_keys_of_one_customer_share_a_slot(store: RedisStore) -> None:
 
 
 async def test_erasure_leaves_no_key_holding_the_customer(
-    client: httpx.AsyncClient, store: RedisStore, role_keys: dict[str, dict[str, str]]
+    client: httpx.AsyncClient,
+    store: RedisStore,
+    raw: redis.Redis,
+    role_keys: dict[str, dict[str, str]],
 ) -> None:
     await seed_customer(store, "c-erase")
     await seed_customer(store, "c-keep")
     r = await client.delete("/v1/customers/c-erase", headers=role_keys["admin"])
     assert r.status_code == 204
-    remaining = [k async for k in store.client.scan_iter(match="*")]
+    remaining = [k async for k in raw.scan_iter(match="*")]
     # only the tombstone names the customer: it holds the erasure time and expires
     assert [k for k in remaining if "c-erase" in k] == [keys.customer_tombstone("c-erase")]
-    assert 0 < await store.client.ttl(keys.customer_tombstone("c-erase")) <= 86_400
+    assert 0 < await raw.ttl(keys.customer_tombstone("c-erase")) <= 86_400
     for key in remaining:
-        kind = await store.client.type(key)
+        kind = await raw.type(key)
         if kind == "hash":
-            content = await store.client.hgetall(key)
+            content = await raw.hgetall(key)
             assert not any("c-erase" in f or "c-erase" in v for f, v in content.items())
     assert [k for k in remaining if "c-keep" in k]
     view = (await client.get("/v1/customers/c-erase", headers=role_keys["analyst"])).json()
@@ -111,7 +115,9 @@ async def test_outage_raises_store_unavailable_and_counts_it() -> None:
     settings = Settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0", redis_retries=1)
     store = RedisStore.from_settings(settings)
     try:
-        retry = store.client.get_retry()
+        retry = make_client(
+            settings.redis_url or "", True, 1, **client_options(settings)
+        ).get_retry()
         assert retry is not None
         assert retry.get_retries() == 1
         with pytest.raises(StoreUnavailable):
@@ -161,16 +167,16 @@ async def test_embedded_store_persists_across_restarts() -> None:
 
 
 async def test_every_write_refreshes_retention_on_all_customer_keys(
-    settings: Settings, store: RedisStore
+    settings: Settings, store: RedisStore, raw: redis.Redis
 ) -> None:
     assert store.retention_seconds == settings.customer_retention_days * 86_400 > 0
     await seed_customer(store, "c-ttl")
     for key in keys.customer_keys("c-ttl"):
-        ttl = await store.client.ttl(key)
+        ttl = await raw.ttl(key)
         assert store.retention_seconds - 5 <= ttl <= store.retention_seconds
-    await store.client.expire(keys.customer_attributes("c-ttl"), 100)
+    await raw.expire(keys.customer_attributes("c-ttl"), 100)
     await store.record_outcome("c-ttl", "o-1", "i", int(NOW))
-    assert await store.client.ttl(keys.customer_attributes("c-ttl")) > 100
+    assert await raw.ttl(keys.customer_attributes("c-ttl")) > 100
 
 
 async def test_retention_zero_keeps_data_forever(settings: Settings, raw: redis.Redis) -> None:
@@ -184,16 +190,18 @@ async def test_retention_zero_keeps_data_forever(settings: Settings, raw: redis.
 
 
 async def test_replies_read_from_the_buffer_match_redis_py_including_errors(
-    store: RedisStore, redis_url: str
+    settings: Settings, raw: redis.Redis, redis_url: str
 ) -> None:
     """The store's connections return replies hiredis already holds without redis-py's read
     path; every reply, error replies included, must come back exactly as redis-py's own."""
     plain = redis.Redis.from_url(redis_url, decode_responses=True)
+    packed = make_client(redis_url, True, 2, **client_options(settings))
+    packed_binary = make_client(redis_url, False, 2, **client_options(settings))
     try:
         await plain.hset("h", mapping={"a": "1", "b": "2"})
         await plain.set("s", "v")
         results = []
-        for client in (store.client, plain):
+        for client in (packed, plain):
             async with client.pipeline(transaction=False) as pipe:
                 pipe.hgetall("h")
                 pipe.get("h")  # WRONGTYPE: an error reply in the middle of the pipeline
@@ -210,12 +218,14 @@ async def test_replies_read_from_the_buffer_match_redis_py_including_errors(
         assert isinstance(ours[1], redis.ResponseError)
         assert "WRONGTYPE" in str(ours[1])
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-            await store.client.get("h")
-        assert await store.client.get("s") == "v"  # the connection is still in step
-        binary = await store.binary.hgetall("h")
+            await packed.get("h")
+        assert await packed.get("s") == "v"  # the connection is still in step
+        binary = await packed_binary.hgetall("h")
         assert binary == {b"a": b"1", b"b": b"2"}
     finally:
         await plain.aclose()
+        await packed.aclose()
+        await packed_binary.aclose()
 
 
 # A script that counts its runs, then keeps the server busy for ARGV[1] loop iterations.
@@ -243,14 +253,14 @@ async def test_a_write_that_timed_out_is_not_sent_again(
     # 8 scripts of a quarter timeout: the client gives up during the fifth at the latest, and
     # the server is free again soon enough for a second sending to get through
     each = settings.redis_timeout_ms / 1000 / 4
-    store = RedisStore.from_settings(settings)
+    packed = make_client(settings.redis_url or "", True, 4, **client_options(settings))
     try:
-        async with store.client.pipeline(transaction=False) as pipe:
+        async with packed.pipeline(transaction=False) as pipe:
             for _ in range(8):
                 pipe.eval(_SLOW_COUNT, 1, "slow-count", int(each / per_iteration))
             with pytest.raises(redis.TimeoutError):
                 await pipe.execute()
     finally:
-        await store.close()
+        await packed.aclose()
     await asyncio.sleep(32 * each)  # a second sending, had there been one, is done by now
     assert await raw.get("slow-count") == "8"

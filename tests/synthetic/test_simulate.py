@@ -101,7 +101,7 @@ async def test_refuses_a_store_that_holds_customers(settings: Settings, store: R
             settings.policy,
             quiet(),
         )
-    assert await store.client.exists("{c:someone}:a")  # refused: nothing erased
+    assert (await store.read_customer("someone")).attributes  # refused: nothing erased
 
 
 async def test_a_small_run_learns_and_reports(
@@ -125,7 +125,7 @@ async def test_a_small_run_learns_and_reports(
         console,
         flush=True,
     )
-    assert not await store.client.exists("{c:stray}:a")  # --flush erased it
+    assert not (await store.read_customer("stray")).attributes  # --flush erased it
     assert "1,500 decisions" in printed.getvalue()  # the summary line
     result = summarize(population, requests, trace, options, "in_process")
     summary = result.summary

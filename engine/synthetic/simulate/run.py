@@ -217,7 +217,7 @@ async def _refuse_unless_empty(store: RedisStore, flush: bool, console: Console)
             "or pass --flush to ERASE everything in it first."
         )
     console.print("[yellow]--flush: erasing every key in the store[/yellow]")
-    await store.client.flushdb()
+    await store.flush_all()
 
 
 async def _load_world(store: RedisStore, population: Population) -> None:
@@ -277,17 +277,15 @@ class _InProcess:
         from engine.catalog.cache import CatalogCache
         from engine.feedback.events import EventService
         from engine.learning.learner import Learner
-        from engine.store.loop import LoopStore
 
         self.settings = settings
         self.config = config
         self.options = options
         self.clock = SimClock(now)
-        loop_store = LoopStore(store)
-        self.loop_store = loop_store
+        self.store = store  # one adapter serves every port
         self.catalog = CatalogCache(store)
         self.rng = np.random.default_rng([options.seed, 2])
-        self.events = EventService(loop_store, settings, clock=self.clock)
+        self.events = EventService(store, settings, clock=self.clock)
         self.learner = Learner(store, settings, config, name="simulator", clock=self.clock)
         self.engine = self.new_engine()
 
@@ -295,9 +293,9 @@ class _InProcess:
         from engine.decision.engine import DecisionEngine
         from engine.learning.registry import ModelRegistry
 
-        models = ModelRegistry(self.loop_store, self.config)
+        models = ModelRegistry(self.store, self.config)
         return DecisionEngine(
-            self.loop_store, self.catalog, models, self.settings, clock=self.clock, rng=self.rng
+            self.store, self.catalog, models, self.settings, clock=self.clock, rng=self.rng
         )
 
     async def learn(self) -> None:
