@@ -1,4 +1,9 @@
-"""TODO"""
+"""The report's two charts, drawn as base64 PNGs with matplotlib's Agg canvas: the forest
+plot of every comparison's lift and the cumulative value per variant over time.
+
+No pyplot, so no global figure state is shared between calls or threads. Each chart comes with
+a description in words, read back from what was drawn, for its alt text: a screen reader (and
+a test) reads what the picture shows."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
@@ -31,14 +37,8 @@ from experiments.report.formatting import (
 from experiments.report.verdicts import is_significant
 
 GREEN: Final = "#1a7f37"
-
-
 RED: Final = "#cf222e"
-
-
 GREY: Final = "#6e7781"
-
-
 _PALETTE: Final = (
     "#0969da",
     "#bf3989",
@@ -63,11 +63,13 @@ def _chart_text(value: object) -> str:
     return _text(value).replace("$", r"\$")
 
 
-def colours(order: Iterable[str]) -> dict[str, str]:
+def variant_colours(order: Iterable[str]) -> dict[str, str]:
+    """Each variant in the colour of its place in ``order``, the same in every chart."""
     return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(order)}
 
 
 ForestRow = tuple[str, str, float | None, float | None, float | None, str, bool]
+"""(scope, variant, lift, low, high, colour, significant after adjustment) of one comparison."""
 
 
 def _interval_colour(low: float | None, high: float | None) -> str:
@@ -129,47 +131,52 @@ def forest_description(rows: Sequence[ForestRow], alpha: float) -> str:
     )
 
 
+def _draw_forest_row(ax: Axes, y: int, row: ForestRow) -> None:
+    """One comparison's bar, dot and printed lift at height ``y``."""
+    _scope, _variant, lift, low, high, colour, confirmed = row
+    if low is not None and high is not None:
+        ax.plot([low, high], [y, y], color=colour, linewidth=2.4, solid_capstyle="round")
+    if lift is not None:
+        # Hollow: the bar may clear zero, but not after the multiple-testing correction.
+        ax.plot(
+            [lift],
+            [y],
+            "o",
+            color=colour,
+            markerfacecolor=colour if confirmed else "white",
+            markeredgewidth=1.8,
+            markersize=7,
+            zorder=3,
+        )
+    label = "no estimate" if lift is None else pct(lift, signed=True)
+    if low is not None and high is not None:
+        label += f"  [{pct(low)}, {pct(high)}]"
+    ax.text(
+        1.01,
+        y,
+        label,
+        transform=blended_transform_factory(ax.transAxes, ax.transData),
+        va="center",
+        fontsize=9,
+        color=colour if lift is not None else GREY,
+    )
+
+
 def forest_plot(rows: Sequence[ForestRow], alpha: float) -> str:
+    """Every comparison as a bar on one shared lift axis, scopes shaded in alternate bands."""
     height = 1.3 + 0.36 * len(rows)
     figure = Figure(figsize=(10.5, height), dpi=110, layout="constrained")
     ax = figure.add_subplot()
     positions = list(range(len(rows)))[::-1]
     scope_index = 0
     previous = None
-    for y, (scope, _variant, lift, low, high, colour, confirmed) in zip(
-        positions, rows, strict=True
-    ):
-        if scope != previous:
+    for y, row in zip(positions, rows, strict=True):
+        if row[0] != previous:
             scope_index += 1
-            previous = scope
+            previous = row[0]
         if scope_index % 2 == 0:
             ax.axhspan(y - 0.5, y + 0.5, color="#f6f8fa", zorder=0)
-        if low is not None and high is not None:
-            ax.plot([low, high], [y, y], color=colour, linewidth=2.4, solid_capstyle="round")
-        if lift is not None:
-            # Hollow: the bar may clear zero, but not after the multiple-testing correction.
-            ax.plot(
-                [lift],
-                [y],
-                "o",
-                color=colour,
-                markerfacecolor=colour if confirmed else "white",
-                markeredgewidth=1.8,
-                markersize=7,
-                zorder=3,
-            )
-        label = "no estimate" if lift is None else pct(lift, signed=True)
-        if low is not None and high is not None:
-            label += f"  [{pct(low)}, {pct(high)}]"
-        ax.text(
-            1.01,
-            y,
-            label,
-            transform=blended_transform_factory(ax.transAxes, ax.transData),
-            va="center",
-            fontsize=9,
-            color=colour if lift is not None else GREY,
-        )
+        _draw_forest_row(ax, y, row)
     ax.axvline(0.0, color="#24292f", linewidth=1, linestyle="--", zorder=1)
     ax.set_yticks(
         positions,
@@ -192,11 +199,7 @@ def forest_plot(rows: Sequence[ForestRow], alpha: float) -> str:
 
 
 _HOUR: Final = timedelta(hours=1)
-
-
 _DAY: Final = timedelta(days=1)
-
-
 # Shorter than this, a day axis would show one or two ticks: hours since the start instead.
 _HOURS_AXIS_BELOW: Final = timedelta(days=2)
 
@@ -224,15 +227,9 @@ def _ticks(low: float, high: float, steps: Sequence[float]) -> list[float]:
     return [first + i * step for i in range(max(0, count))]
 
 
-def daily_plot(
-    daily: Sequence[Mapping[str, Any]],
-    metric: str,
-    colours: Mapping[str, str],
-    control: str,
-    window: tuple[datetime, datetime] | None,
-) -> tuple[str, str] | None:
-    """Cumulative value per variant, each day's point at the moment its cumulative value was
-    reached: the end of that day, or the end of the window for the day still running."""
+def _daily_series(daily: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[date, float]]]:
+    """(day, cumulative value) per variant, in day order; points without a date or a finite
+    value are skipped, not drawn at zero."""
     series: dict[str, list[tuple[date, float]]] = {}
     for point in daily:
         value = _num(point.get("value"))
@@ -242,6 +239,58 @@ def daily_plot(
             continue
         if value is not None:
             series.setdefault(_text(point.get("variant")), []).append((day, value))
+    for points in series.values():
+        points.sort()
+    return series
+
+
+def _time_axis(ax: Axes, start: datetime, end: datetime, hours: bool) -> None:
+    """Hours since the start for a short window, else dates with their year, ticked at round
+    hours or midnights inside the window."""
+    if hours:
+        length = max((end - start) / _HOUR, 1.0)
+        ax.set_xlim(0.0, length)
+        ax.set_xticks(_ticks(0.0, length, (1, 2, 3, 4, 6, 12)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g} h"))
+        ax.set_xlabel(_chart_text(f"Hours since the start ({moment_label(start)})"), fontsize=9)
+        return
+    length = (end - start) / _DAY
+    midnight = datetime.combine(start.date(), time(), UTC)
+    offset = (midnight - start) / _DAY  # ticks at midnights, in days since the start
+    ax.set_xlim(0.0, length)
+    ax.set_xticks(
+        [offset + t for t in _ticks(-offset, length - offset, (1, 2, 7, 14, 28, 91, 182, 365, 730))]
+    )
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(
+            lambda v, _pos: day_label(start.date() + timedelta(days=math.floor(v - offset + 1e-9)))
+        )
+    )
+
+
+def _time_description(ax: Axes, metric: str, hours: bool, xs: Sequence[float]) -> str:
+    """The time axis in words, read back from the axes, so the words say what the picture
+    shows."""
+    label = ax.xaxis.get_major_formatter()
+    low, high = ax.get_xlim()
+    ticks = [label(t, i) for i, t in enumerate(ax.get_xticks())]
+    return (
+        f"Cumulative {metric_label(metric)} per variant. Time axis from {label(low, 0)} to "
+        f"{label(high, 0)} ({'hours since the start' if hours else 'dates'}), ticks "
+        f"{', '.join(ticks)}; points from {label(min(xs), 0)} to {label(max(xs), 0)}."
+    )
+
+
+def daily_plot(
+    daily: Sequence[Mapping[str, Any]],
+    metric: str,
+    colours: Mapping[str, str],
+    control: str,
+    window: tuple[datetime, datetime] | None,
+) -> tuple[str, str] | None:
+    """Cumulative value per variant, each day's point at the moment its cumulative value was
+    reached: the end of that day, or the end of the window for the day still running."""
+    series = _daily_series(daily)
     if not series or window is None:
         return None
     start, end = window
@@ -255,7 +304,6 @@ def daily_plot(
     ax = figure.add_subplot()
     xs: list[float] = []
     for variant, points in series.items():
-        points.sort()
         xs += [position(day) for day, _ in points]
         ax.plot(
             [position(day) for day, _ in points],
@@ -270,44 +318,13 @@ def daily_plot(
             ),
             clip_on=False,
         )
-    if hours:
-        length = max((end - start) / _HOUR, 1.0)
-        ax.set_xlim(0.0, length)
-        ax.set_xticks(_ticks(0.0, length, (1, 2, 3, 4, 6, 12)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g} h"))
-        ax.set_xlabel(_chart_text(f"Hours since the start ({moment_label(start)})"), fontsize=9)
-    else:
-        length = (end - start) / _DAY
-        midnight = datetime.combine(start.date(), time(), UTC)
-        offset = (midnight - start) / _DAY  # ticks at midnights, in days since the start
-        ax.set_xlim(0.0, length)
-        ax.set_xticks(
-            [
-                offset + t
-                for t in _ticks(-offset, length - offset, (1, 2, 7, 14, 28, 91, 182, 365, 730))
-            ]
-        )
-        ax.xaxis.set_major_formatter(
-            FuncFormatter(
-                lambda v, _pos: day_label(
-                    start.date() + timedelta(days=math.floor(v - offset + 1e-9))
-                )
-            )
-        )
+    _time_axis(ax, start, end, hours)
     if is_rate(metric):
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
     else:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.2f}"))
     ax.set_ylabel(_chart_text(f"Cumulative {metric_label(metric)}"), fontsize=9)
-    # Read back from the axes, so the words say what the picture shows.
-    label = ax.xaxis.get_major_formatter()
-    low, high = ax.get_xlim()
-    ticks = [label(t, i) for i, t in enumerate(ax.get_xticks())]
-    description = (
-        f"Cumulative {metric_label(metric)} per variant. Time axis from {label(low, 0)} to "
-        f"{label(high, 0)} ({'hours since the start' if hours else 'dates'}), ticks "
-        f"{', '.join(ticks)}; points from {label(min(xs), 0)} to {label(max(xs), 0)}."
-    )
+    description = _time_description(ax, metric, hours, xs)
     # Above the axes: inside, it would hide the very lines it names.
     ax.legend(
         frameon=False,
