@@ -1,4 +1,9 @@
-"""TODO"""
+"""The report's sections between the headline and the table of numbers: the header, every
+declared metric with its verdict, whether the results can be trusted, the variants and their
+traffic, and what the programme adds over the holdout.
+
+Each section is a function of the documents and the settings the page resolved once, and
+returns escaped HTML."""
 
 from __future__ import annotations
 
@@ -36,8 +41,6 @@ _STATUS_COLOURS: Final[Mapping[str, str]] = {
     "stopped": GREY,
     "draft": "#0969da",
 }
-
-
 _ANALYSIS_NOTES: Final[Mapping[str, str]] = {
     "frequentist": "Fixed-horizon test: read the verdict once the planned sample is reached.",
     "sequential": "Always-valid intervals: the verdict stays trustworthy however often you look.",
@@ -201,6 +204,38 @@ def _metric_rows(
     return rows
 
 
+def _guardrail_rows(
+    results: Mapping[str, Any], experiment: Mapping[str, Any], holdouts: frozenset[str]
+) -> list[str]:
+    """The status the results give each guardrail, and a row saying so for every declared
+    guardrail they carry none for."""
+    rows: list[str] = []
+    guardrails = _maps(results.get("guardrails"))
+    reported = {_text(g.get("metric")) for g in guardrails}
+    for guardrail in guardrails:
+        variant = _text(guardrail.get("variant"))
+        if variant in holdouts:  # the baseline of the programme, not a candidate to harm it
+            continue
+        status = _text(guardrail.get("verdict")) or MISSING
+        css = _GUARDRAIL_STATUS.get(status, "muted")
+        rows.append(
+            f'<tr><td class="name">{escape(metric_label(_text(guardrail.get("metric"))))}</td>'
+            f'<td class="name">guardrail</td><td class="name">{escape(variant)}</td>'
+            f"<td>{escape(pct(_num(guardrail.get('estimate')), signed=True))}</td>"
+            f"<td>{escape(p_text(_num(guardrail.get('p_value'))))}<br>"
+            '<span class="ci">(one-sided)</span></td>'
+            f'<td>{MISSING}</td><td class="{css} verdict">guardrail {escape(status)}</td></tr>'
+        )
+    for metric in experiment.get("guardrail_metrics") or []:
+        if isinstance(metric, str) and metric not in reported:
+            rows.append(
+                f'<tr><td class="name">{escape(metric_label(metric))}</td><td class="name">'
+                'guardrail</td><td class="muted" colspan="5">no status: the results carry none '
+                "for it</td></tr>"
+            )
+    return rows
+
+
 def metrics_section(
     results: Mapping[str, Any],
     secondary: Sequence[Mapping[str, Any]],
@@ -230,29 +265,7 @@ def metrics_section(
             )
         else:
             rows += _metric_rows(role, found, holdouts, alpha, stopped)
-    guardrails = _maps(results.get("guardrails"))
-    reported = {_text(g.get("metric")) for g in guardrails}
-    for guardrail in guardrails:
-        variant = _text(guardrail.get("variant"))
-        if variant in holdouts:  # the baseline of the programme, not a candidate to harm it
-            continue
-        status = _text(guardrail.get("verdict")) or MISSING
-        css = _GUARDRAIL_STATUS.get(status, "muted")
-        rows.append(
-            f'<tr><td class="name">{escape(metric_label(_text(guardrail.get("metric"))))}</td>'
-            f'<td class="name">guardrail</td><td class="name">{escape(variant)}</td>'
-            f"<td>{escape(pct(_num(guardrail.get('estimate')), signed=True))}</td>"
-            f"<td>{escape(p_text(_num(guardrail.get('p_value'))))}<br>"
-            '<span class="ci">(one-sided)</span></td>'
-            f'<td>{MISSING}</td><td class="{css} verdict">guardrail {escape(status)}</td></tr>'
-        )
-    for metric in experiment.get("guardrail_metrics") or []:
-        if isinstance(metric, str) and metric not in reported:
-            rows.append(
-                f'<tr><td class="name">{escape(metric_label(metric))}</td><td class="name">'
-                'guardrail</td><td class="muted" colspan="5">no status: the results carry none '
-                "for it</td></tr>"
-            )
+    rows += _guardrail_rows(results, experiment, holdouts)
     return (
         "<section><h2>Every declared metric</h2>"
         '<div style="overflow-x:auto"><table><thead><tr><th>Metric</th><th>Role</th>'
@@ -281,6 +294,31 @@ def _inverse_interval(pair: tuple[float | None, float | None]) -> tuple[float | 
     return 1.0 / (1.0 + high) - 1.0, (1.0 / (1.0 + low) - 1.0 if low > -1.0 else None)
 
 
+def _control_intervals(
+    against: Mapping[str, Any], base: float | None, metric: str
+) -> tuple[str, str]:
+    """Control's absolute and relative intervals over the holdout, turned round from the
+    results' holdout-against-control comparison."""
+    low, high = _pair(against.get("absolute_ci"))
+    abs_ci = interval(
+        (-high if high is not None else None, -low if low is not None else None),
+        "abs",
+        metric,
+    )
+    rel_low, rel_high = _inverse_interval(_pair(against.get("relative_ci")))
+    if not base:  # no upper end means anything when dividing by zero
+        rel_ci = (
+            f"at least {pct(rel_low, signed=True)}: with no offers the value is zero"
+            if rel_low is not None
+            else MISSING
+        )
+    elif rel_high is not None:
+        rel_ci = interval((rel_low, rel_high), "pct")
+    else:
+        rel_ci = f"above {pct(rel_low)}" if rel_low is not None else MISSING
+    return abs_ci, rel_ci
+
+
 def programme_section(
     results: Mapping[str, Any], control: str, metric: str, holdouts: frozenset[str], alpha: float
 ) -> str:
@@ -298,24 +336,7 @@ def programme_section(
             relative = value / base - 1.0 if value is not None and base else None
             absolute = value - base if value is not None and base is not None else None
             if variant == control:
-                against = comparisons.get(holdout, {})
-                low, high = _pair(against.get("absolute_ci"))
-                abs_ci = interval(
-                    (-high if high is not None else None, -low if low is not None else None),
-                    "abs",
-                    metric,
-                )
-                rel_low, rel_high = _inverse_interval(_pair(against.get("relative_ci")))
-                if not base:  # no upper end means anything when dividing by zero
-                    rel_ci = (
-                        f"at least {pct(rel_low, signed=True)}: with no offers the value is zero"
-                        if rel_low is not None
-                        else MISSING
-                    )
-                elif rel_high is not None:
-                    rel_ci = interval((rel_low, rel_high), "pct")
-                else:
-                    rel_ci = f"above {pct(rel_low)}" if rel_low is not None else MISSING
+                abs_ci, rel_ci = _control_intervals(comparisons.get(holdout, {}), base, metric)
             else:
                 abs_ci = rel_ci = "no interval: the results compare variants with control only"
             rows.append(

@@ -1,4 +1,11 @@
-"""TODO"""
+"""What the numbers mean, in sentences: verdicts, decisions, headlines, the traffic-split check
+and what the sample size allows.
+
+Every verdict uses one rule (:func:`is_significant`): the multiplicity-adjusted p-value when
+the results carry one, else the raw p-value, against the experiment's alpha, so no two parts
+of the page can disagree about what is "significant". Decisions are the ones the results carry
+(``experiments.verdict``), never re-derived here. Sentences that embed input are escaped here
+(:func:`headline` returns HTML); the others are plain text, escaped where they are placed."""
 
 from __future__ import annotations
 
@@ -172,6 +179,28 @@ def srm_sentence(srm: Mapping[str, Any]) -> tuple[str, str]:
     return "Traffic split not checked yet.", "muted"
 
 
+def _whole_experiment(
+    more: float, weights: Mapping[str, float | None], pair: tuple[str, str]
+) -> str:
+    """The customers the whole experiment needs when ``more`` are needed in the pair of arms
+    sized: the other arms take their planned share of traffic too."""
+    share = sum(w for name, w in weights.items() if name in pair and w)
+    total = sum(w for w in weights.values() if w)
+    if len(weights) > 2 and 0 < share < total:
+        return f" (about {math.ceil(more * total / share):,} more in the whole experiment)"
+    return ""
+
+
+def _by_when(days: float | None, now: datetime) -> str:
+    if days is None:
+        return ": no date can be projected, as there is no daily traffic yet."
+    when = now + timedelta(days=days)
+    return (
+        f": about {math.ceil(days):,} more day{'' if math.ceil(days) == 1 else 's'} "
+        f"at current traffic, around {day_label(when.date())}."
+    )
+
+
 def power_sentences(
     power: Mapping[str, Any], experiment: Mapping[str, Any], control: str, now: datetime
 ) -> list[tuple[str, str]]:
@@ -229,19 +258,8 @@ def power_sentences(
     if more <= 0:
         sentences.append((f"Enough customers to detect {planned} in {pair}.", "good"))
         return sentences
-    needed = math.ceil(more)
-    text = f"To detect {planned}, {pair} need about {needed:,} more customers between them"
-    share = sum(w for name, w in weights.items() if name in (control, variant) and w)
-    total = sum(w for w in weights.values() if w)
-    if len(weights) > 2 and 0 < share < total:
-        text += f" (about {math.ceil(more * total / share):,} more in the whole experiment)"
-    if days is not None:
-        when = now + timedelta(days=days)
-        text += (
-            f": about {math.ceil(days):,} more day{'' if math.ceil(days) == 1 else 's'} "
-            f"at current traffic, around {day_label(when.date())}."
-        )
-    else:
-        text += ": no date can be projected, as there is no daily traffic yet."
+    text = f"To detect {planned}, {pair} need about {math.ceil(more):,} more customers between them"
+    text += _whole_experiment(more, weights, (control, variant))
+    text += _by_when(days, now)
     sentences.append((text, "muted"))
     return sentences
