@@ -1,4 +1,8 @@
-"""TODO"""
+"""Numbers, intervals, dates and names as the report shows them: for people, not for a
+statistician ("+12%", "3 Dec 2026, 09:00 UTC", "conversion rate").
+
+Every formatter takes a missing value (None: the readers of ``experiments._reading`` turn NaN
+and infinities into None) and shows it as :data:`MISSING`, so no cell can read "nan"."""
 
 from __future__ import annotations
 
@@ -12,11 +16,12 @@ from experiments._reading import text as _text
 MISSING: Final = "\u2013"
 """What a missing, NaN or infinite number is shown as."""
 
-
 _RATE_METRICS: Final = frozenset({"conversion_rate", "click_rate"})
 
 
 def escape(value: object) -> str:
+    """Any input as HTML text: experiment, segment and variant names are typed by users and
+    the file is opened in a browser."""
     return html.escape(_text(value), quote=True)
 
 

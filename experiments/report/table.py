@@ -1,4 +1,9 @@
-"""TODO"""
+"""The report's table of numbers: every scope, variant and comparison with every statistic the
+results carry, the last section of the page and the one an analyst checks.
+
+Each number is tagged with the results-table column it shows (``data-column``, the names of
+``experiments.tables``), so the page can be checked against the CSV and the JSON cell by
+cell."""
 
 from __future__ import annotations
 
@@ -75,6 +80,46 @@ def _method_note(comparison: Mapping[str, Any]) -> str:
     return f'<span class="ci method">{", ".join(parts)}</span>' if parts else ""
 
 
+def _scope_heading(name: str, scope: Mapping[str, Any]) -> str:
+    """The row that opens a scope, with its traffic-split check: a segment whose split is off
+    is flagged where its numbers are read."""
+    srm_text, srm_css = srm_sentence(_map(scope.get("srm")))
+    srm_label = {"good": "split OK", "bad": "split mismatch", "muted": ""}[srm_css]
+    p = _num(_map(scope.get("srm")).get("p_value"))
+    srm_cell = escape(srm_label)
+    if srm_label and p is not None:
+        shown = p_text(p)
+        srm_cell += f" (p {'' if shown.startswith('<') else '= '}{_labelled('srm_p_value', shown)})"
+    return (
+        f'<tr class="scope"><th colspan="11">{escape(name)}'
+        f'<span class="scope-srm {srm_css}" title="{escape(srm_text)}">{srm_cell}</span>'
+        "</th></tr>"
+    )
+
+
+def _comparison_cells(comparison: Mapping[str, Any], metric: str) -> str:
+    """The lifts with their intervals, the p-values (with the test behind them) and the chance
+    to win of one comparison with control."""
+    lifts = [
+        (
+            _labelled("absolute_lift", abs_lift(_num(comparison.get("absolute_lift")), metric)),
+            _labelled_interval(_pair(comparison.get("absolute_ci")), "abs", "absolute", metric),
+        ),
+        (
+            _labelled("relative_lift", pct(_num(comparison.get("relative_lift")), signed=True)),
+            _labelled_interval(_pair(comparison.get("relative_ci")), "pct", "relative"),
+        ),
+    ]
+    tests = [
+        _labelled("p_value", p_text(_num(comparison.get("p_value")))) + _method_note(comparison),
+        _labelled("p_value_adjusted", p_text(_num(comparison.get("p_value_adjusted")))),
+        _labelled("chance_to_win", chance(_num(comparison.get("chance_to_win")))),
+    ]
+    cells = [f'<td>{lift}<br><span class="ci">({ci})</span></td>' for lift, ci in lifts]
+    cells += [f"<td>{cell}</td>" for cell in tests]
+    return "".join(cells)
+
+
 def _scope_rows(
     name: str,
     scope: Mapping[str, Any],
@@ -85,18 +130,9 @@ def _scope_rows(
     holdouts: frozenset[str],
     segment: str | None = None,
 ) -> str:
-    srm_text, srm_css = srm_sentence(_map(scope.get("srm")))
-    srm_label = {"good": "split OK", "bad": "split mismatch", "muted": ""}[srm_css]
-    p = _num(_map(scope.get("srm")).get("p_value"))
-    srm_cell = escape(srm_label)
-    if srm_label and p is not None:
-        shown = p_text(p)
-        srm_cell += f" (p {'' if shown.startswith('<') else '= '}{_labelled('srm_p_value', shown)})"
-    rows = [
-        f'<tr class="scope"><th colspan="11">{escape(name)}'
-        f'<span class="scope-srm {srm_css}" title="{escape(srm_text)}">{srm_cell}</span>'
-        "</th></tr>"
-    ]
+    """One scope's rows: the variants the results list, then any they compare but do not list,
+    so a comparison is never dropped for want of its counts."""
+    rows = [_scope_heading(name, scope)]
     comparisons = {_text(c.get("variant")): c for c in _maps(scope.get("comparisons"))}
     variants = _maps(scope.get("variants"))
     listed = {_text(v.get("variant")) for v in variants}
@@ -127,24 +163,7 @@ def _scope_rows(
             rows.append(row)
             continue
         verdict, css = verdict_of(comparison, alpha, stopped)
-        lifts = [
-            (
-                _labelled("absolute_lift", abs_lift(_num(comparison.get("absolute_lift")), metric)),
-                _labelled_interval(_pair(comparison.get("absolute_ci")), "abs", "absolute", metric),
-            ),
-            (
-                _labelled("relative_lift", pct(_num(comparison.get("relative_lift")), signed=True)),
-                _labelled_interval(_pair(comparison.get("relative_ci")), "pct", "relative"),
-            ),
-        ]
-        row += "".join(f'<td>{lift}<br><span class="ci">({ci})</span></td>' for lift, ci in lifts)
-        tests = [
-            _labelled("p_value", p_text(_num(comparison.get("p_value"))))
-            + _method_note(comparison),
-            _labelled("p_value_adjusted", p_text(_num(comparison.get("p_value_adjusted")))),
-            _labelled("chance_to_win", chance(_num(comparison.get("chance_to_win")))),
-        ]
-        row += "".join(f"<td>{cell}</td>" for cell in tests)
+        row += _comparison_cells(comparison, metric)
         if variant_name in holdouts:
             verdict, css = "baseline (no offers), not a competitor", "muted"
         rows.append(row + f'<td class="{css} verdict">{escape(verdict)}</td></tr>')
