@@ -23,7 +23,7 @@ from engine.offline.results import experiment_results
 from engine.store.redis import RedisStore
 from engine.synthetic.demo import DemoConfig, load_demo
 from engine.synthetic.demo_experiment import DEMO_EXPERIMENT, DEMO_EXPERIMENT_BODY, LEARN_EVERY
-from experiments.report import _pct
+from experiments.report.formatting import pct
 from tests.experiments.test_report import PAGE_CONSOLE, _visible_text, screenshot
 
 Roles = dict[str, dict[str, str]]
@@ -149,7 +149,7 @@ async def test_the_demo_experiments_own_report_renders_in_chromium_and_matches_i
     assert results["decision_rule"] in text
     for comparison in results["overall"]["comparisons"]:
         if comparison["variant"] != "holdout":
-            assert _pct(comparison["relative_lift"], signed=True) in text
+            assert pct(comparison["relative_lift"], signed=True) in text
     assert "What the programme adds" in text  # the holdout is the baseline, not a competitor
     png, stderr = screenshot(document, tmp_path, size="1280,4000")
     assert png.exists(), f"no screenshot; chromium said:\n{stderr[-4000:]}"
