@@ -52,6 +52,10 @@ def steps(quick: bool) -> dict[str, tuple[list[str], Path]]:
             [PY, "-m", "bench.decision_cpu", "--requests", "500" if quick else "2000"],
             OUT / "decision_cpu.json",
         ),
+        "store_packing": (
+            [PY, "-m", "bench.store_packing", "--rounds", "500" if quick else "2000"],
+            OUT / "store_packing.json",
+        ),
         "loadtest": (
             [PY, "-m", "loadtests.run", "--profile", *(["--quick"] if quick else [])],
             OUT / "loadtest" / "summary.json",
