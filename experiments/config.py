@@ -55,6 +55,7 @@ __all__ = [
     "RandomTreatment",
     "RulesTreatment",
     "StaticTreatment",
+    "StrictModel",
     "Treatment",
     "Variant",
     "assign",
@@ -145,11 +146,18 @@ WholeNumber = Annotated[
 ]
 
 
-class _Frozen(BaseModel):
+class StrictModel(BaseModel):
+    """A document from outside, taken as sent or refused.
+
+    Unknown fields, coerced types (``"1"`` for 1) and non-finite numbers are refused rather
+    than guessed at; validated values cannot change afterwards, so a parsed document can be
+    cached and shared.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
-class BanditTreatment(_Frozen):
+class BanditTreatment(StrictModel):
     """Offers ranked by a learning policy; the settings are those of the engine's policies.
 
     Parameters
@@ -187,26 +195,26 @@ class BanditTreatment(_Frozen):
         return self
 
 
-class RandomTreatment(_Frozen):
+class RandomTreatment(StrictModel):
     """Uniformly random eligible offers: the unbiased baseline (and logging policy)."""
 
     policy: Literal["random"]
 
 
-class RulesTreatment(_Frozen):
+class RulesTreatment(StrictModel):
     """Offers ranked by business weight and value alone: 'our current rules'."""
 
     policy: Literal["rules"]
 
 
-class StaticTreatment(_Frozen):
+class StaticTreatment(StrictModel):
     """Always the same offer (when eligible): tests one offer against the alternatives."""
 
     policy: Literal["static"]
     offer_id: Id
 
 
-class HoldoutTreatment(_Frozen):
+class HoldoutTreatment(StrictModel):
     """No offer at all: measures what offers add over doing nothing."""
 
     policy: Literal["holdout"]
@@ -219,13 +227,13 @@ Treatment = Annotated[
 _TREATMENT_TAGS: Final = frozenset({"bandit", "random", "rules", "static", "holdout"})
 
 
-class Variant(_Frozen):
+class Variant(StrictModel):
     id: Id
     weight: float = Field(gt=0, le=1, description="Share of the experiment's customers.")
     treatment: Treatment
 
 
-class LayerRange(_Frozen):
+class LayerRange(StrictModel):
     """The experiment's slice ``[start, end)`` of a layer of mutually exclusive experiments.
 
     Every customer has one slot in ``[0, 1)`` per layer; experiments of the same layer with
@@ -243,7 +251,7 @@ class LayerRange(_Frozen):
         return self
 
 
-class Experiment(_Frozen):
+class Experiment(StrictModel):
     """An experiment as marketers write it. The unit of randomisation is the customer.
 
     Parameters

@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from engine.domain.profiles import FEATURE_TYPES
 from engine.errors import ValidationFailed
+from experiments.config import StrictModel
 
 __all__ = [
     "ATTRIBUTE_NAME",
@@ -39,14 +40,10 @@ AttributeType = Literal["string", "number", "boolean"]
 AttributeValue = str | bool | int | float
 
 
-class AttributeDeclaration(BaseModel):
+class AttributeDeclaration(StrictModel):
     """An attribute as marketers declare it (``PUT /v1/attributes/{name}``)."""
 
     model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        allow_inf_nan=False,
-        strict=True,
         # allowed values are of the declared type (validate_declaration), stated in the schema
         json_schema_extra={
             "allOf": [

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from mabwiser.mab import LearningPolicy
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from engine.domain.values import WholeNumber
+from experiments.config import StrictModel
 
 if TYPE_CHECKING:
     from experiments import BanditTreatment
@@ -21,7 +22,7 @@ CONTEXTUAL: Final[frozenset[str]] = frozenset({"linucb", "lints"})
 STOCHASTIC: Final[frozenset[str]] = frozenset({"lints", "thompson", "random", "softmax"})
 
 
-class PolicyConfig(BaseModel):
+class PolicyConfig(StrictModel):
     """Which bandit scores offers, and its hyper-parameters.
 
     Parameters
@@ -58,8 +59,6 @@ class PolicyConfig(BaseModel):
         Seed of MABWiser's random stream in the trainer (the trainer never predicts, so it
         only matters for reproducing MABWiser's own predictions in tests).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     name: PolicyName = "linucb"
     alpha: float = Field(default=0.5, ge=0)

@@ -295,44 +295,41 @@ class _Thompson:
         return generator.beta(self._success[arms], self._failure[arms], size=size)
 
 
-class _Uniform:
+class _Unlearned:
+    """A policy with no learned state: every score is a fresh draw, and nothing is expected."""
+
+    def _draw(self, shape: tuple[int, ...], rng: np.random.Generator | None) -> FloatArray:
+        raise NotImplementedError
+
+    def score(self, x: FloatArray, arms: IntArray, rng: np.random.Generator) -> FloatArray:
+        return self._draw((arms.shape[0],), rng)
+
+    def sample(
+        self, x: FloatArray, arms: IntArray, rng: np.random.Generator, draws: int
+    ) -> FloatArray:
+        return self._draw((draws, arms.shape[0]), rng)
+
+    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
+        return np.zeros(arms.shape[0])
+
+    def score_batch(
+        self, xs: FloatArray, arms: IntArray, rng: np.random.Generator | None
+    ) -> FloatArray:
+        return self._draw((xs.shape[0], arms.shape[0]), rng)
+
+
+class _Uniform(_Unlearned):
     """``random``: MABWiser's uniform expectations; nothing is learned, so expected is 0."""
 
-    def score(self, x: FloatArray, arms: IntArray, rng: np.random.Generator) -> FloatArray:
-        return rng.random((arms.shape[0],))
-
-    def sample(
-        self, x: FloatArray, arms: IntArray, rng: np.random.Generator, draws: int
-    ) -> FloatArray:
-        return rng.random((draws, arms.shape[0]))
-
-    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
-        return np.zeros(arms.shape[0])
-
-    def score_batch(
-        self, xs: FloatArray, arms: IntArray, rng: np.random.Generator | None
-    ) -> FloatArray:
-        return _require(rng, "random").random((xs.shape[0], arms.shape[0]))
+    def _draw(self, shape: tuple[int, ...], rng: np.random.Generator | None) -> FloatArray:
+        return _require(rng, "random").random(shape)
 
 
-class _Zeros:
+class _Zeros(_Unlearned):
     """``rules``: no model; arbitration ranks by business weight and value alone."""
 
-    def score(self, x: FloatArray, arms: IntArray, rng: np.random.Generator) -> FloatArray:
-        return np.zeros(arms.shape[0])
-
-    def sample(
-        self, x: FloatArray, arms: IntArray, rng: np.random.Generator, draws: int
-    ) -> FloatArray:
-        return np.zeros((draws, arms.shape[0]))
-
-    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
-        return np.zeros(arms.shape[0])
-
-    def score_batch(
-        self, xs: FloatArray, arms: IntArray, rng: np.random.Generator | None
-    ) -> FloatArray:
-        return np.zeros((xs.shape[0], arms.shape[0]))
+    def _draw(self, shape: tuple[int, ...], rng: np.random.Generator | None) -> FloatArray:
+        return np.zeros(shape)
 
 
 def _build(snapshot: ModelSnapshot) -> _Policy:
