@@ -27,6 +27,7 @@ __all__ = [
     "AttributeType",
     "AttributeValue",
     "allowed_sets",
+    "attribute_type",
     "describe_values",
     "parse_declarations",
     "show_value",
@@ -76,7 +77,8 @@ class AttributeDeclaration(StrictModel):
     )
 
 
-def _value_kind(value: Any) -> str:
+def attribute_type(value: Any) -> AttributeType:
+    """The declared type a value would have: ``bool`` is a boolean, not a number."""
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int | float):
@@ -95,7 +97,7 @@ def validate_declaration(name: str, declaration: AttributeDeclaration) -> None:
     seen: set[AttributeValue] = set()
     for i, value in enumerate(declaration.allowed_values or ()):
         path = f"allowed_values[{i}]"
-        kind = _value_kind(value)
+        kind = attribute_type(value)
         if kind != declaration.type:
             raise ValidationFailed(f"a {declaration.type} attribute allows no {kind}", field=path)
         if isinstance(value, float) and not math.isfinite(value):

@@ -165,7 +165,17 @@ class _LinTS(_Linear):
         return out
 
 
-class _ArmMeans:
+class _MeanExpected:
+    """The context-free policies expect each arm's mean reward (a cold arm's prior, last)."""
+
+    _mean: FloatArray
+
+    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
+        out: FloatArray = self._mean[arms]
+        return out
+
+
+class _ArmMeans(_MeanExpected):
     """Epsilon-greedy with MABWiser's epsilon at 0: each arm's mean reward, prior 0."""
 
     def __init__(self, snapshot: ModelSnapshot) -> None:
@@ -180,17 +190,13 @@ class _ArmMeans:
     ) -> FloatArray:
         return np.tile(self._mean[arms], (draws, 1))
 
-    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
-        out: FloatArray = self._mean[arms]
-        return out
-
     def score_batch(
         self, xs: FloatArray, arms: IntArray, rng: np.random.Generator | None
     ) -> FloatArray:
         return np.tile(self._mean[arms], (xs.shape[0], 1))
 
 
-class _Softmax:
+class _Softmax(_MeanExpected):
     """MABWiser's softmax: a Dirichlet draw around the softmax of the arm means.
 
     MABWiser draws one Dirichlet over all its arms. For a subset of arms the scorer draws the
@@ -252,10 +258,6 @@ class _Softmax:
         out: FloatArray = rng.dirichlet(self._concentration(arms), size=draws)[:, :m]
         return out
 
-    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
-        out: FloatArray = self._mean[arms]
-        return out
-
     def score_batch(
         self, xs: FloatArray, arms: IntArray, rng: np.random.Generator | None
     ) -> FloatArray:
@@ -267,7 +269,7 @@ class _Softmax:
         return out
 
 
-class _Thompson:
+class _Thompson(_MeanExpected):
     """Beta(success, failure) draws per arm; a cold arm has MABWiser's Beta(1, 1)."""
 
     def __init__(self, snapshot: ModelSnapshot) -> None:
@@ -282,10 +284,6 @@ class _Thompson:
         self, x: FloatArray, arms: IntArray, rng: np.random.Generator, draws: int
     ) -> FloatArray:
         return rng.beta(self._success[arms], self._failure[arms], size=(draws, arms.shape[0]))
-
-    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
-        out: FloatArray = self._mean[arms]
-        return out
 
     def score_batch(
         self, xs: FloatArray, arms: IntArray, rng: np.random.Generator | None
