@@ -18,6 +18,7 @@ so no single stream reproduces it; the scorer samples the same distribution inst
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from itertools import repeat
 from typing import Any, Final, Protocol
@@ -293,11 +294,11 @@ class _Thompson(_MeanExpected):
         return generator.beta(self._success[arms], self._failure[arms], size=size)
 
 
-class _Unlearned:
+class _Unlearned(ABC):
     """A policy with no learned state: every score is a fresh draw, and nothing is expected."""
 
-    def _draw(self, shape: tuple[int, ...], rng: np.random.Generator | None) -> FloatArray:
-        raise NotImplementedError
+    @abstractmethod
+    def _draw(self, shape: tuple[int, ...], rng: np.random.Generator | None) -> FloatArray: ...
 
     def score(self, x: FloatArray, arms: IntArray, rng: np.random.Generator) -> FloatArray:
         return self._draw((arms.shape[0],), rng)
