@@ -59,6 +59,7 @@ __all__ = [
     "Treatment",
     "Variant",
     "assign",
+    "check_lints_alpha",
     "check_siblings",
     "parse_experiment",
     "transition",
@@ -146,6 +147,15 @@ WholeNumber = Annotated[
 ]
 
 
+def check_lints_alpha(policy: str, alpha: float) -> None:
+    """LinTS samples with covariance alpha^2 A^-1: at alpha 0 it would never explore.
+
+    One rule for an experiment's bandit variant and for the engine's policy alike.
+    """
+    if policy == "lints" and alpha <= 0:
+        raise ValueError("alpha: lints needs alpha > 0 (it samples with covariance alpha^2 A^-1)")
+
+
 class StrictModel(BaseModel):
     """A document from outside, taken as sent or refused.
 
@@ -188,10 +198,7 @@ class BanditTreatment(StrictModel):
 
     @model_validator(mode="after")
     def _lints_samples(self) -> BanditTreatment:
-        if self.name == "lints" and self.alpha <= 0:
-            raise ValueError(
-                "alpha: lints needs alpha > 0 (it samples with covariance alpha^2 A^-1)"
-            )
+        check_lints_alpha(self.name, self.alpha)
         return self
 
 

@@ -8,7 +8,7 @@ from mabwiser.mab import LearningPolicy
 from pydantic import Field, model_validator
 
 from engine.domain.values import WholeNumber
-from experiments.config import StrictModel
+from experiments.config import StrictModel, check_lints_alpha
 
 if TYPE_CHECKING:
     from experiments import BanditTreatment
@@ -69,10 +69,7 @@ class PolicyConfig(StrictModel):
 
     @model_validator(mode="after")
     def _lints_samples(self) -> PolicyConfig:
-        if self.name == "lints" and self.alpha <= 0:
-            raise ValueError(
-                "alpha: lints needs alpha > 0 (it samples with covariance alpha^2 A^-1)"
-            )
+        check_lints_alpha(self.name, self.alpha)
         return self
 
     @classmethod
