@@ -55,9 +55,11 @@ __all__ = [
     "RandomTreatment",
     "RulesTreatment",
     "StaticTreatment",
+    "StrictModel",
     "Treatment",
     "Variant",
     "assign",
+    "check_lints_alpha",
     "check_siblings",
     "parse_experiment",
     "transition",
@@ -145,11 +147,27 @@ WholeNumber = Annotated[
 ]
 
 
-class _Frozen(BaseModel):
+def check_lints_alpha(policy: str, alpha: float) -> None:
+    """LinTS samples with covariance alpha^2 A^-1: at alpha 0 it would never explore.
+
+    One rule for an experiment's bandit variant and for the engine's policy alike.
+    """
+    if policy == "lints" and alpha <= 0:
+        raise ValueError("alpha: lints needs alpha > 0 (it samples with covariance alpha^2 A^-1)")
+
+
+class StrictModel(BaseModel):
+    """A document from outside, taken as sent or refused.
+
+    Unknown fields, coerced types (``"1"`` for 1) and non-finite numbers are refused rather
+    than guessed at; validated values cannot change afterwards, so a parsed document can be
+    cached and shared.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
-class BanditTreatment(_Frozen):
+class BanditTreatment(StrictModel):
     """Offers ranked by a learning policy; the settings are those of the engine's policies.
 
     Parameters
@@ -180,33 +198,30 @@ class BanditTreatment(_Frozen):
 
     @model_validator(mode="after")
     def _lints_samples(self) -> BanditTreatment:
-        if self.name == "lints" and self.alpha <= 0:
-            raise ValueError(
-                "alpha: lints needs alpha > 0 (it samples with covariance alpha^2 A^-1)"
-            )
+        check_lints_alpha(self.name, self.alpha)
         return self
 
 
-class RandomTreatment(_Frozen):
+class RandomTreatment(StrictModel):
     """Uniformly random eligible offers: the unbiased baseline (and logging policy)."""
 
     policy: Literal["random"]
 
 
-class RulesTreatment(_Frozen):
+class RulesTreatment(StrictModel):
     """Offers ranked by business weight and value alone: 'our current rules'."""
 
     policy: Literal["rules"]
 
 
-class StaticTreatment(_Frozen):
+class StaticTreatment(StrictModel):
     """Always the same offer (when eligible): tests one offer against the alternatives."""
 
     policy: Literal["static"]
     offer_id: Id
 
 
-class HoldoutTreatment(_Frozen):
+class HoldoutTreatment(StrictModel):
     """No offer at all: measures what offers add over doing nothing."""
 
     policy: Literal["holdout"]
@@ -219,13 +234,13 @@ Treatment = Annotated[
 _TREATMENT_TAGS: Final = frozenset({"bandit", "random", "rules", "static", "holdout"})
 
 
-class Variant(_Frozen):
+class Variant(StrictModel):
     id: Id
     weight: float = Field(gt=0, le=1, description="Share of the experiment's customers.")
     treatment: Treatment
 
 
-class LayerRange(_Frozen):
+class LayerRange(StrictModel):
     """The experiment's slice ``[start, end)`` of a layer of mutually exclusive experiments.
 
     Every customer has one slot in ``[0, 1)`` per layer; experiments of the same layer with
@@ -243,7 +258,7 @@ class LayerRange(_Frozen):
         return self
 
 
-class Experiment(_Frozen):
+class Experiment(StrictModel):
     """An experiment as marketers write it. The unit of randomisation is the customer.
 
     Parameters

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from engine.customers.service import CUSTOMER_ID_PATTERN
 from engine.domain.channels import Channel
 from engine.domain.values import Scalar, WholeNumber
+from experiments.config import StrictModel
 
 __all__ = ["DecisionRequest"]
 
 ContextKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
-class DecisionRequest(BaseModel):
+class DecisionRequest(StrictModel):
     """``POST /v1/decisions``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     customer_id: str = Field(pattern=CUSTOMER_ID_PATTERN)
     channel: Channel

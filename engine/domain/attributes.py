@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from engine.domain.profiles import FEATURE_TYPES
 from engine.errors import ValidationFailed
+from experiments.config import StrictModel
 
 __all__ = [
     "ATTRIBUTE_NAME",
@@ -26,6 +27,7 @@ __all__ = [
     "AttributeType",
     "AttributeValue",
     "allowed_sets",
+    "attribute_type",
     "describe_values",
     "parse_declarations",
     "show_value",
@@ -39,14 +41,10 @@ AttributeType = Literal["string", "number", "boolean"]
 AttributeValue = str | bool | int | float
 
 
-class AttributeDeclaration(BaseModel):
+class AttributeDeclaration(StrictModel):
     """An attribute as marketers declare it (``PUT /v1/attributes/{name}``)."""
 
     model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        allow_inf_nan=False,
-        strict=True,
         # allowed values are of the declared type (validate_declaration), stated in the schema
         json_schema_extra={
             "allOf": [
@@ -79,7 +77,8 @@ class AttributeDeclaration(BaseModel):
     )
 
 
-def _value_kind(value: Any) -> str:
+def attribute_type(value: Any) -> AttributeType:
+    """The declared type a value would have: ``bool`` is a boolean, not a number."""
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int | float):
@@ -98,7 +97,7 @@ def validate_declaration(name: str, declaration: AttributeDeclaration) -> None:
     seen: set[AttributeValue] = set()
     for i, value in enumerate(declaration.allowed_values or ()):
         path = f"allowed_values[{i}]"
-        kind = _value_kind(value)
+        kind = attribute_type(value)
         if kind != declaration.type:
             raise ValidationFailed(f"a {declaration.type} attribute allows no {kind}", field=path)
         if isinstance(value, float) and not math.isfinite(value):

@@ -14,8 +14,6 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
@@ -31,6 +29,7 @@ from engine.domain.values import Timestamp, WholeNumber
 from engine.domain.vectoriser import FeatureSpec, Vectorizer
 from engine.errors import ValidationFailed
 from experiments import Experiment, parse_experiment
+from experiments.config import StrictModel
 
 __all__ = [
     "Budget",
@@ -48,10 +47,8 @@ log = logging.getLogger("nbo.catalog")
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
-class Creative(BaseModel):
+class Creative(StrictModel):
     """What a channel shows; which fields matter depends on the channel."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     title: str | None = Field(default=None, max_length=200)
     subject: str | None = Field(default=None, max_length=200, description="Email subject.")
@@ -68,27 +65,21 @@ class Creative(BaseModel):
         return self
 
 
-class OfferEligibility(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
-
+class OfferEligibility(StrictModel):
     segments_any: list[ShortText] = Field(default_factory=list, max_length=50)
     segments_none: list[ShortText] = Field(default_factory=list, max_length=50)
     rules: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
 
 
-class Budget(BaseModel):
+class Budget(StrictModel):
     """Catalog-wide limits; counted by events, so a few in flight may overshoot at the margin."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     conversions: WholeNumber | None = Field(default=None, ge=0)
     impressions: WholeNumber | None = Field(default=None, ge=0)
 
 
-class Offer(BaseModel):
+class Offer(StrictModel):
     """An offer as marketers write it (``PUT /v1/offers/{id}``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from engine.domain.channels import CHANNEL_CODES
 from engine.domain.values import WholeNumber
+from experiments.config import StrictModel
 
 __all__ = [
     "Caps",
@@ -26,10 +27,8 @@ __all__ = [
 _CODE_TO_CHANNEL = {code: channel for channel, code in CHANNEL_CODES.items()}
 
 
-class Caps(BaseModel):
+class Caps(StrictModel):
     """How often one customer may be shown one offer; counted across channels."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     per_day: WholeNumber | None = Field(default=None, ge=0, le=1_000)
     per_week: WholeNumber | None = Field(default=None, ge=0, le=10_000)

@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from engine.domain.channels import CHANNEL_CODES, CHANNELS, Channel
 from engine.domain.idempotency import fingerprint
 from engine.domain.values import Timestamp
+from experiments.config import StrictModel
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -80,14 +81,10 @@ FEATURE_TYPES: dict[str, str] = {
 }
 
 
-class Activity(BaseModel):
+class Activity(StrictModel):
     """One thing a customer did, on one channel, at one time."""
 
     model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        allow_inf_nan=False,
-        strict=True,
         # the value rule below, stated in the schema so clients and generators know it
         json_schema_extra={
             "if": {"properties": {"type": {"const": "purchase"}}},

@@ -11,9 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from engine.domain.rules import FieldTypes, Rule, evaluate, parse_rule
+from experiments.config import StrictModel
 
 __all__ = [
     "ID_PATTERN",
@@ -27,20 +28,16 @@ __all__ = [
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
-class SegmentDefinition(BaseModel):
+class SegmentDefinition(StrictModel):
     """A segment as marketers write it (``PUT /v1/segments/{id}``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     name: str = Field(min_length=1, max_length=120)
     description: str = Field(default="", max_length=1000)
     rule: dict[str, Any] = Field(description="{'all'|'any': [conditions or groups]}")
 
 
-class StoredSegment(BaseModel):
+class StoredSegment(StrictModel):
     """A segment as stored: rule segments carry their rule, learned ones their cluster."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     name: str
     description: str = ""

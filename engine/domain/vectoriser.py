@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 from sklearn.utils import murmurhash3_32
 
 from engine.domain.channels import CHANNELS
 from engine.domain.profiles import FEATURE_TYPES
 from engine.domain.values import WholeNumber
 from engine.errors import ValidationFailed
+from experiments.config import StrictModel
 
 __all__ = [
     "DEFAULT_BEHAVIOURAL",
@@ -52,10 +53,8 @@ DEFAULT_BEHAVIOURAL: tuple[str, ...] = (
 )
 
 
-class NumericFeature(BaseModel):
+class NumericFeature(StrictModel):
     """A number clipped to [min, max] and scaled to [0, 1]."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     name: Name
     min: float = 0.0
@@ -68,10 +67,8 @@ class NumericFeature(BaseModel):
         return self
 
 
-class CategoricalFeature(BaseModel):
+class CategoricalFeature(StrictModel):
     """A category one-hot encoded over declared values; other values encode as all zeros."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: Name
     values: list[Annotated[str, StringConstraints(max_length=256)]] = Field(
@@ -79,10 +76,8 @@ class CategoricalFeature(BaseModel):
     )
 
 
-class FeatureSpec(BaseModel):
+class FeatureSpec(StrictModel):
     """What the model sees. Changing it starts new models (snapshots carry the spec version)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     version: WholeNumber = Field(default=1, ge=1)
     behavioural: list[Name] = Field(default_factory=lambda: list(DEFAULT_BEHAVIOURAL))
@@ -220,20 +215,14 @@ class Vectorizer:
             x[layout.behavioural + i] = math.log1p(max(float(raw), 0.0)) / LOG_SCALE
         for i, numeric in enumerate(spec.attributes_numeric):
             x[layout.attributes_numeric + i] = _scaled(attributes.get(numeric.name), numeric)
-        for name, index in self._attr_onehot:
-            position = index.get(_as_category(attributes.get(name)))
-            if position is not None:
-                x[position] = 1.0
+        _mark_categories(x, self._attr_onehot, attributes)
         for segment_id in segments:
             position = self._segment_index.get(segment_id)
             if position is not None:
                 x[position] = 1.0
         for i, numeric in enumerate(spec.context_numeric):
             x[layout.context_numeric + i] = _scaled(context.get(numeric.name), numeric)
-        for name, index in self._context_onehot:
-            position = index.get(_as_category(context.get(name)))
-            if position is not None:
-                x[position] = 1.0
+        _mark_categories(x, self._context_onehot, context)
         buckets = spec.hash_buckets
         if buckets:
             for key, value in context.items():
@@ -253,6 +242,18 @@ class Vectorizer:
                 sign = 1.0 if h >= 0 else -1.0
                 x[layout.hashed + abs(h) % buckets] += sign * amount
         return x
+
+
+def _mark_categories(
+    x: np.ndarray[Any, np.dtype[np.float64]],
+    onehots: Sequence[tuple[str, dict[str, int]]],
+    values: Mapping[str, Any],
+) -> None:
+    """Set the one-hot position of each declared category present in ``values``."""
+    for name, index in onehots:
+        position = index.get(_as_category(values.get(name)))
+        if position is not None:
+            x[position] = 1.0
 
 
 def _as_category(value: Any) -> str:

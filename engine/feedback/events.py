@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from engine.config import Settings
 from engine.domain.idempotency import fingerprint
@@ -21,6 +21,7 @@ from engine.store import keys
 from engine.store.keys import split_decision_id
 from engine.store.ports import EventPort
 from engine.store.records import EventJoin, EventJoinArgs, EventWrite
+from experiments.config import StrictModel
 
 __all__ = ["EventOutcome", "EventRequest", "EventService"]
 
@@ -29,14 +30,10 @@ REWARD_CODES = {"click": "k", "conversion": "c", "conversion_value": "v"}
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:~@-]{0,299}$")]
 
 
-class EventRequest(BaseModel):
+class EventRequest(StrictModel):
     """``POST /v1/events``: what happened to one served offer."""
 
     model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        allow_inf_nan=False,
-        strict=True,
         # the value rule below, stated in the schema so clients and generators know it
         json_schema_extra={
             "if": {"not": {"properties": {"type": {"const": "conversion"}}}},

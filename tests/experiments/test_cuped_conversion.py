@@ -18,6 +18,7 @@ from tests.experiments.test_experiment_results import (
     EXPERIMENT,
     Roles,
     send,
+    send_every,
     start_experiment,
 )
 
@@ -173,8 +174,7 @@ async def test_without_pre_period_history_conversion_keeps_the_pooled_z_test(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
     await start_experiment(client, role_keys, "exp-new")
-    for i in range(60):
-        await send(client, role_keys, f"nh-{i}", "conversion" if i % 3 == 0 else "", value=5.0)
+    await send_every(client, role_keys, "nh", 60, "conversion", 3, value=5.0)
     out = await results(client, role_keys, "exp-new", "?metric=conversion_rate&by=none")
     comparison = out["overall"]["comparisons"][0]
     assert comparison["cuped_skipped"] == "no_covariate_variance"

@@ -451,29 +451,14 @@ FORBIDDEN: list[tuple[str, Experiment | None, Experiment, str]] = [
     ("paused back to draft", state("paused"), body("draft"), "status"),
     ("restart a stopped experiment", state("stopped"), body("running"), "status"),
     ("stopped to draft", state("stopped"), body("draft"), "status"),
-    (
-        "weights while running",
-        state("running"),
-        body("running", **weights(0.4, 0.2, 0.2, 0.2)),
-        "variants[0].weight",
-    ),
-    (
-        "weights when resuming",
-        state("paused"),
-        body("running", **weights(0.1, 0.3, 0.3, 0.3)),
-        "variants[0].weight",
-    ),
-    (
-        "weights while pausing",
-        state("running"),
-        body("paused", **weights(0.1, 0.3, 0.3, 0.3)),
-        "variants[0].weight",
-    ),
-    (
-        "weights when stopping",
-        state("running"),
-        body("stopped", **weights(0.1, 0.3, 0.3, 0.3)),
-        "variants[0].weight",
+    *(
+        (f"weights {when}", state(stored), body(sent, **weights(*shares)), "variants[0].weight")
+        for when, stored, sent, shares in [
+            ("while running", "running", "running", (0.4, 0.2, 0.2, 0.2)),
+            ("when resuming", "paused", "running", (0.1, 0.3, 0.3, 0.3)),
+            ("while pausing", "running", "paused", (0.1, 0.3, 0.3, 0.3)),
+            ("when stopping", "running", "stopped", (0.1, 0.3, 0.3, 0.3)),
+        ]
     ),
     (
         "bandit settings",

@@ -69,6 +69,20 @@ async def send(
     return body
 
 
+async def send_every(
+    client: httpx.AsyncClient,
+    roles: Roles,
+    prefix: str,
+    customers: int,
+    event_type: str,
+    every: int,
+    **extra: Any,
+) -> None:
+    """Decide for ``customers`` customers; every ``every``-th of them sends ``event_type``."""
+    for i in range(customers):
+        await send(client, roles, f"{prefix}-{i}", event_type if i % every == 0 else "", **extra)
+
+
 async def test_results_match_the_events_sent_per_variant_and_segment(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
@@ -185,8 +199,7 @@ async def test_results_as_csv_and_the_html_report_from_the_cli(
     from api.cli import app
 
     await start_experiment(client, role_keys, "exp-r")
-    for i in range(40):
-        await send(client, role_keys, f"r-{i}", "conversion" if i % 4 == 0 else "", value=9.0)
+    await send_every(client, role_keys, "r", 40, "conversion", 4, value=9.0)
     r = await client.get("/v1/experiments/exp-r/results?format=csv", headers=role_keys["analyst"])
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/csv")
@@ -212,8 +225,7 @@ async def test_bandit_variants_are_evaluated_with_logged_propensities(
     from engine.learning.policies import PolicyConfig
 
     await start_experiment(client, role_keys, "exp-a")
-    for i in range(80):
-        await send(client, role_keys, f"a-{i}", "click" if i % 3 == 0 else "")
+    await send_every(client, role_keys, "a", 80, "click", 3)
     learner = Learner(store, settings, PolicyConfig(), clock=lambda: 4_000_000_000.0)
     for scope in await learner.scopes():
         await learner.sweep_all(scope)

@@ -14,7 +14,7 @@ from statsmodels.stats.proportion import (  # type: ignore[import-untyped]
 
 from tests.experiments.test_experiment_results import (
     Roles,
-    send,
+    send_every,
     start_experiment,
 )
 
@@ -31,8 +31,7 @@ async def test_small_experiment_runs_fisher_and_a_bounded_relative_interval(
     await start_experiment(client, role_keys, "exp-small")
     # 40 customers, one in eight converts: about 2.5 conversions expected per arm, well under
     # the 5 the pooled z test needs.
-    for i in range(40):
-        await send(client, role_keys, f"s-{i}", "conversion" if i % 8 == 0 else "", value=5.0)
+    await send_every(client, role_keys, "s", 40, "conversion", 8, value=5.0)
     body = await results(client, role_keys, "?metric=conversion_rate")
     rows = {row["variant"]: row for row in body["overall"]["variants"]}
     comparison = body["overall"]["comparisons"][0]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from mabwiser.mab import LearningPolicy
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from engine.domain.values import WholeNumber
+from experiments.config import StrictModel, check_lints_alpha
 
 if TYPE_CHECKING:
     from experiments import BanditTreatment
@@ -21,7 +22,7 @@ CONTEXTUAL: Final[frozenset[str]] = frozenset({"linucb", "lints"})
 STOCHASTIC: Final[frozenset[str]] = frozenset({"lints", "thompson", "random", "softmax"})
 
 
-class PolicyConfig(BaseModel):
+class PolicyConfig(StrictModel):
     """Which bandit scores offers, and its hyper-parameters.
 
     Parameters
@@ -59,8 +60,6 @@ class PolicyConfig(BaseModel):
         only matters for reproducing MABWiser's own predictions in tests).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
-
     name: PolicyName = "linucb"
     alpha: float = Field(default=0.5, ge=0)
     l2_lambda: float = Field(default=100.0, gt=0)
@@ -70,10 +69,7 @@ class PolicyConfig(BaseModel):
 
     @model_validator(mode="after")
     def _lints_samples(self) -> PolicyConfig:
-        if self.name == "lints" and self.alpha <= 0:
-            raise ValueError(
-                "alpha: lints needs alpha > 0 (it samples with covariance alpha^2 A^-1)"
-            )
+        check_lints_alpha(self.name, self.alpha)
         return self
 
     @classmethod

@@ -18,6 +18,7 @@ so no single stream reproduces it; the scorer samples the same distribution inst
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from itertools import repeat
 from typing import Any, Final, Protocol
@@ -165,7 +166,17 @@ class _LinTS(_Linear):
         return out
 
 
-class _ArmMeans:
+class _MeanExpected:
+    """The context-free policies expect each arm's mean reward (a cold arm's prior, last)."""
+
+    _mean: FloatArray
+
+    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
+        out: FloatArray = self._mean[arms]
+        return out
+
+
+class _ArmMeans(_MeanExpected):
     """Epsilon-greedy with MABWiser's epsilon at 0: each arm's mean reward, prior 0."""
 
     def __init__(self, snapshot: ModelSnapshot) -> None:
@@ -180,17 +191,13 @@ class _ArmMeans:
     ) -> FloatArray:
         return np.tile(self._mean[arms], (draws, 1))
 
-    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
-        out: FloatArray = self._mean[arms]
-        return out
-
     def score_batch(
         self, xs: FloatArray, arms: IntArray, rng: np.random.Generator | None
     ) -> FloatArray:
         return np.tile(self._mean[arms], (xs.shape[0], 1))
 
 
-class _Softmax:
+class _Softmax(_MeanExpected):
     """MABWiser's softmax: a Dirichlet draw around the softmax of the arm means.
 
     MABWiser draws one Dirichlet over all its arms. For a subset of arms the scorer draws the
@@ -252,10 +259,6 @@ class _Softmax:
         out: FloatArray = rng.dirichlet(self._concentration(arms), size=draws)[:, :m]
         return out
 
-    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
-        out: FloatArray = self._mean[arms]
-        return out
-
     def score_batch(
         self, xs: FloatArray, arms: IntArray, rng: np.random.Generator | None
     ) -> FloatArray:
@@ -267,7 +270,7 @@ class _Softmax:
         return out
 
 
-class _Thompson:
+class _Thompson(_MeanExpected):
     """Beta(success, failure) draws per arm; a cold arm has MABWiser's Beta(1, 1)."""
 
     def __init__(self, snapshot: ModelSnapshot) -> None:
@@ -283,10 +286,6 @@ class _Thompson:
     ) -> FloatArray:
         return rng.beta(self._success[arms], self._failure[arms], size=(draws, arms.shape[0]))
 
-    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
-        out: FloatArray = self._mean[arms]
-        return out
-
     def score_batch(
         self, xs: FloatArray, arms: IntArray, rng: np.random.Generator | None
     ) -> FloatArray:
@@ -295,44 +294,41 @@ class _Thompson:
         return generator.beta(self._success[arms], self._failure[arms], size=size)
 
 
-class _Uniform:
+class _Unlearned(ABC):
+    """A policy with no learned state: every score is a fresh draw, and nothing is expected."""
+
+    @abstractmethod
+    def _draw(self, shape: tuple[int, ...], rng: np.random.Generator | None) -> FloatArray: ...
+
+    def score(self, x: FloatArray, arms: IntArray, rng: np.random.Generator) -> FloatArray:
+        return self._draw((arms.shape[0],), rng)
+
+    def sample(
+        self, x: FloatArray, arms: IntArray, rng: np.random.Generator, draws: int
+    ) -> FloatArray:
+        return self._draw((draws, arms.shape[0]), rng)
+
+    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
+        return np.zeros(arms.shape[0])
+
+    def score_batch(
+        self, xs: FloatArray, arms: IntArray, rng: np.random.Generator | None
+    ) -> FloatArray:
+        return self._draw((xs.shape[0], arms.shape[0]), rng)
+
+
+class _Uniform(_Unlearned):
     """``random``: MABWiser's uniform expectations; nothing is learned, so expected is 0."""
 
-    def score(self, x: FloatArray, arms: IntArray, rng: np.random.Generator) -> FloatArray:
-        return rng.random((arms.shape[0],))
-
-    def sample(
-        self, x: FloatArray, arms: IntArray, rng: np.random.Generator, draws: int
-    ) -> FloatArray:
-        return rng.random((draws, arms.shape[0]))
-
-    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
-        return np.zeros(arms.shape[0])
-
-    def score_batch(
-        self, xs: FloatArray, arms: IntArray, rng: np.random.Generator | None
-    ) -> FloatArray:
-        return _require(rng, "random").random((xs.shape[0], arms.shape[0]))
+    def _draw(self, shape: tuple[int, ...], rng: np.random.Generator | None) -> FloatArray:
+        return _require(rng, "random").random(shape)
 
 
-class _Zeros:
+class _Zeros(_Unlearned):
     """``rules``: no model; arbitration ranks by business weight and value alone."""
 
-    def score(self, x: FloatArray, arms: IntArray, rng: np.random.Generator) -> FloatArray:
-        return np.zeros(arms.shape[0])
-
-    def sample(
-        self, x: FloatArray, arms: IntArray, rng: np.random.Generator, draws: int
-    ) -> FloatArray:
-        return np.zeros((draws, arms.shape[0]))
-
-    def expected(self, x: FloatArray, arms: IntArray) -> FloatArray:
-        return np.zeros(arms.shape[0])
-
-    def score_batch(
-        self, xs: FloatArray, arms: IntArray, rng: np.random.Generator | None
-    ) -> FloatArray:
-        return np.zeros((xs.shape[0], arms.shape[0]))
+    def _draw(self, shape: tuple[int, ...], rng: np.random.Generator | None) -> FloatArray:
+        return np.zeros(shape)
 
 
 def _build(snapshot: ModelSnapshot) -> _Policy:
