@@ -11,6 +11,7 @@ import orjson
 from engine.domain.attributes import (
     ATTRIBUTE_NAME,
     MAX_ATTRIBUTE_STRING,
+    attribute_type,
     describe_values,
     show_value,
 )
@@ -37,7 +38,6 @@ __all__ = [
     "CUSTOMER_ID_PATTERN",
     "ActivitiesOutcome",
     "CustomerView",
-    "attribute_type",
     "customer_view",
     "record_activities",
     "upsert_attributes",
@@ -55,14 +55,6 @@ class CustomerView:
     features: dict[str, FeatureValue]
     segments: list[str]
     contacts: ContactHistory
-
-
-def attribute_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "string"
 
 
 def decode_attributes(raw: Mapping[str, str]) -> dict[str, Any]:
@@ -126,10 +118,10 @@ async def upsert_attributes(
         values[name] = orjson.dumps(value).decode()
     if new_types:
         in_force = await store.register_attribute_types(new_types)
-        for name, kind in new_types.items():
-            if in_force.get(name) != kind:  # another writer fixed the type first
+        for name, wanted in new_types.items():
+            if in_force.get(name) != wanted:  # another writer fixed the type first
                 raise ValidationFailed(
-                    f"'{name}' holds {in_force.get(name)} values, got {kind}",
+                    f"'{name}' holds {in_force.get(name)} values, got {wanted}",
                     field=f"attributes.{name}",
                 )
     await store.upsert_attributes(customer_id, values, remove, int(now))
