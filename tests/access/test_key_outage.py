@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from prometheus_client import REGISTRY
 
 from engine.access.api_keys import KeyRing
@@ -21,6 +20,7 @@ from engine.config import Settings
 from engine.errors import Unauthorized
 from engine.store.embedded import embedded_valkey
 from engine.store.redis import RedisStore
+from tests.conftest import api_client
 
 ADMIN = {"Authorization": "Bearer " + "a" * 24}
 OFFER = {"name": "Spring sale", "channels": {"web": {"title": "20% off"}}}
@@ -64,7 +64,6 @@ class Clock:
 
 @pytest.fixture
 async def api(outage: Outage) -> AsyncIterator[httpx.AsyncClient]:
-    from api.app import create_app
 
     settings = Settings(
         redis_url=outage.url,
@@ -74,11 +73,8 @@ async def api(outage: Outage) -> AsyncIterator[httpx.AsyncClient]:
         log_level="warning",
         learner="off",
     )
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://nbo.test") as c:
-            yield c
+    async with api_client(settings) as c:
+        yield c
 
 
 async def issue(client: httpx.AsyncClient, role: str) -> dict[str, str]:

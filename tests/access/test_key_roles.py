@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as redis
-from asgi_lifespan import LifespanManager
 from pydantic import ValidationError
 
 from engine.access.ratelimit import RateLimiter
 from engine.config import RateLimit, Settings
 from engine.errors import RateLimited
+from tests.conftest import api_client
 
 Headers = dict[str, str]
 Roles = dict[str, Headers]
@@ -31,13 +31,8 @@ def app_with(settings: Settings, raw: redis.Redis) -> Client:
 
     @asynccontextmanager
     async def make(**changes: Any) -> AsyncIterator[httpx.AsyncClient]:
-        from api.app import create_app
-
-        app = create_app(settings.model_copy(update=changes))
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://nbo.test") as c:
-                yield c
+        async with api_client(settings.model_copy(update=changes)) as c:
+            yield c
 
     return make
 

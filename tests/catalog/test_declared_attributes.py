@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as redis
-from asgi_lifespan import LifespanManager
 
 from engine.catalog.declarations import declare_attribute
 from engine.config import Settings
@@ -20,6 +19,7 @@ from engine.domain.catalog import Catalog
 from engine.errors import AttributeLimitReached, Conflict, ValidationFailed
 from engine.store import keys
 from engine.store.redis import RedisStore
+from tests.conftest import api_client
 
 Roles = dict[str, dict[str, str]]
 
@@ -248,13 +248,8 @@ async def test_bad_declarations_are_refused_naming_the_field(
 @pytest.fixture
 async def capped(settings: Settings, raw: redis.Redis) -> AsyncIterator[httpx.AsyncClient]:
     """An API whose customer writes may introduce at most two undeclared attributes."""
-    from api.app import create_app
-
-    app = create_app(settings.model_copy(update={"max_undeclared_attributes": 2}))
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://nbo.test") as c:
-            yield c
+    async with api_client(settings.model_copy(update={"max_undeclared_attributes": 2})) as c:
+        yield c
 
 
 async def test_customer_writes_introduce_at_most_the_cap_of_undeclared_attributes(

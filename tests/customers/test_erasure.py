@@ -19,7 +19,6 @@ from engine.learning.policies import PolicyConfig
 from engine.store import keys
 from engine.store.records import DecisionCommit
 from engine.store.redis import RedisStore
-from tests.conftest import ADMIN_KEY
 
 Roles = dict[str, dict[str, str]]
 VICTIM = "victim-7"
@@ -28,16 +27,9 @@ SCANS = {"scan", "keys", "hscan", "sscan", "zscan", "xrange", "xrevrange", "xrea
 
 
 @pytest.fixture
-def settings(redis_url: str) -> Settings:
+def settings(settings: Settings) -> Settings:
     """Web decisions close after a second, so the sweep closes some while the race runs."""
-    return Settings(
-        redis_url=redis_url,
-        admin_key=ADMIN_KEY,
-        key_cache_seconds=0,
-        log_level="warning",
-        learner="off",
-        attribution_windows={"web": 1},
-    )
+    return settings.model_copy(update={"attribution_windows": {"web": 1}})
 
 
 async def traces(raw: redis.Redis, binary: redis.Redis, customer_id: str) -> list[str]:

@@ -17,13 +17,11 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as redis
-from asgi_lifespan import LifespanManager
 
-from api.app import create_app
 from engine.config import Settings
 from engine.store import keys
 from engine.store.embedded import embedded_valkey
-from tests.conftest import free_port
+from tests.conftest import api_client, free_port
 
 ADMIN = {"Authorization": "Bearer outage-admin-key-0123456789"}
 
@@ -67,11 +65,8 @@ async def outage(tmp_path: Path) -> AsyncIterator[tuple[Outage, httpx.AsyncClien
             log_level="warning",
             learner="off",
         )
-        app = create_app(settings)
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://nbo.test") as c:
-                yield store, c
+        async with api_client(settings) as c:
+            yield store, c
 
 
 async def fallback_decision(store: Outage, client: httpx.AsyncClient) -> dict[str, Any]:
@@ -164,12 +159,9 @@ async def test_shutdown_writes_what_the_outage_left_queued(tmp_path: Path) -> No
             log_level="warning",
             learner="off",
         )
-        app = create_app(settings)
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://nbo.test") as c:
-                body = await fallback_decision(store, c)
-                store.start()
+        async with api_client(settings) as c:
+            body = await fallback_decision(store, c)
+            store.start()
         raw = redis.Redis.from_url(store.url, decode_responses=True)
         try:
             entries = await raw.xrange(keys.DECISION_LOG)

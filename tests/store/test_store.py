@@ -127,30 +127,25 @@ async def test_outage_raises_store_unavailable_and_counts_it() -> None:
 
 
 async def test_outage_gives_503_and_readyz_fails(redis_url: str) -> None:
-    from asgi_lifespan import LifespanManager
-
-    from api.app import create_app
+    from tests.conftest import api_client
 
     settings = Settings(
         redis_url=f"redis://127.0.0.1:{closed_port()}/0", admin_key="k" * 20, log_level="warning"
     )
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            assert (await c.get("/healthz")).status_code == 200
-            ready = await c.get("/readyz")
-            assert ready.status_code == 503
-            assert ready.json()["error"]["code"] == "store_unavailable"
-            r = await c.post(
-                "/v1/customers/c-1/activities",
-                json={"type": "page_view", "channel": "web"},
-                headers={"Authorization": "Bearer " + "k" * 20},
-            )
-            assert r.status_code == 503
-            assert r.json()["error"]["code"] == "store_unavailable"
-            metrics = (await c.get("/metrics")).text
-            assert 'nbo_store_errors_total{operation="record_activities"}' in metrics
+    async with api_client(settings) as c:
+        assert (await c.get("/healthz")).status_code == 200
+        ready = await c.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["error"]["code"] == "store_unavailable"
+        r = await c.post(
+            "/v1/customers/c-1/activities",
+            json={"type": "page_view", "channel": "web"},
+            headers={"Authorization": "Bearer " + "k" * 20},
+        )
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "store_unavailable"
+        metrics = (await c.get("/metrics")).text
+        assert 'nbo_store_errors_total{operation="record_activities"}' in metrics
 
 
 async def test_embedded_store_persists_across_restarts() -> None:
@@ -243,6 +238,7 @@ async def test_a_write_that_timed_out_is_not_sent_again(
     # A pipeline that outlives the socket timeout (a loaded machine, a big batch) has run on
     # the server all the same: sending it again applied its non-idempotent writes twice (an
     # activity counted twice). Connection errors are still retried.
+    settings = settings.model_copy(update={"redis_timeout_ms": 250})  # the product's default
     assert settings.redis_retries >= 1
     timings = []
     for _ in range(3):  # the least interfered calibration: a busy machine only slows it down
