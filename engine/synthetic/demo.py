@@ -36,6 +36,7 @@ from engine.domain.rules import parse_rule
 from engine.domain.vectoriser import FeatureSpec, validate_spec
 from engine.errors import ValidationFailed
 from engine.store.bulk import BulkWriter, encode_customers
+from engine.store.ports import SyntheticPort
 from engine.store.redis import RedisStore
 from engine.synthetic.demo_experiment import run_demo_experiment
 from engine.synthetic.demo_offers import GENERATED_PREFIX, HANDWRITTEN_ACTIVE_OFFERS, demo_catalog
@@ -87,7 +88,7 @@ ATTRIBUTE_TYPES: dict[str, str] = {
 }
 
 
-async def _attribute_types(store: RedisStore) -> dict[str, str]:
+async def _attribute_types(store: SyntheticPort) -> dict[str, str]:
     """Register the demo attributes; refuse if the store already types one differently."""
     in_force = await store.register_attribute_types(ATTRIBUTE_TYPES)
     for name, kind in ATTRIBUTE_TYPES.items():
@@ -100,7 +101,7 @@ async def _attribute_types(store: RedisStore) -> dict[str, str]:
     return (await store.read_catalog()).attribute_types
 
 
-async def _load_catalog(store: RedisStore, config: DemoConfig, now: float) -> tuple[int, int]:
+async def _load_catalog(store: SyntheticPort, config: DemoConfig, now: float) -> tuple[int, int]:
     fields = field_types(await _attribute_types(store))
     segments = demo_segments()
     for segment_id, segment in segments.items():

@@ -32,6 +32,7 @@ from engine.domain.profiles import (
 from engine.domain.rules import parse_rule
 from engine.domain.vectoriser import validate_spec
 from engine.errors import Conflict
+from engine.store.ports import SyntheticPort
 from engine.store.redis import RedisStore
 from engine.synthetic.simulate.scenario import ATTRIBUTE_TYPES
 from engine.synthetic.simulate.world import (
@@ -190,7 +191,7 @@ class Reporter:
         )
 
 
-async def _refuse_unless_empty(store: RedisStore, flush: bool, console: Console) -> None:
+async def _refuse_unless_empty(store: SyntheticPort, flush: bool, console: Console) -> None:
     """Refuse a store holding data: the simulation would learn on top of it and pollute it.
 
     Erasing is never implied: only ``flush`` (the CLI's ``--flush``) empties the database.
@@ -220,7 +221,7 @@ async def _refuse_unless_empty(store: RedisStore, flush: bool, console: Console)
     await store.flush_all()
 
 
-async def _load_world(store: RedisStore, population: Population) -> None:
+async def _load_world(store: SyntheticPort, population: Population) -> None:
     """Catalog and customers, validated as the API would and written in bulk."""
     scenario = population.scenario
     in_force = await store.register_attribute_types(ATTRIBUTE_TYPES)
