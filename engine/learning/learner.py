@@ -309,8 +309,7 @@ class Learner:
         return len(due)
 
     def _close(self, decision_id: str, record: dict[str, str]) -> DecisionClose:
-        parts = keys.split_decision_id(decision_id)
-        customer_id = parts[0] if parts else ""
+        customer_id = keys.customer_of_decision(decision_id)
         rewards: dict[str, float] = {}
         sends: list[tuple[str, dict[str, str]]] = []
         learnable = record.get("pol") != "fallback"  # decided without a feature vector

@@ -8,7 +8,7 @@ from typing import Any
 from engine.store import keys
 from engine.store.records import CustomerRecord
 
-__all__ = ["customer_record", "queue_cells", "queue_customer_read"]
+__all__ = ["customer_record", "queue_cells", "queue_customer_read", "stream_entry"]
 
 
 def queue_customer_read(pipe: Any, customer_id: str) -> None:
@@ -31,3 +31,8 @@ def queue_cells(pipe: Any, cells: Mapping[str, Mapping[str, float]] | None) -> N
         key = keys.experiment_cells(experiment_id)
         for name, amount in increments.items():
             pipe.hincrbyfloat(key, name, amount)
+
+
+def stream_entry(entry: Mapping[str, str]) -> dict[Any, Any]:
+    """A stream entry's fields as redis-py's ``xadd`` types them."""
+    return dict(entry)

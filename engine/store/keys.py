@@ -38,6 +38,7 @@ __all__ = [
     "customer_decision",
     "customer_keys",
     "customer_named_index",
+    "customer_of_decision",
     "customer_pattern",
     "customer_refs",
     "customer_request",
@@ -148,6 +149,12 @@ def experiment_cells(experiment_id: str) -> str:
 def decision_id(customer_id: str, token: str) -> str:
     """``d-<token>~<customer id>``: the id carries its customer, so an event finds the slot."""
     return f"d-{token}~{customer_id}"
+
+
+def customer_of_decision(decision_id: str) -> str:
+    """The customer a decision id names; '' for a string that is not one."""
+    parts = split_decision_id(decision_id)
+    return parts[0] if parts else ""
 
 
 def split_decision_id(value: str) -> tuple[str, str] | None:

@@ -9,7 +9,7 @@ applied (decision, offer) pairs. What is learned, and from what, stays in
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from redis.asyncio.client import Pipeline
@@ -17,6 +17,7 @@ from redis.exceptions import ResponseError, WatchError
 
 from engine.store import keys
 from engine.store._base import Adapter, Placed
+from engine.store.commands import stream_entry
 from engine.store.connection import translate
 from engine.store.records import DecisionClose, ModelCommit, RewardEntries
 from engine.store.scripts import mark_args
@@ -213,7 +214,7 @@ class LearnerStore(Adapter):
             for close in closes:
                 for offer_id, entry in close.sends:
                     placed.entry(pipe, close.customer_id, rewards)
-                    pipe.xadd(rewards, _fields(entry))
+                    pipe.xadd(rewards, stream_entry(entry))
                     self._queue(
                         pipe,
                         self._scripts.mark,
@@ -223,7 +224,7 @@ class LearnerStore(Adapter):
                 placed.entry(pipe, close.customer_id, keys.OUTCOME_LOG)
                 pipe.xadd(
                     keys.OUTCOME_LOG,
-                    _fields(close.outcome),
+                    stream_entry(close.outcome),
                     maxlen=outcome_maxlen,
                     approximate=True,
                 )
@@ -231,7 +232,3 @@ class LearnerStore(Adapter):
             placed.floors(pipe)
             results = await self._execute(pipe)  # reloads mark.lua if the store lost it
         await self._place(*placed.references(results))
-
-
-def _fields(entry: Mapping[str, str]) -> dict[Any, Any]:
-    return dict(entry)

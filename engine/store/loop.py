@@ -9,15 +9,14 @@ records, request replays) carry ``{c:<id>}``; model keys carry ``{m:<scope>}``; 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
 from engine.domain.profiles import day_number
 from engine.store import keys
 from engine.store._base import Adapter, Placed
-from engine.store.commands import customer_record, queue_cells, queue_customer_read
+from engine.store.commands import customer_record, queue_cells, queue_customer_read, stream_entry
 from engine.store.connection import fail
 from engine.store.records import (
     DecisionCommit,
@@ -37,15 +36,6 @@ from engine.store.scripts import (
 )
 
 __all__ = ["DecisionLoop"]
-
-
-def _fields(entry: Mapping[str, str]) -> dict[Any, Any]:
-    return dict(entry)
-
-
-def _customer_of(decision_id: str) -> str:
-    parts = keys.split_decision_id(decision_id)
-    return parts[0] if parts else ""
 
 
 class DecisionLoop(Adapter):
@@ -108,7 +98,7 @@ class DecisionLoop(Adapter):
             async with self._client.pipeline(transaction=False) as pipe:
                 scopes = set()
                 for record in records:
-                    customer_id = _customer_of(record.decision_id)
+                    customer_id = keys.customer_of_decision(record.decision_id)
                     if record.record is not None:
                         own = record.record
                         decision = keys.customer_decision(own.customer_id, own.token)
@@ -121,12 +111,15 @@ class DecisionLoop(Adapter):
                     queue_cells(pipe, record.cells)
                     placed.entry(pipe, customer_id, keys.DECISION_LOG)
                     pipe.xadd(
-                        keys.DECISION_LOG, _fields(record.entry), maxlen=maxlen, approximate=True
+                        keys.DECISION_LOG,
+                        stream_entry(record.entry),
+                        maxlen=maxlen,
+                        approximate=True,
                     )
                     rewards = keys.model_key(record.scope, "rewards")
                     for exposure in record.exposures:
                         placed.entry(pipe, customer_id, rewards)
-                        pipe.xadd(rewards, _fields(exposure))
+                        pipe.xadd(rewards, stream_entry(exposure))
                     pending = keys.model_key(record.scope, "pending")
                     placed.member(customer_id, pending, record.close_at, record.decision_id)
                     pipe.zadd(pending, {record.decision_id: record.close_at})
@@ -197,12 +190,15 @@ class DecisionLoop(Adapter):
                         )
                     placed.entry(pipe, write.customer_id, keys.EVENT_LOG)
                     pipe.xadd(
-                        keys.EVENT_LOG, _fields(write.entry), maxlen=write.maxlen, approximate=True
+                        keys.EVENT_LOG,
+                        stream_entry(write.entry),
+                        maxlen=write.maxlen,
+                        approximate=True,
                     )
                     if write.reward is not None:
                         rewards = keys.model_key(write.scope, "rewards")
                         placed.entry(pipe, write.customer_id, rewards)
-                        pipe.xadd(rewards, _fields(write.reward))
+                        pipe.xadd(rewards, stream_entry(write.reward))
                         self._queue(
                             pipe, self._scripts.mark, [decision], mark_args(f"s:{write.offer_id}")
                         )
