@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from engine.config import Settings
+from engine.decision.record import decision_record_fields
 from engine.decision.request import DecisionRequest
 from engine.decision.response import decision_body, fallback_offers
 from engine.domain.catalog import Catalog, ParsedOffer
@@ -64,38 +65,25 @@ def fallback_decision(
         "fallback": "1",
     }
     window = settings.attribution_window(request.channel)
-    fields = _record_fields(request, now, scope, catalog, window, offers)
+    # no model and no feature vector: the learner learns nothing from a fallback
+    fields = decision_record_fields(
+        now,
+        request.channel,
+        request.placement,
+        scope,
+        model_version=0,
+        spec_version=catalog.feature_spec.version,
+        policy="fallback",
+        experiment_id="",
+        variant="",
+        window=window,
+        x="[]",
+        served=[o["offer_id"] for o in offers],
+        propensities=[1.0] * len(offers),
+    )
     expire_at = int(now) + window + settings.late_event_grace_seconds
     record = DecisionRecord(request.customer_id, token, fields, expire_at)
     return body, LogRecord(entry, scope, decision_id, now + window, record=record)
-
-
-def _record_fields(
-    request: DecisionRequest,
-    now: float,
-    scope: str,
-    catalog: Catalog,
-    window: int,
-    offers: list[dict[str, Any]],
-) -> dict[str, str]:
-    """A served decision's record fields (see ``engine.decision.record``), without a model."""
-    fields = {
-        "ts": repr(now),
-        "ch": request.channel,
-        "pl": request.placement,
-        "sc": scope,
-        "mv": "0",
-        "sv": str(catalog.feature_spec.version),
-        "pol": "fallback",
-        "exp": "",
-        "var": "",
-        "win": str(window),
-        "x": "[]",
-        "xp": "1",  # nothing to send the learner at window close: no exposure to learn
-    }
-    for o in offers:
-        fields[f"o:{o['offer_id']}"] = f"{o['rank']}|1.0"
-    return fields
 
 
 def safe_without_store(parsed: ParsedOffer, now: float, placement: str) -> bool:

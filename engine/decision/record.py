@@ -7,7 +7,7 @@ them); the log entry's long ones are the decision log's, read by export and eval
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import orjson
 
@@ -18,31 +18,69 @@ from engine.feedback.rewards import stream_fields
 from engine.store.records import LogRecord
 from experiments.cells import exposure_increments
 
-__all__ = ["decision_log_record", "first_exposure_record", "record_fields"]
+__all__ = [
+    "decision_log_record",
+    "decision_record_fields",
+    "first_exposure_record",
+    "record_fields",
+]
 
 
 def record_fields(facts: DecisionFacts, choice: Choice) -> dict[str, str]:
     """The decision record: what an event for it joins to, and the learner learns from."""
     request, treatment = facts.request, facts.treatment
     experiment = treatment.experiment or {}
+    return decision_record_fields(
+        facts.now,
+        request.channel,
+        request.placement,
+        treatment.scope,
+        facts.model_version,
+        facts.spec_version,
+        treatment.policy.name,
+        experiment.get("experiment_id", ""),
+        experiment.get("variant", ""),
+        facts.window,
+        orjson.dumps(facts.x.tolist()).decode(),
+        [candidate.parsed.offer_id for candidate in choice.served],
+        choice.selection.propensities,
+    )
+
+
+def decision_record_fields(
+    now: float,
+    channel: str,
+    placement: str,
+    scope: str,
+    model_version: int,
+    spec_version: int,
+    policy: str,
+    experiment_id: str,
+    variant: str,
+    window: int,
+    x: str,
+    served: Sequence[str],
+    propensities: Iterable[float],
+) -> dict[str, str]:
+    """The record's layout, one builder for a scored decision and a fallback alike: an event
+    joins either by the same fields. ``served``: offer ids in rank order, each with its
+    propensity."""
     fields = {
-        "ts": repr(facts.now),
-        "ch": request.channel,
-        "pl": request.placement,
-        "sc": treatment.scope,
-        "mv": str(facts.model_version),
-        "sv": str(facts.spec_version),
-        "pol": treatment.policy.name,
-        "exp": experiment.get("experiment_id", ""),
-        "var": experiment.get("variant", ""),
-        "win": str(facts.window),
-        "x": orjson.dumps(facts.x.tolist()).decode(),
+        "ts": repr(now),
+        "ch": channel,
+        "pl": placement,
+        "sc": scope,
+        "mv": str(model_version),
+        "sv": str(spec_version),
+        "pol": policy,
+        "exp": experiment_id,
+        "var": variant,
+        "win": str(window),
+        "x": x,
         "xp": "1",  # exposures go to the learner with the log: the sweep need not send 0s
     }
-    for rank, (candidate, propensity) in enumerate(
-        zip(choice.served, choice.selection.propensities, strict=True), start=1
-    ):
-        fields[f"o:{candidate.parsed.offer_id}"] = f"{rank}|{float(propensity)!r}"
+    for rank, (offer_id, propensity) in enumerate(zip(served, propensities, strict=True), start=1):
+        fields[f"o:{offer_id}"] = f"{rank}|{float(propensity)!r}"
     return fields
 
 
