@@ -35,6 +35,7 @@ __all__ = [
     "customer_assignments",
     "customer_attributes",
     "customer_contacts",
+    "customer_data_keys",
     "customer_decision",
     "customer_keys",
     "customer_named_index",

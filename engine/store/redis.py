@@ -29,6 +29,7 @@ from engine.store.learning import LearnerStore
 from engine.store.loop import DecisionLoop
 from engine.store.records import ActivitiesRecorded, ContactLimits, CustomerRecord
 from engine.store.scripts import (
+    CustomerScript,
     activities_recorded,
     activity_args,
     attribute_args,
@@ -63,6 +64,23 @@ class RedisStore(CatalogStore, DecisionLoop, LearnerStore):
             settings.erasure_tombstone_seconds,
         )
 
+    async def _write_customer(
+        self,
+        script: CustomerScript,
+        customer_id: str,
+        args: Sequence[Any],
+        script_keys: Sequence[str] | None = None,
+    ) -> Any:
+        """Run a write over one customer's keys (by default the three every customer script
+        takes first); the customer's tombstone refusing it is :class:`CustomerErased`, never a
+        silent no-op."""
+        if script_keys is None:
+            script_keys = keys.customer_keys(customer_id)
+        result = await script(keys=script_keys, args=args)
+        if erased(result):
+            raise refused(customer_id)
+        return result
+
     @translate("ping")
     async def ping(self) -> None:
         await self._client.ping()
@@ -95,30 +113,23 @@ class RedisStore(CatalogStore, DecisionLoop, LearnerStore):
     async def upsert_attributes(
         self, customer_id: str, values: Mapping[str, str], remove: Sequence[str], now: int
     ) -> None:
-        result = await self._scripts.attributes(
-            keys=keys.customer_keys(customer_id),
-            args=attribute_args(self.retention_seconds, values, remove, now),
+        await self._write_customer(
+            self._scripts.attributes,
+            customer_id,
+            attribute_args(self.retention_seconds, values, remove, now),
         )
-        if erased(result):
-            raise refused(customer_id)
 
     @translate("record_activities")
     async def record_activities(
         self, customer_id: str, rows: Sequence[ActivityRow], now_day: int, *, now: int
     ) -> ActivitiesRecorded:
         """Count the rows, each id once, in one script: a retried write is applied once."""
-        result = await self._scripts.activities(
-            keys=[
-                *keys.customer_keys(customer_id),
-                keys.customer_assignments(customer_id),
-                keys.customer_activity_ids(customer_id),
-            ],
-            args=activity_args(
-                self.retention_seconds, rows, now_day, now, self.activity_id_ttl_seconds
-            ),
+        result = await self._write_customer(
+            self._scripts.activities,
+            customer_id,
+            activity_args(self.retention_seconds, rows, now_day, now, self.activity_id_ttl_seconds),
+            keys.customer_data_keys(customer_id),
         )
-        if erased(result):
-            raise refused(customer_id)
         return activities_recorded(result, len(rows))
 
     @translate("add_experiment_cells")
@@ -187,12 +198,11 @@ class RedisStore(CatalogStore, DecisionLoop, LearnerStore):
 
     @translate("record_outcome")
     async def record_outcome(self, customer_id: str, offer_id: str, kind: str, now: int) -> None:
-        result = await self._scripts.outcome(
-            keys=keys.customer_keys(customer_id),
-            args=outcome_args(self.retention_seconds, offer_id, kind, now),
+        await self._write_customer(
+            self._scripts.outcome,
+            customer_id,
+            outcome_args(self.retention_seconds, offer_id, kind, now),
         )
-        if erased(result):
-            raise refused(customer_id)
 
     @translate("put_api_key")
     async def put_api_key(self, key_hash: str, doc: bytes) -> None:
