@@ -108,124 +108,109 @@ def _fmt(value: Any, digits: int = 0, unit: str = "") -> str:
 def table(results: dict[str, Any]) -> str:
     """The performance table, every row from this run's results."""
     rows: list[tuple[str, str, str, str]] = []
+
+    def row(step: str, what: str, result: str, baseline: str) -> None:
+        """A row of the table, shown with the command of the step that measured it."""
+        rows.append((what, _get(results, step, "command"), result, baseline))
+
     scorer = _get(results, "scorer", "result", "results") or []
     for item in scorer:
         if item.get("policy") in ("linucb", "lints"):
-            rows.append(
-                (
-                    f"scorer, {item['policy']}, 100 offers x 32 features",
-                    _get(results, "scorer", "command"),
-                    f"{_fmt(item.get('scorer_median_us'), 1)} µs per context",
-                    f"MABWiser one-context predict {_fmt(item.get('mabwiser_median_us'))} µs: "
-                    f"**{_fmt(item.get('speedup'), 1)}x faster**",
-                )
+            row(
+                "scorer",
+                f"scorer, {item['policy']}, 100 offers x 32 features",
+                f"{_fmt(item.get('scorer_median_us'), 1)} µs per context",
+                f"MABWiser one-context predict {_fmt(item.get('mabwiser_median_us'))} µs: "
+                f"**{_fmt(item.get('speedup'), 1)}x faster**",
             )
     micro = _get(results, "micro", "result") or {}
     if "assignment" in micro:
         a = micro["assignment"]
-        rows.append(
-            (
-                "experiment assignment (gbhash v2)",
-                _get(results, "micro", "command"),
-                f"{_fmt(a['us_per_call'], 2)} µs per call",
-                f"one FNV-1a hash {_fmt(a['baseline_us_per_call'], 2)} µs "
-                f"(ratio {_fmt(a['ratio_to_baseline'], 1)})",
-            )
+        row(
+            "micro",
+            "experiment assignment (gbhash v2)",
+            f"{_fmt(a['us_per_call'], 2)} µs per call",
+            f"one FNV-1a hash {_fmt(a['baseline_us_per_call'], 2)} µs "
+            f"(ratio {_fmt(a['ratio_to_baseline'], 1)})",
         )
     if "eligibility" in micro:
         e = micro["eligibility"]
-        rows.append(
-            (
-                "eligibility and caps, 100 offers, one customer",
-                _get(results, "micro", "command"),
-                f"{_fmt(e['us_per_decision'])} µs",
-                f"explaining path {_fmt(e['baseline_us_per_decision'])} µs: "
-                f"{_fmt(e['speedup'], 2)}x faster",
-            )
+        row(
+            "micro",
+            "eligibility and caps, 100 offers, one customer",
+            f"{_fmt(e['us_per_decision'])} µs",
+            f"explaining path {_fmt(e['baseline_us_per_decision'])} µs: "
+            f"{_fmt(e['speedup'], 2)}x faster",
         )
     learner = _get(results, "learner", "result")
     if learner:
-        rows.append(
-            (
-                "learner throughput, 100 arms x 32 features",
-                _get(results, "learner", "command"),
-                f"**{_fmt(learner.get('learner_rewards_per_s'))} rewards/s** end to end",
-                f"MABWiser partial_fit alone {_fmt(learner.get('mabwiser_only_rewards_per_s'))}/s "
-                f"(ratio {_fmt(learner.get('ratio_to_mabwiser_only'), 2)})",
-            )
+        row(
+            "learner",
+            "learner throughput, 100 arms x 32 features",
+            f"**{_fmt(learner.get('learner_rewards_per_s'))} rewards/s** end to end",
+            f"MABWiser partial_fit alone {_fmt(learner.get('mabwiser_only_rewards_per_s'))}/s "
+            f"(ratio {_fmt(learner.get('ratio_to_mabwiser_only'), 2)})",
         )
     fresh = _get(results, "freshness", "result")
     if fresh:
-        rows.append(
-            (
-                "freshness: accepted reward → served model including it",
-                _get(results, "freshness", "command"),
-                f"p50 {_fmt(fresh.get('freshness_p50_ms'))} ms, "
-                f"**p95 {_fmt(fresh.get('freshness_p95_ms'))} ms**",
-                f"{_fmt(100 * (fresh.get('freshness_p95_share_of_2s_target') or 0))}% "
-                "of the 2 s target",
-            )
+        row(
+            "freshness",
+            "freshness: accepted reward → served model including it",
+            f"p50 {_fmt(fresh.get('freshness_p50_ms'))} ms, "
+            f"**p95 {_fmt(fresh.get('freshness_p95_ms'))} ms**",
+            f"{_fmt(100 * (fresh.get('freshness_p95_share_of_2s_target') or 0))}% "
+            "of the 2 s target",
         )
     scale = _get(results, "scale", "result") or {}
-    command = _get(results, "scale", "command")
     memory = scale.get("memory") or {}
     if memory:
-        rows.append(
-            (
-                "Redis memory per demo customer (MEMORY USAGE, every key)",
-                command,
-                f"**{_fmt(memory.get('memory_usage_mean_bytes'))} B mean**, "
-                f"p95 {_fmt(memory.get('memory_usage_p95_bytes'))} B",
-                f"INFO used_memory: {_fmt(memory.get('used_memory_delta_per_customer_bytes'))} B "
-                "per customer; target 1,536 B",
-            )
+        row(
+            "scale",
+            "Redis memory per demo customer (MEMORY USAGE, every key)",
+            f"**{_fmt(memory.get('memory_usage_mean_bytes'))} B mean**, "
+            f"p95 {_fmt(memory.get('memory_usage_p95_bytes'))} B",
+            f"INFO used_memory: {_fmt(memory.get('used_memory_delta_per_customer_bytes'))} B "
+            "per customer; target 1,536 B",
         )
     load = scale.get("load") or {}
     if load:
         base = scale.get("baseline") or {}
-        rows.append(
-            (
-                f"bulk load, `nbo demo --customers {_fmt(load.get('customers'))}`",
-                command,
-                f"**{_fmt(load.get('seconds'), 1)} s** "
-                f"({_fmt(load.get('customers_per_second'))} customers/s)",
-                f"per-customer script path {_fmt(base.get('customers_per_second'))}/s: "
-                f"{_fmt(load.get('speedup_over_baseline'), 1)}x faster; target 120 s",
-            )
+        row(
+            "scale",
+            f"bulk load, `nbo demo --customers {_fmt(load.get('customers'))}`",
+            f"**{_fmt(load.get('seconds'), 1)} s** "
+            f"({_fmt(load.get('customers_per_second'))} customers/s)",
+            f"per-customer script path {_fmt(base.get('customers_per_second'))}/s: "
+            f"{_fmt(load.get('speedup_over_baseline'), 1)}x faster; target 120 s",
         )
     query = _get(scale, "results", "results") or {}
     for metric, figures in query.items():
-        rows.append(
-            (
-                f"results, {metric}, {_fmt(_get(scale, 'results', 'exposures'))} exposures x "
-                f"{_get(scale, 'results', 'segments')} segments",
-                command,
-                f"**median {_fmt(figures.get('median_ms'), 1)} ms**, "
-                f"p95 {_fmt(figures.get('p95_ms'), 1)} ms",
-                f"reading the cells alone: median "
-                f"{_fmt(_get(scale, 'results', 'read_cells_only', 'median_ms'), 1)} ms; "
-                "target 50 ms",
-            )
+        row(
+            "scale",
+            f"results, {metric}, {_fmt(_get(scale, 'results', 'exposures'))} exposures x "
+            f"{_get(scale, 'results', 'segments')} segments",
+            f"**median {_fmt(figures.get('median_ms'), 1)} ms**, "
+            f"p95 {_fmt(figures.get('p95_ms'), 1)} ms",
+            f"reading the cells alone: median "
+            f"{_fmt(_get(scale, 'results', 'read_cells_only', 'median_ms'), 1)} ms; "
+            "target 50 ms",
         )
     cpu = _get(results, "decision_cpu", "result", "cases") or {}
     if "decision" in cpu and "floor" in cpu:
         floor, commit, decision = cpu["floor"], cpu.get("floor-commit") or {}, cpu["decision"]
-        rows.append(
-            (
-                "CPU per decision in process (ASGI app, no HTTP server), server + Valkey",
-                _get(results, "decision_cpu", "command"),
-                f"{_fmt(decision['cpu_us'])} + {_fmt(decision['store_us'])} µs "
-                f"(floor plus commit round trip: {_fmt(commit.get('cpu_us'))} + "
-                f"{_fmt(commit.get('store_us'))} µs)",
-                f"floor {_fmt(floor['cpu_us'])} + {_fmt(floor['store_us'])} µs: one core serves "
-                f"**{_fmt(decision.get('core_rate_vs_floor'), 2)}** of the floor's rate "
-                f"(with the commit round trip alone: {_fmt(commit.get('core_rate_vs_floor'), 2)})",
-            )
+        row(
+            "decision_cpu",
+            "CPU per decision in process (ASGI app, no HTTP server), server + Valkey",
+            f"{_fmt(decision['cpu_us'])} + {_fmt(decision['store_us'])} µs "
+            f"(floor plus commit round trip: {_fmt(commit.get('cpu_us'))} + "
+            f"{_fmt(commit.get('store_us'))} µs)",
+            f"floor {_fmt(floor['cpu_us'])} + {_fmt(floor['store_us'])} µs: one core serves "
+            f"**{_fmt(decision.get('core_rate_vs_floor'), 2)}** of the floor's rate "
+            f"(with the commit round trip alone: {_fmt(commit.get('core_rate_vs_floor'), 2)})",
         )
     load = _get(results, "loadtest", "result")
     if load:
         floor = load.get("floor_per_s")
-        command = _get(results, "loadtest", "command")
         for record in load.get("runs", []):
             if record["name"] in ("floor", "floor-end"):
                 continue
@@ -240,16 +225,14 @@ def table(results: dict[str, Any]) -> str:
                     what += ", not achieved"
             events = record.get("events_per_request") or 1
             carried = f" (**{_fmt(record['events_per_s'])} events/s**)" if events > 1 else ""
-            rows.append(
-                (
-                    f"load test: {what}",
-                    command,
-                    f"{_fmt(record['throughput_per_s'])} {record['primary']}/s{carried}, "
-                    f"p50 {_fmt(primary.get('p50_ms'), 2)} ms, "
-                    f"p99 {_fmt(primary.get('p99_ms'), 2)} ms, "
-                    f"server p99 {_fmt(server, 2, ' ms')}, {record['total']['failures']} failed",
-                    f"floor {_fmt(floor)}/s: **{_fmt(record.get('ratio_to_floor'), 2)}**",
-                )
+            row(
+                "loadtest",
+                f"load test: {what}",
+                f"{_fmt(record['throughput_per_s'])} {record['primary']}/s{carried}, "
+                f"p50 {_fmt(primary.get('p50_ms'), 2)} ms, "
+                f"p99 {_fmt(primary.get('p99_ms'), 2)} ms, "
+                f"server p99 {_fmt(server, 2, ' ms')}, {record['total']['failures']} failed",
+                f"floor {_fmt(floor)}/s: **{_fmt(record.get('ratio_to_floor'), 2)}**",
             )
     lines = [
         "| what | command | result | baseline (same run) |",
