@@ -1,5 +1,9 @@
 """Candidate policies as ``(n, K)`` action distributions on a log: uniform random, the best
-static action, another log's per-position mix, and served models through their scores."""
+static action, another log's per-position mix, and served models through their scores.
+
+Each candidate takes a log of ``n`` rows over ``K`` actions and returns an ``(n, K)`` array
+whose row ``i`` is the candidate's distribution over the actions at row ``i``.
+"""
 
 from __future__ import annotations
 
@@ -25,17 +29,7 @@ CandidateSource = npt.NDArray[np.float64] | Callable[["LoggedFeedback"], npt.NDA
 
 
 def uniform_random(log: LoggedFeedback) -> FloatArray:
-    """Every action equally likely: over the row's eligible set when the log records one.
-
-    Parameters
-    ----------
-    log : LoggedFeedback
-        ``n`` rows over ``K`` actions.
-
-    Returns
-    -------
-    ndarray, shape (n, K)
-    """
+    """Every action equally likely: over the row's eligible set when the log records one."""
     if log.eligible is None:
         return np.full((log.n, log.n_actions), 1.0 / log.n_actions)
     mask = log.eligible.astype(np.float64)
@@ -50,17 +44,7 @@ def static_best(log: LoggedFeedback) -> FloatArray:
     (the winner's curse) and then evaluated on the very rows it was chosen on, so its estimate
     overstates what it would earn on fresh traffic; with few rewards per action the gap can be
     large. It is a yardstick ("could one offer for everybody beat the policy?"), not a
-    deployable policy. Ties go to the lowest action index.
-
-    Parameters
-    ----------
-    log : LoggedFeedback
-        ``n`` rows over ``K`` actions.
-
-    Returns
-    -------
-    ndarray, shape (n, K)
-        One-hot rows on the chosen action.
+    deployable policy. Ties go to the lowest action index; the rows are one-hot on the action.
     """
     k = log.n_actions
     values = np.bincount(log.actions, weights=log.rewards / log.propensities, minlength=k)

@@ -1,5 +1,19 @@
 """The estimators of a policy's value on a log (on-policy mean, IPS, SNIPS, doubly robust), each
-with its normal-approximate interval and an error code where the statistic is not usable."""
+with its normal-approximate interval and an error code where the statistic is not usable.
+
+The estimators share their arguments, described once here:
+
+- ``log`` (:class:`LoggedFeedback`): ``n`` rows over ``K`` actions.
+- ``target`` (ndarray, shape ``(n, K)``): the probability the candidate puts on each action at
+  row ``i``'s logged position; each row sums to 1.
+- ``alpha`` (float): ``1 - alpha`` is the interval's coverage.
+- ``clip`` (float, optional): a cap on the importance weights. Off by default: capping lowers
+  the variance but biases the estimate towards zero, and the interval does not account for
+  that bias.
+
+Each returns an :class:`Estimate` and raises ``ValueError`` when ``target`` is not an
+``(n, K)`` row-stochastic matrix or ``alpha`` or ``clip`` is out of range.
+"""
 
 from __future__ import annotations
 
@@ -135,17 +149,7 @@ def _clipped_name(name: str, clip: float | None) -> str:
 def on_policy(log: LoggedFeedback, alpha: float = 0.05) -> Estimate:
     """The logging policy's own mean reward: the on-policy reference every candidate faces.
 
-    Parameters
-    ----------
-    log : LoggedFeedback
-        ``n`` rows.
-    alpha : float
-        ``1 - alpha`` is the interval's coverage.
-
-    Returns
-    -------
-    Estimate
-        Named ``"on_policy"``; effective sample size ``n``.
+    Named ``"on_policy"``, with an effective sample size of ``n``.
     """
     z = _quantile(alpha)
     if log.n == 0:
@@ -172,29 +176,7 @@ def ips(
 
     Unbiased whenever the logging policy gave every action the candidate can choose a positive
     probability and the logged propensities are right; its variance grows with the weights.
-
-    Parameters
-    ----------
-    log : LoggedFeedback
-        ``n`` rows over ``K`` actions.
-    target : ndarray, shape (n, K)
-        Probability the candidate puts each action at row ``i``'s logged position.
-    alpha : float
-        ``1 - alpha`` is the interval's coverage.
-    clip : float, optional
-        Cap on importance weights. Off by default: capping lowers variance but biases the
-        estimate towards zero, and the interval does not account for that bias.
-
-    Returns
-    -------
-    Estimate
-        Interval ``value ± z_{1-alpha/2} · sd(w r) / sqrt(n)``.
-
-    Raises
-    ------
-    ValueError
-        If ``target`` is not an ``(n, K)`` row-stochastic matrix, or ``alpha``/``clip`` are
-        out of range.
+    The interval is ``value ± z_{1-alpha/2} · sd(w r) / sqrt(n)``.
     """
     z = _quantile(alpha)
     _check_clip(clip)
@@ -217,24 +199,6 @@ def snips(log: LoggedFeedback, target: FloatArray, alpha: float = 0.05) -> Estim
     Slightly biased (it is a ratio) but bounded by the reward range and far less variable than
     IPS when weights are heavy. The interval comes from the delta method: the influence of row
     ``i`` is ``w_i (r_i - V) / mean(w)``.
-
-    Parameters
-    ----------
-    log : LoggedFeedback
-        ``n`` rows over ``K`` actions.
-    target : ndarray, shape (n, K)
-        Probability the candidate puts each action at row ``i``'s logged position.
-    alpha : float
-        ``1 - alpha`` is the interval's coverage.
-
-    Returns
-    -------
-    Estimate
-
-    Raises
-    ------
-    ValueError
-        If ``target`` is not an ``(n, K)`` row-stochastic matrix or ``alpha`` is out of range.
     """
     z = _quantile(alpha)
     target = _check_target(log, target)
@@ -266,27 +230,9 @@ def doubly_robust(
     residuals and the interval. Use cross-fitted predictions (:func:`fit_reward_model`): a
     model that has seen row ``i``'s reward shrinks its residual and the interval with it.
 
-    Parameters
-    ----------
-    log : LoggedFeedback
-        ``n`` rows over ``K`` actions.
-    target : ndarray, shape (n, K)
-        Probability the candidate puts each action at row ``i``'s logged position.
-    reward_model_predictions : ndarray, shape (n, K)
-        Predicted reward of every action at row ``i``'s context and position.
-    alpha : float
-        ``1 - alpha`` is the interval's coverage.
-    clip : float, optional
-        Cap on importance weights (off by default; biased when on).
-
-    Returns
-    -------
-    Estimate
-
-    Raises
-    ------
-    ValueError
-        On shape mismatches, non-finite predictions, or ``alpha``/``clip`` out of range.
+    ``reward_model_predictions`` (ndarray, shape ``(n, K)``) is the predicted reward of every
+    action at row ``i``'s context and position; a wrong shape or a non-finite prediction raises
+    ``ValueError``.
     """
     z = _quantile(alpha)
     _check_clip(clip)

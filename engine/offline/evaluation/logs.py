@@ -198,23 +198,10 @@ def load_obd_csv(
     are the affinity columns followed by the ``user_feature_*`` categories hashed into 32
     one-hot buckets each (fixed columns across files). Each row's segment is
     ``("<segment_by>=<value>",)``. ``estimated_propensity`` is left unset: OBD does not say
-    which propensities were computed (BTS's come from Monte Carlo simulation).
+    which propensities were computed (BTS's come from Monte Carlo simulation). With
+    ``segment_by=None`` the rows have no segments.
 
-    Parameters
-    ----------
-    path : path-like
-        The CSV file.
-    segment_by : str or None
-        The user feature whose value names each row's segment; None for no segments.
-
-    Returns
-    -------
-    LoggedFeedback
-
-    Raises
-    ------
-    ValueError
-        On a missing column or an unparsable value.
+    A missing column or an unparsable value raises ``ValueError``.
     """
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
@@ -295,21 +282,11 @@ def load_decision_log(lines: Iterable[bytes | str]) -> LoggedFeedback:
     vector; all rows must agree on its length), ``segments`` and ``eligible`` (offer ids).
     ``decision_id``, ``timestamp``, ``channel``, ``placement`` and ``policy`` are accepted and
     ignored here. The action space is every offer id served or listed as eligible, sorted. Rows
-    without ``eligible`` count every action as eligible; blank lines are skipped.
+    without ``eligible`` count every action as eligible; blank lines are skipped. ``lines`` may
+    be an open file.
 
-    Parameters
-    ----------
-    lines : iterable of bytes or str
-        JSON lines, for example an open file.
-
-    Returns
-    -------
-    LoggedFeedback
-
-    Raises
-    ------
-    ValueError
-        Naming the 1-based line of the first malformed record, or if there are no records.
+    A malformed record raises ``ValueError`` naming its 1-based line, as does a log with no
+    records.
     """
     records: list[tuple[int, dict[str, Any]]] = []
     for number, line in enumerate(lines, start=1):
