@@ -321,8 +321,5 @@ def stored_columns(pop: Population) -> CustomerColumns:
         ),
         signed_up=pop.signed_up,
         owner=pop.owner,
-        ts=pop.ts,
-        kind=pop.kind,
-        channel=pop.channel,
-        cents=pop.cents,
+        **{column: getattr(pop, column) for column in _ACTIVITY_COLUMNS},
     )
