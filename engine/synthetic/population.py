@@ -28,6 +28,7 @@ from engine.domain.profiles import (
     ActivityType,
 )
 from engine.store.bulk import AttributeValues, CustomerColumns
+from engine.synthetic.tables import table
 
 __all__ = [
     "BLOCK",
@@ -58,7 +59,7 @@ Spec = tuple[ActivityType, Channel, float, float]
 class Persona:
     name: str
     share: float
-    window: tuple[float, float]  # active from .. to, in days before now
+    window: tuple[float, float]  # active from .. to, in days before now (within tenure)
     specs: tuple[Spec, ...]
     recent: tuple[Spec, ...] = ()  # extra activity in the last 30 days
     tenure_days: tuple[float, float] = (120, 1500)
@@ -69,140 +70,14 @@ class Persona:
     push_opt_in: float = 0.35
 
 
-PERSONAS: tuple[Persona, ...] = (
-    Persona(
-        "app_first",
-        0.17,
-        (120, 0),
-        (
-            ("app_open", "mobile_app", 22, 0),
-            ("search", "mobile_app", 6, 0),
-            ("add_to_cart", "mobile_app", 5, 0),
-            ("purchase", "mobile_app", 3.5, 45),
-            ("push_open", "push", 6, 0),
-            ("page_view", "web", 2, 0),
-        ),
-        age=(31, 8),
-        push_opt_in=0.85,
-    ),
-    Persona(
-        "store_first",
-        0.14,
-        (120, 0),
-        (
-            ("store_visit", "in_store", 12, 0),
-            ("purchase", "in_store", 5, 60),
-            ("email_open", "email", 2, 0),
-            ("page_view", "web", 1, 0),
-        ),
-        age=(53, 12),
-        loyalty=0.7,
-    ),
-    Persona(
-        "web_shopper",
-        0.19,
-        (120, 0),
-        (
-            ("page_view", "web", 16, 0),
-            ("search", "web", 6, 0),
-            ("login", "web", 4, 0),
-            ("add_to_cart", "web", 5, 0),
-            ("purchase", "web", 3.5, 55),
-            ("email_open", "email", 6, 0),
-            ("email_click", "email", 2, 0),
-            ("social_engagement", "social", 2, 0),
-        ),
-        age=(38, 11),
-    ),
-    Persona(
-        "high_spender",
-        0.08,
-        (120, 0),
-        (
-            ("page_view", "web", 15, 0),
-            ("app_open", "mobile_app", 12, 0),
-            ("store_visit", "in_store", 3, 0),
-            ("purchase", "web", 5, 170),
-            ("purchase", "mobile_app", 3, 150),
-            ("purchase", "in_store", 2, 220),
-            ("email_open", "email", 6, 0),
-            ("email_click", "email", 3, 0),
-        ),
-        age=(45, 10),
-        tiers=(0.05, 0.25, 0.45, 0.25),
-        loyalty=0.8,
-        push_opt_in=0.5,
-    ),
-    Persona(
-        "lapsing",
-        0.06,
-        (120, 45),
-        (
-            ("page_view", "web", 10, 0),
-            ("purchase", "web", 3, 75),
-            ("email_open", "email", 3, 0),
-        ),
-        recent=(("page_view", "web", 2, 0), ("email_open", "email", 2, 0)),
-        tiers=(0.35, 0.4, 0.2, 0.05),
-    ),
-    Persona(
-        "support_heavy",
-        0.07,
-        (120, 0),
-        (
-            ("page_view", "web", 8, 0),
-            ("login", "web", 4, 0),
-            ("purchase", "web", 2, 40),
-            ("sms_click", "sms", 1.5, 0),
-        ),
-        recent=(
-            ("call", "call_center", 4, 0),
-            ("support_contact", "call_center", 4, 0),
-            ("support_contact", "web", 1.5, 0),
-        ),
-        age=(48, 14),
-    ),
-    Persona(
-        "dormant",
-        0.12,
-        (120, 91),
-        (
-            ("page_view", "web", 5, 0),
-            ("purchase", "web", 0.8, 50),
-            ("email_open", "email", 2, 0),
-        ),
-        tenure_days=(150, 1500),
-        silent_share=0.25,
-    ),
-    Persona(
-        "new",
-        0.09,
-        (29, 0),  # clipped to the days since sign-up
-        (
-            ("app_open", "mobile_app", 4, 0),
-            ("page_view", "web", 5, 0),
-            ("purchase", "web", 0.7, 35),
-            ("email_open", "email", 2, 0),
-        ),
-        tenure_days=(0, 29),
-        age=(34, 11),
-        tiers=(1.0, 0.0, 0.0, 0.0),
-        loyalty=0.1,
-    ),
-    Persona(
-        "casual",
-        0.08,
-        (120, 0),
-        (
-            ("email_open", "email", 5, 0),
-            ("email_click", "email", 1.2, 0),
-            ("social_engagement", "social", 5, 0),
-            ("page_view", "web", 3, 0),
-            ("purchase", "web", 0.7, 40),
-            ("sms_click", "sms", 1, 0),
-            ("push_open", "push", 1, 0),
-        ),
-    ),
+def _frozen(value: Any) -> Any:
+    """JSON arrays as the tuples a persona holds (personas are immutable and hashable)."""
+    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
+
+
+# The personas are data (``data/personas.json``); a field a row leaves out keeps its default.
+PERSONAS: tuple[Persona, ...] = tuple(
+    Persona(**{field: _frozen(value) for field, value in row.items()}) for row in table("personas")
 )
 
 COUNTRIES = ("DE", "FR", "ES", "IT", "NL", "GB")
@@ -446,8 +321,5 @@ def stored_columns(pop: Population) -> CustomerColumns:
         ),
         signed_up=pop.signed_up,
         owner=pop.owner,
-        ts=pop.ts,
-        kind=pop.kind,
-        channel=pop.channel,
-        cents=pop.cents,
+        **{column: getattr(pop, column) for column in _ACTIVITY_COLUMNS},
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -59,24 +60,37 @@ async def test_demo_bandit_runs_the_recommended_policy_and_its_traffic_is_learne
     assert versions.get(scope, 0) >= decisions // LEARN_EVERY + 1
 
 
+async def put_rules_and_bandit(
+    client: httpx.AsyncClient,
+    role_keys: Roles,
+    experiment_id: str,
+    name: str,
+    bandit: dict[str, Any],
+    status: str = "running",
+) -> dict[str, Any]:
+    """A marketer's experiment of two halves, business rules and ``bandit``; the stored body."""
+    body = {
+        "name": name,
+        "status": status,
+        "variants": [
+            {"id": "rules", "weight": 0.5, "treatment": {"policy": "rules"}},
+            {**bandit, "weight": 0.5},
+        ],
+    }
+    r = await client.put(
+        f"/v1/experiments/{experiment_id}", json=body, headers=role_keys["marketer"]
+    )
+    assert r.status_code == 200, r.text
+    stored: dict[str, Any] = r.json()
+    return stored
+
+
 async def test_a_bandit_variant_learns_with_its_declared_ridge_penalty(
     client: httpx.AsyncClient, role_keys: Roles, store: RedisStore
 ) -> None:
-    body = {
-        "name": "Ridge penalty",
-        "status": "running",
-        "variants": [
-            {"id": "rules", "weight": 0.5, "treatment": {"policy": "rules"}},
-            {
-                "id": "tight",
-                "weight": 0.5,
-                "treatment": {"policy": "bandit", "alpha": 0.3, "l2_lambda": 7.0},
-            },
-        ],
-    }
-    r = await client.put("/v1/experiments/exp-ridge", json=body, headers=role_keys["marketer"])
-    assert r.status_code == 200, r.text
-    assert r.json()["variants"][1]["treatment"]["l2_lambda"] == 7.0
+    tight = {"id": "tight", "treatment": {"policy": "bandit", "alpha": 0.3, "l2_lambda": 7.0}}
+    stored = await put_rules_and_bandit(client, role_keys, "exp-ridge", "Ridge penalty", tight)
+    assert stored["variants"][1]["treatment"]["l2_lambda"] == 7.0
     catalog = await CatalogCache(store).get()
     policy = policy_for_scope("global~exp-ridge~tight", catalog, PolicyConfig())
     assert (policy.alpha, policy.l2_lambda) == (0.3, 7.0)
@@ -85,17 +99,11 @@ async def test_a_bandit_variant_learns_with_its_declared_ridge_penalty(
 async def test_a_bandit_variant_without_a_ridge_penalty_gets_the_tuned_default(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    body = {
-        "name": "Defaults",
-        "status": "draft",
-        "variants": [
-            {"id": "rules", "weight": 0.5, "treatment": {"policy": "rules"}},
-            {"id": "bandit", "weight": 0.5, "treatment": {"policy": "bandit"}},
-        ],
-    }
-    r = await client.put("/v1/experiments/exp-defaults", json=body, headers=role_keys["marketer"])
-    assert r.status_code == 200, r.text
-    treatment = r.json()["variants"][1]["treatment"]
+    bandit = {"id": "bandit", "treatment": {"policy": "bandit"}}
+    stored = await put_rules_and_bandit(
+        client, role_keys, "exp-defaults", "Defaults", bandit, status="draft"
+    )
+    treatment = stored["variants"][1]["treatment"]
     assert (treatment["alpha"], treatment["l2_lambda"], treatment["epsilon"]) == (
         PolicyConfig().alpha,
         PolicyConfig().l2_lambda,

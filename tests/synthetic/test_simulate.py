@@ -16,9 +16,12 @@ from engine.config import Settings
 from engine.store.redis import RedisStore
 from engine.synthetic.simulate import (
     OfferSpec,
+    Population,
+    Requests,
     ScenarioConfig,
     SimulationOptions,
     StoreNotEmpty,
+    Trace,
     build_population,
     draw_requests,
     run_in_process,
@@ -32,6 +35,27 @@ NOW = 1_790_000_000.0  # fixed, so features do not depend on when the test runs
 
 def quiet() -> Console:
     return Console(file=io.StringIO(), width=120)
+
+
+async def run(
+    settings: Settings,
+    population: Population,
+    requests: Requests,
+    options: SimulationOptions,
+    console: Console | None = None,
+    flush: bool = True,
+) -> Trace:
+    """A run in this process against the test's store (flushing what earlier tests left)."""
+    return await run_in_process(
+        population,
+        requests,
+        options,
+        settings,
+        settings.redis_url or "",
+        settings.policy,
+        console or quiet(),
+        flush=flush,
+    )
 
 
 def test_population_and_true_rates_are_a_function_of_the_seed() -> None:
@@ -92,15 +116,7 @@ async def test_refuses_a_store_that_holds_customers(settings: Settings, store: R
     population = build_population(ScenarioConfig(customers=5), 1, NOW)
     requests = draw_requests(population, 5, 1)
     with pytest.raises(StoreNotEmpty, match="--flush"):
-        await run_in_process(
-            population,
-            requests,
-            SimulationOptions(decisions=5),
-            settings,
-            settings.redis_url or "",
-            settings.policy,
-            quiet(),
-        )
+        await run(settings, population, requests, SimulationOptions(decisions=5), flush=False)
     assert (await store.read_customer("someone")).attributes  # refused: nothing erased
 
 
@@ -115,16 +131,7 @@ async def test_a_small_run_learns_and_reports(
     requests = draw_requests(population, options.decisions, 7)
     printed = io.StringIO()
     console = Console(file=printed, width=120)
-    trace = await run_in_process(
-        population,
-        requests,
-        options,
-        settings,
-        settings.redis_url or "",
-        settings.policy,
-        console,
-        flush=True,
-    )
+    trace = await run(settings, population, requests, options, console)
     assert not (await store.read_customer("stray")).attributes  # --flush erased it
     assert "1,500 decisions" in printed.getvalue()  # the summary line
     result = summarize(population, requests, trace, options, "in_process")
@@ -162,19 +169,7 @@ async def test_in_process_runs_are_reproducible(settings: Settings, store: Redis
     options = SimulationOptions(decisions=300, seed=5, learn_every=50)
     population = build_population(ScenarioConfig(customers=100), 5, simulation_start(NOW))
     requests = draw_requests(population, options.decisions, 5)
-    traces = [
-        await run_in_process(
-            population,
-            requests,
-            options,
-            settings,
-            settings.redis_url or "",
-            settings.policy,
-            quiet(),
-            flush=True,
-        )
-        for _ in range(2)
-    ]
+    traces = [await run(settings, population, requests, options) for _ in range(2)]
     np.testing.assert_array_equal(traces[0].served, traces[1].served)
     np.testing.assert_array_equal(traces[0].version, traces[1].version)
     assert traces[0].version.max() > 0

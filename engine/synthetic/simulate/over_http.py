@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from engine.errors import NboError
 from engine.synthetic.simulate.run import (
-    PLACEMENT,
     Reporter,
+    Serving,
     SimulationOptions,
     StoreNotEmpty,
     Trace,
-    record_served,
 )
 from engine.synthetic.simulate.world import (
     Population,
@@ -26,8 +25,6 @@ from engine.synthetic.simulate.world import (
 
 if TYPE_CHECKING:
     import httpx
-
-    from engine.feedback.events import EventType
 
 
 class _Api:
@@ -100,40 +97,12 @@ async def _load_world_over_http(api: _Api, population: Population) -> None:
     await api.call("PUT", "/v1/feature-spec", spec)
 
 
-async def _serve_over_http(
-    api: _Api,
-    i: int,
-    customer_id: str,
-    requests: Requests,
-    trace: Trace,
-    offer_index: Mapping[str, int],
-) -> None:
+async def _serve_over_http(api: _Api, i: int, serving: Serving) -> None:
     """Decision ``i``, then its impression and, when the draw says so, its click, in one batch."""
-    body = await api.call(
-        "POST",
-        "/v1/decisions",
-        {
-            "customer_id": customer_id,
-            "channel": requests.channel[i],
-            "placement": PLACEMENT,
-            "context": requests.context[i],
-            "limit": 1,
-        },
-    )
-    offer_id = record_served(trace, requests, i, body, offer_index)
-    if offer_id is None:
-        return
-    kinds: list[EventType] = ["impression", "click"] if trace.clicked[i] else ["impression"]
-    batch = [
-        {
-            "event_id": f"e-{i}-{kind}",
-            "decision_id": body["decision_id"],
-            "offer_id": offer_id,
-            "type": kind,
-        }
-        for kind in kinds
-    ]
-    await api.call("POST", "/v1/events:batch", {"events": batch})
+    body = await api.call("POST", "/v1/decisions", serving.decision(i))
+    batch = serving.events(i, body)
+    if batch:
+        await api.call("POST", "/v1/events:batch", {"events": batch})
 
 
 async def run_http(
@@ -162,8 +131,8 @@ async def run_http(
     limits = httpx.Limits(
         max_connections=options.concurrency, max_keepalive_connections=options.concurrency
     )
-    trace = Trace.empty(len(requests))
-    offer_index = {offer_id: j for j, offer_id in enumerate(population.offer_ids)}
+    serving = Serving(population, requests)
+    trace = serving.trace
     async with httpx.AsyncClient(
         base_url=url.rstrip("/"),
         headers={"Authorization": f"Bearer {key}"},
@@ -180,11 +149,8 @@ async def run_http(
 
         async def decide_worker() -> None:
             for i in indices:
-                customer = population.customers[int(requests.customer[i])]
                 try:
-                    await _serve_over_http(
-                        api, i, customer.customer_id, requests, trace, offer_index
-                    )
+                    await _serve_over_http(api, i, serving)
                 except (NboError, httpx.HTTPError) as exc:
                     trace.errors += 1
                     if trace.errors > max(10, len(requests) // 100):

@@ -122,29 +122,64 @@ def simulation_start(wall: float | None = None) -> float:
     return float(start if start <= wall else start - SECONDS_PER_DAY)
 
 
-def record_served(
-    trace: Trace,
-    requests: Requests,
-    index: int,
-    body: Mapping[str, Any],
-    offer_index: Mapping[str, int],
-) -> str | None:
-    """Note what was served; returns the served offer id, or None."""
-    trace.version[index] = int(body.get("policy", {}).get("version", 0))
-    trace.policy = str(body.get("policy", {}).get("name", trace.policy))
-    trace.fallbacks += bool(body.get("fallback"))
-    offers = body.get("offers") or []
-    if not offers:
-        return None
-    offer_id = str(offers[0]["offer_id"])
-    j = offer_index.get(offer_id)
-    if j is None or math.isnan(requests.rates[index, j]):
-        trace.unexpected += 1
+class Serving:
+    """One run's decisions as either mode serves them: what decision ``i`` asks for (the
+    decision API's body) and, once answered, the events its customer sends back, noting in the
+    trace what was served; the in-process and the HTTP run differ only in how they send them."""
+
+    def __init__(self, population: Population, requests: Requests) -> None:
+        self.population = population
+        self.requests = requests
+        self.trace = Trace.empty(len(requests))
+        self.offer_index = {offer_id: j for j, offer_id in enumerate(population.offer_ids)}
+
+    def decision(self, i: int) -> dict[str, Any]:
+        """Request ``i`` as ``POST /v1/decisions`` takes it: one offer, for the simulator."""
+        customer = self.population.customers[int(self.requests.customer[i])]
+        return {
+            "customer_id": customer.customer_id,
+            "channel": self.requests.channel[i],
+            "placement": PLACEMENT,
+            "context": self.requests.context[i],
+            "limit": 1,
+        }
+
+    def events(self, i: int, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The impression of what decision ``i`` served and, when the draw says so, its click."""
+        offer_id = self.record(i, body)
+        if offer_id is None:
+            return []
+        kinds: list[EventType] = (
+            ["impression", "click"] if self.trace.clicked[i] else ["impression"]
+        )
+        return [
+            {
+                "event_id": f"e-{i}-{kind}",
+                "decision_id": body["decision_id"],
+                "offer_id": offer_id,
+                "type": kind,
+            }
+            for kind in kinds
+        ]
+
+    def record(self, index: int, body: Mapping[str, Any]) -> str | None:
+        """Note what was served; returns the served offer id, or None."""
+        trace, requests = self.trace, self.requests
+        trace.version[index] = int(body.get("policy", {}).get("version", 0))
+        trace.policy = str(body.get("policy", {}).get("name", trace.policy))
+        trace.fallbacks += bool(body.get("fallback"))
+        offers = body.get("offers") or []
+        if not offers:
+            return None
+        offer_id = str(offers[0]["offer_id"])
+        j = self.offer_index.get(offer_id)
+        if j is None or math.isnan(requests.rates[index, j]):
+            trace.unexpected += 1
+            return offer_id
+        trace.served[index] = j
+        trace.explored[index] = bool(offers[0].get("explanation", {}).get("explored", False))
+        trace.clicked[index] = bool(requests.u[index] < requests.rates[index, j])
         return offer_id
-    trace.served[index] = j
-    trace.explored[index] = bool(offers[0].get("explanation", {}).get("explored", False))
-    trace.clicked[index] = bool(requests.u[index] < requests.rates[index, j])
-    return offer_id
 
 
 class Reporter:
@@ -308,42 +343,15 @@ class _InProcess:
             while await self.learner.step(scope, block_ms=0):
                 pass
 
-    async def serve(
-        self,
-        i: int,
-        customer_id: str,
-        requests: Requests,
-        trace: Trace,
-        offer_index: Mapping[str, int],
-    ) -> None:
+    async def serve(self, i: int, serving: Serving) -> None:
         """Decision ``i``, then its impression and, when the draw says so, its click."""
         from engine.decision.request import DecisionRequest
         from engine.feedback.events import EventRequest
 
         self.clock.advance(self.options.seconds_per_decision)
-        decision = await self.engine.decide(
-            DecisionRequest(
-                customer_id=customer_id,
-                channel=requests.channel[i],
-                placement=PLACEMENT,
-                context=requests.context[i],
-                limit=1,
-            )
-        )
-        body = decision.body
-        offer_id = record_served(trace, requests, i, body, offer_index)
-        if offer_id is None:
-            return
-        kinds: list[EventType] = ["impression", "click"] if trace.clicked[i] else ["impression"]
-        for kind in kinds:
-            await self.events.record(
-                EventRequest(
-                    event_id=f"e-{i}-{kind}",
-                    decision_id=body["decision_id"],
-                    offer_id=offer_id,
-                    type=kind,
-                )
-            )
+        decision = await self.engine.decide(DecisionRequest.model_validate(serving.decision(i)))
+        for event in serving.events(i, decision.body):
+            await self.events.record(EventRequest.model_validate(event))
 
 
 def _batch_settings(
@@ -381,8 +389,8 @@ async def run_in_process(
     config = PolicyConfig.model_validate(dict(policy))
     settings = _batch_settings(settings, options, config)
     store = RedisStore.from_settings(settings, url)
-    trace = Trace.empty(len(requests))
-    offer_index = {offer_id: j for j, offer_id in enumerate(population.offer_ids)}
+    serving = Serving(population, requests)
+    trace = serving.trace
     try:
         await _refuse_unless_empty(store, flush, console)
         console.print(f"loading {len(population.customers):,} customers and the catalog")
@@ -392,8 +400,7 @@ async def run_in_process(
         started = time.perf_counter()
         with reporter.progress:
             for i in range(len(requests)):
-                customer = population.customers[int(requests.customer[i])]
-                await run.serve(i, customer.customer_id, requests, trace, offer_index)
+                await run.serve(i, serving)
                 if (i + 1) % options.learn_every == 0:
                     await run.learn()
                     run.engine = run.new_engine()
