@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from experiments.errors import CodedError
+
 __all__ = [
     "AttributeLimitReached",
     "Conflict",
@@ -19,15 +21,8 @@ __all__ = [
 ]
 
 
-class NboError(Exception):
+class NboError(CodedError):
     """Base of every error the engine raises on purpose."""
-
-    code = "error"
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 class ValidationFailed(NboError):

@@ -8,14 +8,21 @@ errors; the engine translates these once (``ExperimentInvalid`` -> ``ValidationF
 
 from __future__ import annotations
 
-__all__ = ["ExperimentConflict", "ExperimentError", "ExperimentInvalid", "ExperimentOverlap"]
+__all__ = [
+    "CodedError",
+    "ExperimentConflict",
+    "ExperimentError",
+    "ExperimentInvalid",
+    "ExperimentOverlap",
+]
 
 
-class ExperimentError(Exception):
-    """Base of every error this package raises on purpose.
+class CodedError(Exception):
+    """An error that carries what an API error body shows: ``code``, ``message`` and ``field``.
 
-    ``field`` is the JSON path of the culprit in the experiment document (``variants[1].weight``),
-    or ``None`` when the document as a whole is at fault.
+    Both exception trees (this package's and the engine's) derive from it, so the translation
+    between them and the API's error shape read the same three attributes; it lives here, in
+    the lowest layer, because the engine may import this package and not the reverse.
     """
 
     code = "error"
@@ -24,6 +31,14 @@ class ExperimentError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+class ExperimentError(CodedError):
+    """Base of every error this package raises on purpose.
+
+    ``field`` is the JSON path of the culprit in the experiment document (``variants[1].weight``),
+    or ``None`` when the document as a whole is at fault.
+    """
 
 
 class ExperimentInvalid(ExperimentError):

@@ -24,6 +24,7 @@ from experiments.report.charts import (
     variant_colours,
 )
 from experiments.report.formatting import escape, instant, level, metric_label
+from experiments.report.readout import ReadOut
 from experiments.report.sections import (
     header,
     health_section,
@@ -61,19 +62,12 @@ def _alpha(results: Mapping[str, Any], experiment: Mapping[str, Any]) -> float:
     return alpha
 
 
-def _result_section(
-    results: Mapping[str, Any],
-    control: str,
-    metric: str,
-    alpha: float,
-    stopped: bool,
-    holdouts: frozenset[str],
-) -> str:
+def _result_section(results: Mapping[str, Any], readout: ReadOut) -> str:
     """The experiment's decision, then one headline per variant against control."""
     headlines = [
-        headline(c, control, metric, alpha, stopped)
+        headline(c, readout.control, readout.metric, readout.alpha, readout.stopped)
         for c in _maps(_map(results.get("overall")).get("comparisons"))
-        if _text(c.get("variant")) not in holdouts
+        if _text(c.get("variant")) not in readout.holdouts
     ]
     headline_html = "".join(f'<p class="headline {css}">{text}</p>' for text, css in headlines)
     if not headline_html:
@@ -172,19 +166,20 @@ def render_report(
     stopped = experiment.get("status") == "stopped"
     title = _text(experiment.get("name")) or _text(results.get("experiment_id")) or "Experiment"
     holdouts = _holdouts(experiment)
+    readout = ReadOut(control, metric, alpha, stopped, holdouts)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)} \u2014 experiment report</title>"
         f"<style>\n{_CSS}</style></head><body><main>"
         + header(results, experiment, metric, now)
-        + _result_section(results, control, metric, alpha, stopped, holdouts)
-        + metrics_section(results, secondary, experiment, holdouts, alpha, stopped)
+        + _result_section(results, readout)
+        + metrics_section(results, secondary, experiment, readout)
         + health_section(results, experiment, control, now)
         + variants_section(experiment, results, control)
-        + programme_section(results, control, metric, holdouts, alpha)
+        + programme_section(results, readout)
         + _forest_section(results, alpha, holdouts)
         + _over_time_section(results, experiment, metric, control, now)
-        + table_section(results, control, metric, alpha, stopped, holdouts)
+        + table_section(results, readout)
         + "</main></body></html>\n"
     )

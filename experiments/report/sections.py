@@ -33,6 +33,7 @@ from experiments.report.formatting import (
     p_text,
     pct,
 )
+from experiments.report.readout import ReadOut
 from experiments.report.verdicts import decision_of, power_sentences, srm_sentence, verdict_of
 
 _STATUS_COLOURS: Final[Mapping[str, str]] = {
@@ -240,9 +241,7 @@ def metrics_section(
     results: Mapping[str, Any],
     secondary: Sequence[Mapping[str, Any]],
     experiment: Mapping[str, Any],
-    holdouts: frozenset[str],
-    alpha: float,
-    stopped: bool,
+    readout: ReadOut,
 ) -> str:
     """Every metric the experiment declares, each with its verdict (guardrails with the status
     the results give them), so a metric that moved the wrong way cannot go unseen."""
@@ -264,17 +263,18 @@ def metrics_section(
                 "passed to this report</td></tr>"
             )
         else:
-            rows += _metric_rows(role, found, holdouts, alpha, stopped)
-    rows += _guardrail_rows(results, experiment, holdouts)
+            rows += _metric_rows(role, found, readout.holdouts, readout.alpha, readout.stopped)
+    rows += _guardrail_rows(results, experiment, readout.holdouts)
     return (
         "<section><h2>Every declared metric</h2>"
         '<div style="overflow-x:auto"><table><thead><tr><th>Metric</th><th>Role</th>'
-        f"<th>Variant</th><th>Lift, relative<br><small>({level(alpha)} interval)</small></th>"
+        f"<th>Variant</th><th>Lift, relative<br><small>({level(readout.alpha)} interval)</small>"
+        "</th>"
         "<th>p&#8209;value</th><th>Adjusted p</th><th>Verdict</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></div>"
         '<p class="note">Verdicts of primary and secondary metrics compare the adjusted p-value '
-        f"with {alpha:g}. Guardrail status as the results give it, from a one-sided test "
+        f"with {readout.alpha:g}. Guardrail status as the results give it, from a one-sided test "
         "for harm: ok, not worse than control; warning, worse but not significantly so (or "
         "not computable); failing, significantly worse. Decisions, on the primary metric, "
         "follow the first rule that applies: a traffic split mismatch, do not trust; a failing "
@@ -319,10 +319,9 @@ def _control_intervals(
     return abs_ci, rel_ci
 
 
-def programme_section(
-    results: Mapping[str, Any], control: str, metric: str, holdouts: frozenset[str], alpha: float
-) -> str:
+def programme_section(results: Mapping[str, Any], readout: ReadOut) -> str:
     """Each variant against the holdout: what offering anything adds over offering nothing."""
+    control, metric, holdouts = readout.control, readout.metric, readout.holdouts
     overall = _map(results.get("overall"))
     values = {_text(v.get("variant")): _num(v.get("value")) for v in _maps(overall.get("variants"))}
     comparisons = {_text(c.get("variant")): c for c in _maps(overall.get("comparisons"))}
@@ -352,8 +351,8 @@ def programme_section(
             '<div style="overflow-x:auto"><table><thead><tr><th>Variant</th>'
             f"<th>{escape(metric_label(metric).capitalize())}</th>"
             f"<th>With no offers ({escape(holdout)})</th>"
-            f"<th>Difference<br><small>({level(alpha)} interval)</small></th>"
-            f"<th>Relative<br><small>({level(alpha)} interval)</small></th></tr></thead>"
+            f"<th>Difference<br><small>({level(readout.alpha)} interval)</small></th>"
+            f"<th>Relative<br><small>({level(readout.alpha)} interval)</small></th></tr></thead>"
             "<tbody>"
             + "".join(rows)
             + "</tbody></table></div>"

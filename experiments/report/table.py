@@ -30,6 +30,7 @@ from experiments.report.formatting import (
     p_text,
     pct,
 )
+from experiments.report.readout import ReadOut
 from experiments.report.verdicts import correction, srm_sentence, verdict_of
 
 _TABLE_HEAD: Final = (
@@ -121,14 +122,7 @@ def _comparison_cells(comparison: Mapping[str, Any], metric: str) -> str:
 
 
 def _scope_rows(
-    name: str,
-    scope: Mapping[str, Any],
-    control: str,
-    metric: str,
-    alpha: float,
-    stopped: bool,
-    holdouts: frozenset[str],
-    segment: str | None = None,
+    name: str, scope: Mapping[str, Any], readout: ReadOut, segment: str | None = None
 ) -> str:
     """One scope's rows: the variants the results list, then any they compare but do not list,
     so a comparison is never dropped for want of its counts."""
@@ -147,10 +141,10 @@ def _scope_rows(
         cells = [
             _labelled("units", count(_num(variant.get("units")))),
             _labelled("conversions", count(_num(variant.get("conversions")))),
-            _labelled("value", metric_value(_num(variant.get("value")), metric)),
+            _labelled("value", metric_value(_num(variant.get("value")), readout.metric)),
             _labelled("revenue", money(_num(variant.get("revenue")))),
         ]
-        tag = control_tag(variant_name, control)
+        tag = control_tag(variant_name, readout.control)
         row = (
             f'<tr {scope_attributes} data-variant="{escape(variant_name)}">'
             f'<td class="name">{escape(variant_name)}{tag}</td>'
@@ -158,35 +152,26 @@ def _scope_rows(
         )
         comparison = comparisons.get(variant_name)
         if comparison is None:
-            baseline = "baseline" if variant_name == control else MISSING
+            baseline = "baseline" if variant_name == readout.control else MISSING
             row += f'<td class="muted verdict" colspan="6">{escape(baseline)}</td></tr>'
             rows.append(row)
             continue
-        verdict, css = verdict_of(comparison, alpha, stopped)
-        row += _comparison_cells(comparison, metric)
-        if variant_name in holdouts:
+        verdict, css = verdict_of(comparison, readout.alpha, readout.stopped)
+        row += _comparison_cells(comparison, readout.metric)
+        if variant_name in readout.holdouts:
             verdict, css = "baseline (no offers), not a competitor", "muted"
         rows.append(row + f'<td class="{css} verdict">{escape(verdict)}</td></tr>')
     return "".join(rows)
 
 
-def table_section(
-    results: Mapping[str, Any],
-    control: str,
-    metric: str,
-    alpha: float,
-    stopped: bool,
-    holdouts: frozenset[str],
-) -> str:
-    body = _scope_rows(
-        "All customers", _map(results.get("overall")), control, metric, alpha, stopped, holdouts
-    )
+def table_section(results: Mapping[str, Any], readout: ReadOut) -> str:
+    body = _scope_rows("All customers", _map(results.get("overall")), readout)
     for segment in _maps(results.get("segments")):
         label = _text(segment.get("segment"))
-        body += _scope_rows(
-            f"Segment: {label}", segment, control, metric, alpha, stopped, holdouts, label
-        )
-    head = _TABLE_HEAD.format(metric=escape(metric_label(metric).capitalize()), level=level(alpha))
+        body += _scope_rows(f"Segment: {label}", segment, readout, label)
+    head = _TABLE_HEAD.format(
+        metric=escape(metric_label(readout.metric).capitalize()), level=level(readout.alpha)
+    )
     return (
         "<section><h2>All numbers</h2>"
         '<p class="note">Customers are counted once, in the segments they belonged to when first '

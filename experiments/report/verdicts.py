@@ -207,7 +207,7 @@ def power_sentences(
     """What the sample size allows now, what the planned lift needs and by when, or why not.
 
     The results size one comparison, control against the first other variant (as
-    ``engine.offline.results`` does), and count the customers of those two arms; the other arms take
+    ``experiments.results`` does), and count the customers of those two arms; the other arms take
     their planned share of traffic too, so the experiment as a whole needs more.
     """
     weights = {_text(v.get("id")): _num(v.get("weight")) for v in _maps(experiment.get("variants"))}

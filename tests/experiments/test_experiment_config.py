@@ -28,6 +28,7 @@ from experiments import (
     transition,
 )
 from experiments.config import BANDIT_POLICIES, CHANNELS
+from experiments.errors import CodedError
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -152,7 +153,15 @@ def both(*mutations: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, An
     return mutate
 
 
-INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def second_metric_wrong(case: str, key: str, first: str, second: str) -> tuple[str, Mutation, str]:
+    """A case whose metric list ``key`` is ``[first, second]`` and is refused at ``second``."""
+    return (case, set_path(key, [first, second]), f"{key}[1]")
+
+
+INVALID: list[tuple[str, Mutation, str]] = [
     ("no name", drop("name"), "name"),
     ("empty name", set_path("name", ""), "name"),
     ("unknown field", set_path("owner", "me"), "owner"),
@@ -227,25 +236,15 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("bad control id", set_path("control", "a b"), "control"),
     ("unknown primary metric", set_path("primary_metric", "happiness"), "primary_metric"),
     ("activity metric without type", set_path("primary_metric", "activity:"), "primary_metric"),
-    (
-        "unknown secondary metric",
-        set_path("secondary_metrics", ["click_rate", "ctr"]),
-        "secondary_metrics[1]",
+    second_metric_wrong("unknown secondary metric", "secondary_metrics", "click_rate", "ctr"),
+    second_metric_wrong(
+        "duplicate secondary metric", "secondary_metrics", "click_rate", "click_rate"
     ),
-    (
-        "duplicate secondary metric",
-        set_path("secondary_metrics", ["click_rate", "click_rate"]),
-        "secondary_metrics[1]",
+    second_metric_wrong(
+        "primary repeated as secondary", "secondary_metrics", "click_rate", "conversion_rate"
     ),
-    (
-        "primary repeated as secondary",
-        set_path("secondary_metrics", ["click_rate", "conversion_rate"]),
-        "secondary_metrics[1]",
-    ),
-    (
-        "duplicate guardrail",
-        set_path("guardrail_metrics", ["activity:call", "activity:call"]),
-        "guardrail_metrics[1]",
+    second_metric_wrong(
+        "duplicate guardrail", "guardrail_metrics", "activity:call", "activity:call"
     ),
     ("MDE 0", set_path("minimum_detectable_effect", 0), "minimum_detectable_effect"),
     ("alpha 0", set_path("alpha", 0), "alpha"),
@@ -347,7 +346,8 @@ def test_errors_are_the_packages_own() -> None:
     assert issubclass(ExperimentInvalid, ExperimentError)
     assert issubclass(ExperimentConflict, ExperimentError)
     assert ExperimentConflict("x", field="salt").code == "conflict"
-    assert ExperimentError.__mro__[1] is Exception
+    # the one base above the package's tree is its own too, not the engine's
+    assert ExperimentError.__mro__[1:] == (CodedError, Exception, BaseException, object)
 
 
 # --- lifecycle -------------------------------------------------------------------------------

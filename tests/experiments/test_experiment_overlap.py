@@ -15,6 +15,7 @@ import orjson
 
 from engine.store.redis import RedisStore
 from experiments import parse_experiment
+from tests.experiments.documents import policy_variants
 
 Roles = dict[str, dict[str, str]]
 
@@ -23,10 +24,7 @@ def experiment(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": "Bandit vs rules",
         "status": "running",
-        "variants": [
-            {"id": "control", "weight": 0.5, "treatment": {"policy": "rules"}},
-            {"id": "treat", "weight": 0.5, "treatment": {"policy": "random"}},
-        ],
+        "variants": policy_variants(("control", 0.5, "rules"), ("treat", 0.5, "random")),
     }
     body.update(overrides)
     return body

@@ -8,16 +8,15 @@ from typing import Any
 import httpx
 
 from experiments import assign, parse_experiment
+from tests.experiments.conftest import NboCli
+from tests.experiments.documents import policy_variants
 
 Roles = dict[str, dict[str, str]]
 
 EXPERIMENT = {
     "name": "Rules vs bandit",
     "status": "running",
-    "variants": [
-        {"id": "control", "weight": 0.5, "treatment": {"policy": "rules"}},
-        {"id": "bandit", "weight": 0.5, "treatment": {"policy": "bandit"}},
-    ],
+    "variants": policy_variants(("control", 0.5, "rules"), ("bandit", 0.5, "bandit")),
     "control": "control",
 }
 
@@ -190,14 +189,8 @@ async def test_unknown_metric_is_refused(client: httpx.AsyncClient, role_keys: R
 
 
 async def test_results_as_csv_and_the_html_report_from_the_cli(
-    client: httpx.AsyncClient, role_keys: Roles, settings: Any, tmp_path: Any, monkeypatch: Any
+    client: httpx.AsyncClient, role_keys: Roles, tmp_path: Any, nbo: NboCli
 ) -> None:
-    import asyncio
-
-    from typer.testing import CliRunner
-
-    from api.cli import app
-
     await start_experiment(client, role_keys, "exp-r")
     await send_every(client, role_keys, "r", 40, "conversion", 4, value=9.0)
     r = await client.get("/v1/experiments/exp-r/results?format=csv", headers=role_keys["analyst"])
@@ -207,12 +200,8 @@ async def test_results_as_csv_and_the_html_report_from_the_cli(
     assert len(lines) >= 3  # header + one row per variant at least
     assert "control" in r.text
     assert "bandit" in r.text
-    monkeypatch.setenv("NBO_REDIS_URL", settings.redis_url)
     target = tmp_path / "report.html"
-    result = await asyncio.to_thread(
-        CliRunner().invoke, app, ["report", "exp-r", "--output", str(target)]
-    )
-    assert result.exit_code == 0, result.output
+    await nbo("report", "exp-r", "--output", str(target))
     html = target.read_text()
     assert "Rules vs bandit" in html
     assert "<script" not in html.lower()

@@ -23,6 +23,8 @@ from PIL import Image
 from experiments.report import render_report
 from experiments.tables import CSV_COLUMNS, render_csv
 from tests.browser import headless_chromium
+from tests.experiments.conftest import NboCli
+from tests.experiments.documents import policy_variants
 
 SEGMENTS = ("dormant_90d", "high_value", "new_customers", "mobile_first")
 VARIANTS = ("control", "bandit", "holdout")
@@ -473,11 +475,9 @@ def make_one_day() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]
         "hypothesis": "A contextual bandit converts better than our business rules.",
         "status": "running",
         "channels": ["web"],
-        "variants": [
-            {"id": "rules", "weight": 0.4, "treatment": {"policy": "rules"}},
-            {"id": "bandit", "weight": 0.4, "treatment": {"policy": "bandit"}},
-            {"id": "holdout", "weight": 0.2, "treatment": {"policy": "holdout"}},
-        ],
+        "variants": policy_variants(
+            ("rules", 0.4, "rules"), ("bandit", 0.4, "bandit"), ("holdout", 0.2, "holdout")
+        ),
         "control": "rules",
         "primary_metric": "conversion_rate",
         "secondary_metrics": ["click_rate", "revenue_per_unit"],
@@ -653,13 +653,8 @@ def test_one_day_report_renders_in_chromium_for_the_closing_note(tmp_path: Path)
 
 
 async def test_the_cli_report_shows_every_declared_metric_from_the_store(
-    client: Any, role_keys: Any, settings: Any, tmp_path: Path, monkeypatch: Any
+    client: Any, role_keys: Any, tmp_path: Path, nbo: NboCli
 ) -> None:
-    import asyncio
-
-    from typer.testing import CliRunner
-
-    from api.cli import app
     from tests.experiments.test_experiment_results import EXPERIMENT, send, start_experiment
 
     body = {
@@ -670,12 +665,8 @@ async def test_the_cli_report_shows_every_declared_metric_from_the_store(
     await start_experiment(client, role_keys, "exp-m", body)
     for i in range(40):
         await send(client, role_keys, f"m-{i}", "conversion" if i % 4 == 0 else "", value=9.0)
-    monkeypatch.setenv("NBO_REDIS_URL", settings.redis_url)
     target = tmp_path / "report.html"
-    result = await asyncio.to_thread(
-        CliRunner().invoke, app, ["report", "exp-m", "--output", str(target)]
-    )
-    assert result.exit_code == 0, result.output
+    await nbo("report", "exp-m", "--output", str(target))
     section = _visible_text(target.read_text()).split("Every declared metric")[1]
     section = section.split("Can we trust it?")[0]
     assert "conversion rateprimarybandit" in section

@@ -9,7 +9,6 @@ column or a dropped row in any of them fails here.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import math
@@ -22,12 +21,9 @@ import httpx
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
-import pytest
-from typer.testing import CliRunner
 
-from api.cli import app
-from engine.config import Settings
 from experiments.tables import COLUMNS, CSV_COLUMNS, PARQUET_MEDIA_TYPE
+from tests.experiments.conftest import NboCli
 from tests.experiments.test_cuped_conversion import bought_before
 from tests.experiments.test_experiment_results import Roles, start_experiment
 from tests.experiments.test_results_decisions import EXPERIMENT as THREE_VARIANTS
@@ -181,11 +177,7 @@ def _shown_matches(text: str, value: Any, column: str) -> None:
 
 
 async def test_json_csv_parquet_and_the_report_agree_number_for_number(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    settings: Settings,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, role_keys: Roles, tmp_path: Path, nbo: NboCli
 ) -> None:
     await start_experiment(client, role_keys, EXPERIMENT_ID, BODY)
     await _traffic(client, role_keys, 260)
@@ -226,22 +218,13 @@ async def test_json_csv_parquet_and_the_report_agree_number_for_number(
         for row in table.to_pylist()
     }
     assert from_parquet == expected
-    monkeypatch.setenv("NBO_REDIS_URL", settings.redis_url or "")
     target = tmp_path / "results.parquet"
-    done = await asyncio.to_thread(
-        CliRunner().invoke,
-        app,
-        ["results", EXPERIMENT_ID, "--format", "parquet", "--output", str(target)],
-    )
-    assert done.exit_code == 0, done.output
+    await nbo("results", EXPERIMENT_ID, "--format", "parquet", "--output", str(target))
     assert pq.read_table(target).to_pylist() == table.to_pylist()
 
     # the report, as `nbo report` writes it from the store
     page = tmp_path / "report.html"
-    done = await asyncio.to_thread(
-        CliRunner().invoke, app, ["report", EXPERIMENT_ID, "--output", str(page)]
-    )
-    assert done.exit_code == 0, done.output
+    await nbo("report", EXPERIMENT_ID, "--output", str(page))
     parsed = _NumbersTable()
     parsed.feed(page.read_text(encoding="utf-8"))
     assert set(parsed.rows) == set(expected)

@@ -8,16 +8,15 @@ import io
 import httpx
 
 from experiments import assign, parse_experiment
+from tests.experiments.documents import policy_variants
 from tests.experiments.test_experiment_results import Roles, send, start_experiment
 
 EXPERIMENT = {
     "name": "Rules vs bandit vs holdout",
     "status": "running",
-    "variants": [
-        {"id": "rules", "weight": 0.4, "treatment": {"policy": "rules"}},
-        {"id": "bandit", "weight": 0.4, "treatment": {"policy": "bandit"}},
-        {"id": "holdout", "weight": 0.2, "treatment": {"policy": "holdout"}},
-    ],
+    "variants": policy_variants(
+        ("rules", 0.4, "rules"), ("bandit", 0.4, "bandit"), ("holdout", 0.2, "holdout")
+    ),
     "control": "rules",
     "primary_metric": "conversion_rate",
     "secondary_metrics": ["click_rate"],

@@ -22,15 +22,13 @@ from experiments.cells import (
     day_of,
     exposure_increments,
 )
+from tests.experiments.documents import policy_variants
 
 EXPERIMENT = Experiment.model_validate(
     {
         "name": "Layout",
         "status": "running",
-        "variants": [
-            {"id": "a", "weight": 0.5, "treatment": {"policy": "rules"}},
-            {"id": "b", "weight": 0.5, "treatment": {"policy": "bandit"}},
-        ],
+        "variants": policy_variants(("a", 0.5, "rules"), ("b", 0.5, "bandit")),
         "control": "a",
         "secondary_metrics": ["click_rate", "revenue_per_unit", "activity:purchase"],
         "minimum_detectable_effect": 0.1,
