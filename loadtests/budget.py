@@ -35,7 +35,7 @@ BUDGET: dict[tuple[str, str], str] = {
     ("engine/domain/contacts.py", "parse_contact_history"): "eligibility and caps",
     ("engine/decision/eligibility.py", "evaluate_offer"): "eligibility and caps",
     ("engine/decision/eligibility.py", "admissible"): "eligibility and caps",
-    ("engine/catalog/experiments.py", "assign_for_decision"): "experiment assignment",
+    ("experiments/exposure.py", "assignment_for_request"): "experiment assignment",
     ("engine/decision/treatment.py", "treatment_for"): "experiment assignment",
     ("engine/learning/registry.py", "scorer"): "model lookup",
     ("engine/decision/choice.py", "choose"): "arbitration",

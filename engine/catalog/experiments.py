@@ -1,19 +1,16 @@
-"""Experiments inside the engine: configuration changes and who gets which treatment.
+"""Experiments joined to the catalog: a configuration change checked against the offers,
+segments and other experiments it names, and each experiment's effective traffic.
 
-The pure rules (validation, lifecycle, hashing) live in the ``experiments`` package; this module
-joins them to the catalog and the customer: target segments are judged at first exposure and
-recorded with the assignment, so a treatment that moves a customer between segments cannot
-move them between the groups the experiment is analysed on.
+The pure rules (validation, lifecycle, hashing, which experiment decides a request) live in the
+``experiments`` package; this module supplies them the catalog and translates their errors into
+the engine's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-
-import orjson
 
 from engine.domain.catalog import Catalog
 from engine.errors import Conflict, ExperimentOverlap, NotFound, ValidationFailed
@@ -23,8 +20,6 @@ from experiments import (
     Experiment,
     ExperimentConflict,
     ExperimentInvalid,
-    Variant,
-    assign,
     check_overlap,
     check_siblings,
     effective_traffic,
@@ -34,36 +29,11 @@ from experiments import (
 from experiments.errors import ExperimentOverlap as Overlapping
 
 __all__ = [
-    "Assignment",
-    "assign_for_decision",
     "experiment_traffic",
     "get_experiment",
     "prepare_experiment",
     "put_experiment",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Assignment:
-    experiment_id: str
-    experiment: Experiment
-    variant: Variant
-    segments: tuple[str, ...]
-    first_exposure: bool
-
-    def record(self, now: float, pre: float, pre_converted: float) -> str:
-        """What is kept at first exposure: the variant, the segments the unit is analysed in,
-        and its pre-exposure covariates (for CUPED)."""
-        return orjson.dumps(
-            {
-                "variant": self.variant.id,
-                "phase": self.experiment.phase,
-                "segments": list(self.segments),
-                "at": now,
-                "pre": pre,
-                "pre_c": pre_converted,
-            }
-        ).decode()
 
 
 def prepare_experiment(
@@ -139,43 +109,3 @@ def get_experiment(catalog: Catalog, experiment_id: str) -> Experiment:
     if experiment is None:
         raise NotFound(f"no experiment '{experiment_id}'", field="experiment_id")
     return experiment
-
-
-def assign_for_decision(
-    catalog: Catalog,
-    customer_id: str,
-    channel: str,
-    segments: Sequence[str],
-    recorded: Mapping[str, str],
-    placement: str,
-) -> Assignment | None:
-    """The experiment that decides this request, if any (the first running one by id).
-
-    A customer keeps the variant recorded at first exposure (same phase); otherwise the target
-    segments are judged now and the hash assigns. Experiments of one layer never overlap, and
-    live ones whose targeting meets outside a shared layer are refused when they start
-    (:func:`experiments.check_overlap`), so the id order decides nothing they both want.
-    """
-    current = set(segments)
-    for experiment_id, experiment in catalog.experiments.items():
-        if experiment.status != "running":
-            continue
-        if experiment.channels and channel not in experiment.channels:
-            continue
-        if experiment.placements and placement not in experiment.placements:
-            continue
-        stored = recorded.get(experiment_id)
-        if stored is not None:
-            record = orjson.loads(stored)
-            if record.get("phase") == experiment.phase:
-                variant = next((v for v in experiment.variants if v.id == record["variant"]), None)
-                if variant is not None:
-                    return Assignment(
-                        experiment_id, experiment, variant, tuple(record["segments"]), False
-                    )
-        if experiment.segments and not current.intersection(experiment.segments):
-            continue
-        chosen = assign(experiment, customer_id, experiment_id=experiment_id)
-        if chosen is not None:
-            return Assignment(experiment_id, experiment, chosen, tuple(segments), True)
-    return None

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.catalog.experiments import Assignment, assign_for_decision
 from engine.customers.service import decode_attributes
 from engine.decision.request import DecisionRequest
 from engine.domain.catalog import Catalog
@@ -15,6 +14,7 @@ from engine.domain.contacts import ContactHistory, parse_contact_history
 from engine.domain.profiles import FeatureValue, compute_features
 from engine.domain.segments import memberships
 from engine.store.records import DecisionRead
+from experiments.exposure import Assignment, assignment_for_request
 
 __all__ = ["CustomerAtDecision", "customer_at_decision"]
 
@@ -38,13 +38,13 @@ def customer_at_decision(
     features = compute_features(record.activity, now)
     values = {**attributes, **features}
     segments = memberships(values, list(catalog.segments.values()), catalog.models)
-    assignment = assign_for_decision(
-        catalog,
+    assignment = assignment_for_request(
+        catalog.experiments,
         request.customer_id,
         request.channel,
+        request.placement,
         segments,
         read.assignments,
-        request.placement,
     )
     return CustomerAtDecision(
         attributes,

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.catalog.experiments import Assignment
 from engine.decision.arbitration import ArbitrationMode
 from engine.decision.request import DecisionRequest
 from engine.decision.treatment import AppliedTreatment
+from experiments.exposure import Assignment
 
 __all__ = ["DecisionFacts"]
 

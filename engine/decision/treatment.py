@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.catalog.experiments import Assignment
 from engine.domain.catalog import Catalog
 from engine.learning.policies import PolicyConfig
 from engine.learning.scopes import variant_scope
+from experiments.exposure import Assignment
 
 __all__ = ["AppliedTreatment", "treatment_for", "variant_scopes"]
 

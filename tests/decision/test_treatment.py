@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from engine.catalog.experiments import Assignment
 from engine.decision.treatment import treatment_for
 from engine.learning.policies import PolicyConfig
 from engine.learning.scopes import variant_of_scope, variant_scope
 from experiments import parse_experiment
+from experiments.exposure import Assignment
 
 EXPERIMENT = parse_experiment(
     {
