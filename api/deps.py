@@ -17,7 +17,17 @@ from engine.decision.engine import DecisionEngine
 from engine.feedback.events import EventService
 from engine.store.ports import ApiPort
 
-__all__ = ["Services", "ServicesDep", "allow"]
+__all__ = [
+    "Admin",
+    "Analyst",
+    "Decide",
+    "DecideOrClient",
+    "Marketer",
+    "Reader",
+    "Services",
+    "ServicesDep",
+    "allow",
+]
 
 
 @dataclass(slots=True)
@@ -60,3 +70,17 @@ def allow(*roles: str) -> Callable[..., Awaitable[ApiKey]]:
         return key
 
     return check
+
+
+# The audiences routes admit, named once: routes that serve one audience say so by one name.
+Admin = Annotated[ApiKey, Depends(allow("admin"))]
+# writes the catalog: offers, segments, experiments, attribute declarations
+Marketer = Annotated[ApiKey, Depends(allow("marketer"))]
+# reads the catalog, experiment results, models and eligibility, never profile data
+Reader = Annotated[ApiKey, Depends(allow("marketer", "analyst"))]
+# reads customers' profile data
+Analyst = Annotated[ApiKey, Depends(allow("analyst"))]
+# a server of the business writing customer data
+Decide = Annotated[ApiKey, Depends(allow("decide"))]
+# what web pages and mobile apps call: their ``client`` keys may do this and nothing else
+DecideOrClient = Annotated[ApiKey, Depends(allow("decide", "client"))]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from api.deps import ServicesDep, allow
+from api.deps import Marketer, Reader, ServicesDep
 from api.openapi import errors
-from engine.access.api_keys import ApiKey
 from engine.catalog.declarations import declare_attribute
 from engine.domain.attributes import (
     ATTRIBUTE_NAME,
@@ -25,8 +24,6 @@ router = APIRouter(prefix="/v1/attributes", tags=["attributes"])
 AttributeName = Annotated[
     str, Path(pattern=ATTRIBUTE_NAME.pattern, description="lower_snake_case, 1-64 characters")
 ]
-Marketer = Annotated[ApiKey, Depends(allow("marketer"))]
-Reader = Annotated[ApiKey, Depends(allow("marketer", "analyst"))]
 
 
 class AttributeOut(BaseModel):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from api.deps import ServicesDep, allow
+from api.deps import Admin, Analyst, Decide, Reader, Services, ServicesDep
 from api.openapi import errors
 from api.schemas import (
     ActivitiesAccepted,
@@ -21,7 +22,6 @@ from api.schemas import (
     OfferEligibilityOut,
     ReasonOut,
 )
-from engine.access.api_keys import ApiKey
 from engine.customers.service import (
     CUSTOMER_ID_PATTERN,
     customer_view,
@@ -38,10 +38,6 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 CustomerId = Annotated[
     str, Path(pattern=CUSTOMER_ID_PATTERN, description="Letters, digits and _.:@- (max 128)")
 ]
-Decide = Annotated[ApiKey, Depends(allow("decide"))]
-Analyst = Annotated[ApiKey, Depends(allow("analyst"))]
-AnalystOrMarketer = Annotated[ApiKey, Depends(allow("analyst", "marketer"))]
-Admin = Annotated[ApiKey, Depends(allow("admin"))]
 
 
 def _iso(ts: float | None) -> str | None:
@@ -80,14 +76,22 @@ async def put_customer(
     )
 
 
+async def _record(
+    services: Services, customer_id: str, activities: Sequence[Activity], path: str | None
+) -> ActivitiesAccepted:
+    """Count ``activities`` all or nothing; ``path`` prefixes the field a refusal names."""
+    outcome = await record_activities(services.store, customer_id, activities, time.time(), path)
+    return ActivitiesAccepted(
+        customer_id=customer_id, accepted=outcome.accepted, duplicates=outcome.duplicates
+    )
+
+
 @router.post("/{customer_id}/activities", summary="Record one activity", responses=errors(409))
 async def post_activity(
     customer_id: CustomerId, body: Activity, services: ServicesDep, _: Decide
 ) -> ActivitiesAccepted:
-    outcome = await record_activities(services.store, customer_id, [body], time.time(), path=None)
-    return ActivitiesAccepted(
-        customer_id=customer_id, accepted=outcome.accepted, duplicates=outcome.duplicates
-    )
+    # one activity's refused field is named as the body's own, not as a batch member's
+    return await _record(services, customer_id, [body], path=None)
 
 
 @router.post(
@@ -98,10 +102,7 @@ async def post_activity(
 async def post_activities(
     customer_id: CustomerId, body: ActivityBatch, services: ServicesDep, _: Decide
 ) -> ActivitiesAccepted:
-    outcome = await record_activities(services.store, customer_id, body.activities, time.time())
-    return ActivitiesAccepted(
-        customer_id=customer_id, accepted=outcome.accepted, duplicates=outcome.duplicates
-    )
+    return await _record(services, customer_id, body.activities, path="activities")
 
 
 async def _view(services: ServicesDep, customer_id: str, now: float) -> CustomerOut:
@@ -136,7 +137,7 @@ async def delete_customer(customer_id: CustomerId, services: ServicesDep, _: Adm
 async def get_eligibility(
     customer_id: CustomerId,
     services: ServicesDep,
-    _: AnalystOrMarketer,
+    _: Reader,
     channel: Annotated[Channel, Query(description="The channel to evaluate")],
     placement: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EligibilityOut:

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from api.deps import ServicesDep, allow
+from api.deps import DecideOrClient, ServicesDep
 from api.openapi import errors
-from engine.access.api_keys import ApiKey
 from engine.decision.request import DecisionRequest
 from engine.errors import NboError
 from engine.feedback.events import EventRequest
 
 router = APIRouter(tags=["decisions"])
-# what web pages and mobile apps call: their ``client`` keys may do this and nothing else
-Decide = Annotated[ApiKey, Depends(allow("decide", "client"))]
 
 
 class OfferOut(BaseModel):
@@ -84,7 +81,9 @@ def without_segments(body: dict[str, Any]) -> dict[str, Any]:
     response_model=DecisionOut,
     responses=errors(409),
 )
-async def post_decision(body: DecisionRequest, services: ServicesDep, key: Decide) -> Response:
+async def post_decision(
+    body: DecisionRequest, services: ServicesDep, key: DecideOrClient
+) -> Response:
     decision = await services.decisions.decide(body, defer_log=True)
     encoded = (
         decision.json() if key.role != "client" else orjson.dumps(without_segments(decision.body))
@@ -103,7 +102,7 @@ async def post_decision(body: DecisionRequest, services: ServicesDep, key: Decid
     response_model=EventOut,
     responses=errors(404, 409),
 )
-async def post_event(body: EventRequest, services: ServicesDep, _: Decide) -> EventOut:
+async def post_event(body: EventRequest, services: ServicesDep, _: DecideOrClient) -> EventOut:
     outcome = await services.events.record(body)
     return EventOut(event_id=outcome.event_id, status=outcome.status, learned=outcome.learned)
 
@@ -112,7 +111,9 @@ async def post_event(body: EventRequest, services: ServicesDep, _: Decide) -> Ev
     "/v1/events:batch",
     summary="Up to 500 feedback events; each is accepted or refused on its own",
 )
-async def post_events(body: EventBatch, services: ServicesDep, _: Decide) -> list[EventBatchItem]:
+async def post_events(
+    body: EventBatch, services: ServicesDep, _: DecideOrClient
+) -> list[EventBatchItem]:
     # a store outage fails the whole batch (503) and the client sends it again: events recorded
     # come back as duplicates, events joined but not recorded are recorded then (EventService)
     outcomes = await services.events.record_batch(body.events)

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 
-from api.deps import ServicesDep, allow
+from api.deps import Marketer, Reader, ServicesDep
 from api.documents import (
+    DocumentKind,
+    Edit,
+    EditDep,
     MergePatch,
-    PreconditionDep,
     check_id,
     read_only_version,
+    tagged,
 )
 from api.openapi import errors
-from engine.access.api_keys import ApiKey
-from engine.catalog.documents import Precondition, etag, merge_patch, write_document
+from engine.catalog.documents import merge_patch
 from engine.catalog.experiments import experiment_traffic, get_experiment, prepare_experiment
 from engine.domain.catalog import Catalog
 from engine.domain.segments import ID_PATTERN
@@ -29,9 +30,13 @@ from experiments.tables import PARQUET_MEDIA_TYPE, render_csv, render_parquet
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 
 ExperimentId = Annotated[str, Path(pattern=ID_PATTERN)]
-Marketer = Annotated[ApiKey, Depends(allow("marketer"))]
-Reader = Annotated[ApiKey, Depends(allow("marketer", "analyst"))]
-Analyst = Annotated[ApiKey, Depends(allow("analyst", "marketer"))]
+
+EXPERIMENTS = DocumentKind(
+    "experiment",
+    "experiment_id",
+    lambda catalog: catalog.experiments,
+    lambda catalog, experiment_id: catalog.experiment_versions.get(experiment_id, 0),
+)
 
 
 class ExperimentOut(Experiment):
@@ -58,13 +63,6 @@ def _out(
     )
 
 
-def _version(experiment_id: str) -> Callable[[Catalog], int]:
-    def version(catalog: Catalog) -> int:
-        return catalog.experiment_versions.get(experiment_id, 0)
-
-    return version
-
-
 def _document(experiment_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """The body less its read-only members (checked: the id must be the path's)."""
     given = body.get("experiment_id")
@@ -75,10 +73,8 @@ def _document(experiment_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _write(
-    services: ServicesDep,
+    edit: Edit,
     experiment_id: str,
-    precondition: Precondition,
-    response: Response,
     *,
     body: Mapping[str, Any] | None = None,
     patch: dict[str, Any] | None = None,
@@ -98,7 +94,7 @@ async def _write(
         # starting is judged against every other experiment (overlap, layer ranges): the write
         # holds only while none of them changed since, else it is judged again on a fresh read
         judged = catalog.version if starts(catalog.experiments.get(experiment_id), stored) else None
-        version = await services.store.put_experiment(
+        version = await edit.services.store.put_experiment(
             experiment_id, stored.model_dump_json().encode(), expected, catalog_version=judged
         )
         if version is None:
@@ -107,16 +103,7 @@ async def _write(
         return _out(experiment_id, stored, version, traffic)
 
     given = read_only_version(body if body is not None else patch or {})
-    out = await write_document(
-        services.catalog,
-        "experiment",
-        _version(experiment_id),
-        write,
-        replace(precondition, version=given),
-        reads_current=True,
-    )
-    response.headers["ETag"] = etag(out.version)
-    return out
+    return await EXPERIMENTS.write(edit, experiment_id, write, given=given, reads_current=True)
 
 
 @router.put(
@@ -127,15 +114,13 @@ async def _write(
 async def put(
     experiment_id: ExperimentId,
     _: Marketer,
-    services: ServicesDep,
-    precondition: PreconditionDep,
-    response: Response,
+    edit: EditDep,
     body: Annotated[
         dict[str, Any],
         Body(description="An Experiment, or the document GET returned (see the response)."),
     ],
 ) -> ExperimentOut:
-    return await _write(services, experiment_id, precondition, response, body=body)
+    return await _write(edit, experiment_id, body=body)
 
 
 @router.patch(
@@ -143,14 +128,9 @@ async def put(
     summary="Change some members of an experiment (JSON Merge Patch), e.g. pause it",
 )
 async def patch_one(
-    experiment_id: ExperimentId,
-    _: Marketer,
-    patch: MergePatch,
-    services: ServicesDep,
-    precondition: PreconditionDep,
-    response: Response,
+    experiment_id: ExperimentId, _: Marketer, patch: MergePatch, edit: EditDep
 ) -> ExperimentOut:
-    return await _write(services, experiment_id, precondition, response, patch=patch)
+    return await _write(edit, experiment_id, patch=patch)
 
 
 @router.delete(
@@ -158,12 +138,7 @@ async def patch_one(
     status_code=204,
     summary="Delete a draft or stopped experiment, and its results",
 )
-async def delete_one(
-    experiment_id: ExperimentId,
-    _: Marketer,
-    services: ServicesDep,
-    precondition: PreconditionDep,
-) -> Response:
+async def delete_one(experiment_id: ExperimentId, _: Marketer, edit: EditDep) -> Response:
     async def remove(catalog: Catalog, expected: int | None) -> bool | None:
         experiment = get_experiment(catalog, experiment_id)
         if experiment.status not in ("draft", "stopped"):
@@ -172,17 +147,9 @@ async def delete_one(
                 field="status",
             )
         ran = experiment.started_at is not None
-        return await services.store.delete_experiment(experiment_id, expected, ran=ran)
+        return await edit.services.store.delete_experiment(experiment_id, expected, ran=ran)
 
-    await write_document(
-        services.catalog,
-        "experiment",
-        _version(experiment_id),
-        remove,
-        precondition,
-        reads_current=True,
-    )
-    return Response(status_code=204)
+    return await EXPERIMENTS.delete(edit, experiment_id, remove, reads_current=True)
 
 
 @router.get("/{experiment_id}", summary="One experiment")
@@ -192,8 +159,8 @@ async def get_one(
     catalog = await services.catalog.get()
     experiment = get_experiment(catalog, experiment_id)
     version = catalog.experiment_versions.get(experiment_id, 1)
-    response.headers["ETag"] = etag(version)
-    return _out(experiment_id, experiment, version, experiment_traffic(catalog)[experiment_id])
+    traffic = experiment_traffic(catalog)[experiment_id]
+    return tagged(response, _out(experiment_id, experiment, version, traffic))
 
 
 @router.get("", summary="All experiments")
@@ -223,7 +190,7 @@ async def list_all(services: ServicesDep, _: Reader) -> list[ExperimentOut]:
 async def results(
     experiment_id: ExperimentId,
     services: ServicesDep,
-    _: Analyst,
+    _: Reader,
     metric: Annotated[
         str | None,
         Query(

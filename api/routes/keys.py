@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Path, Response
 
-from api.deps import ServicesDep, allow
+from api.deps import Admin, ServicesDep
 from api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo
-from engine.access.api_keys import ApiKey
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
-Admin = Annotated[ApiKey, Depends(allow("admin"))]
 
 
 @router.post("", status_code=201, summary="Issue a key; the secret is shown once")

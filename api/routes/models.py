@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import ServicesDep, allow
-from engine.access.api_keys import ApiKey
+from api.deps import Admin, Reader, ServicesDep
 from engine.domain.vectoriser import FeatureSpec, validate_spec
 
 router = APIRouter(tags=["models"])
-Reader = Annotated[ApiKey, Depends(allow("analyst", "marketer"))]
-Admin = Annotated[ApiKey, Depends(allow("admin"))]
 
 
 class FeatureSpecOut(BaseModel):

@@ -2,32 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ServicesDep, allow
+from api.deps import Marketer, Reader, ServicesDep
 from api.documents import (
+    DocumentId,
+    DocumentKind,
+    Edit,
+    EditDep,
     MergePatch,
-    PreconditionDep,
     check_id,
+    patched,
     read_only_version,
-    validate_as,
+    tagged,
 )
-from engine.access.api_keys import ApiKey
-from engine.catalog.documents import Precondition, etag, merge_patch, write_document
 from engine.domain.catalog import Catalog, Offer, OfferStatus, ParsedOffer, validate_offer
 from engine.domain.segments import ID_PATTERN
-from engine.errors import NotFound
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"])
 
-OfferId = Annotated[str, Path(pattern=ID_PATTERN, description="Letters, digits and _.- (max 64)")]
-Marketer = Annotated[ApiKey, Depends(allow("marketer"))]
-Reader = Annotated[ApiKey, Depends(allow("marketer", "analyst"))]
+
+def _stored_version(catalog: Catalog, offer_id: str) -> int:
+    parsed = catalog.offers.get(offer_id)
+    return 0 if parsed is None else parsed.version
+
+
+OFFERS = DocumentKind("offer", "offer_id", lambda catalog: catalog.offers, _stored_version)
 
 
 class OfferOut(Offer):
@@ -50,19 +53,9 @@ def _out(parsed: ParsedOffer) -> OfferOut:
     return OfferOut(offer_id=parsed.offer_id, version=parsed.version, **parsed.offer.model_dump())
 
 
-def _version(offer_id: str) -> Callable[[Catalog], int]:
-    def version(catalog: Catalog) -> int:
-        parsed = catalog.offers.get(offer_id)
-        return 0 if parsed is None else parsed.version
-
-    return version
-
-
 async def _write(
-    services: ServicesDep,
+    edit: Edit,
     offer_id: str,
-    precondition: Precondition,
-    response: Response,
     *,
     body: OfferIn | None = None,
     patch: dict[str, Any] | None = None,
@@ -74,13 +67,10 @@ async def _write(
     async def write(catalog: Catalog, expected: int | None) -> OfferOut | None:
         offer = body
         if offer is None:
-            parsed = catalog.offers.get(offer_id)
-            if parsed is None:
-                raise NotFound(f"no offer '{offer_id}'", field="offer_id")
-            offer = validate_as(OfferIn, merge_patch(_out(parsed).model_dump(mode="json"), patch))
+            offer = patched(OfferIn, _out(OFFERS.find(catalog, offer_id)), patch)
         check_id(offer.offer_id, offer_id, "offer_id")
         validate_offer(offer, set(catalog.segments), catalog.field_types, catalog.allowed_values)
-        version = await services.store.put_offer(
+        version = await edit.services.store.put_offer(
             offer_id, offer.model_dump_json(exclude=read_only).encode(), expected
         )
         if version is None:
@@ -88,17 +78,7 @@ async def _write(
         return OfferOut(offer_id=offer_id, version=version, **offer.model_dump(exclude=read_only))
 
     given = body.version if body is not None else read_only_version(patch or {})
-    precondition = replace(precondition, version=given)
-    out = await write_document(
-        services.catalog,
-        "offer",
-        _version(offer_id),
-        write,
-        precondition,
-        reads_current=patch is not None,
-    )
-    response.headers["ETag"] = etag(out.version)
-    return out
+    return await OFFERS.write(edit, offer_id, write, given=given, reads_current=patch is not None)
 
 
 class OfferPage(BaseModel):
@@ -108,15 +88,8 @@ class OfferPage(BaseModel):
 
 
 @router.put("/{offer_id}", summary="Create or replace an offer (its version increments)")
-async def put_offer(
-    offer_id: OfferId,
-    _: Marketer,
-    body: OfferIn,
-    services: ServicesDep,
-    precondition: PreconditionDep,
-    response: Response,
-) -> OfferOut:
-    return await _write(services, offer_id, precondition, response, body=body)
+async def put_offer(offer_id: DocumentId, _: Marketer, body: OfferIn, edit: EditDep) -> OfferOut:
+    return await _write(edit, offer_id, body=body)
 
 
 @router.patch(
@@ -124,26 +97,17 @@ async def put_offer(
     summary="Change some members of an offer (JSON Merge Patch)",
 )
 async def patch_offer(
-    offer_id: OfferId,
-    _: Marketer,
-    patch: MergePatch,
-    services: ServicesDep,
-    precondition: PreconditionDep,
-    response: Response,
+    offer_id: DocumentId, _: Marketer, patch: MergePatch, edit: EditDep
 ) -> OfferOut:
-    return await _write(services, offer_id, precondition, response, patch=patch)
+    return await _write(edit, offer_id, patch=patch)
 
 
 @router.get("/{offer_id}", summary="One offer")
 async def get_offer(
-    offer_id: OfferId, services: ServicesDep, response: Response, _: Reader
+    offer_id: DocumentId, services: ServicesDep, response: Response, _: Reader
 ) -> OfferOut:
     catalog = await services.catalog.get()
-    parsed = catalog.offers.get(offer_id)
-    if parsed is None:
-        raise NotFound(f"no offer '{offer_id}'", field="offer_id")
-    response.headers["ETag"] = etag(parsed.version)
-    return _out(parsed)
+    return tagged(response, _out(OFFERS.find(catalog, offer_id)))
 
 
 @router.get("", summary="Offers, paged by id")
@@ -174,17 +138,8 @@ async def list_offers(
 
 
 @router.delete("/{offer_id}", status_code=204, summary="Remove an offer from the catalog")
-async def delete_offer(
-    offer_id: OfferId,
-    _: Marketer,
-    services: ServicesDep,
-    precondition: PreconditionDep,
-) -> Response:
+async def delete_offer(offer_id: DocumentId, _: Marketer, edit: EditDep) -> Response:
     async def delete(catalog: Catalog, expected: int | None) -> bool | None:
-        return await services.store.delete_offer(offer_id, expected)
+        return await edit.services.store.delete_offer(offer_id, expected)
 
-    if not await write_document(
-        services.catalog, "offer", _version(offer_id), delete, precondition, reads_current=False
-    ):
-        raise NotFound(f"no offer '{offer_id}'", field="offer_id")
-    return Response(status_code=204)
+    return await OFFERS.delete(edit, offer_id, delete, reads_current=False)

@@ -2,34 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, model_validator
 
-from api.deps import ServicesDep, allow
+from api.deps import Marketer, Reader, ServicesDep
 from api.documents import (
+    DocumentId,
+    DocumentKind,
+    Edit,
+    EditDep,
     MergePatch,
-    PreconditionDep,
     check_id,
+    patched,
     read_only_version,
-    validate_as,
+    tagged,
 )
 from api.openapi import errors
-from engine.access.api_keys import ApiKey
-from engine.catalog.documents import Precondition, etag, merge_patch, write_document
 from engine.domain.catalog import Catalog
 from engine.domain.rules import parse_rule
-from engine.domain.segments import ID_PATTERN, SegmentDefinition, StoredSegment
-from engine.errors import Conflict, NotFound
+from engine.domain.segments import SegmentDefinition, StoredSegment
+from engine.errors import Conflict
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
 
-SegmentId = Annotated[str, Path(pattern=ID_PATTERN, description="Letters, digits and _.- (max 64)")]
-Marketer = Annotated[ApiKey, Depends(allow("marketer"))]
-Reader = Annotated[ApiKey, Depends(allow("marketer", "analyst"))]
+SEGMENTS = DocumentKind(
+    "segment",
+    "segment_id",
+    lambda catalog: catalog.segments,
+    lambda catalog, segment_id: catalog.segment_versions.get(segment_id, 0),
+)
 
 
 class SegmentOut(BaseModel):
@@ -78,32 +81,22 @@ class SegmentIn(SegmentDefinition):
 _READ_ONLY = {"segment_id", "version", "kind", "model_id", "centroid", "size"}
 
 
-def _version(segment_id: str) -> Callable[[Catalog], int]:
-    def version(catalog: Catalog) -> int:
-        return catalog.segment_versions.get(segment_id, 0)
-
-    return version
-
-
 def _out(segment_id: str, stored: StoredSegment, version: int) -> SegmentOut:
+    # a learned segment's cluster is the model's own index: the centroid says what it is
     return SegmentOut(
-        segment_id=segment_id,
-        version=version,
-        name=stored.name,
-        description=stored.description,
-        kind=stored.kind,
-        rule=stored.rule,
-        model_id=stored.model_id,
-        centroid=stored.centroid,
-        size=stored.size,
+        segment_id=segment_id, version=version, **stored.model_dump(exclude={"cluster"})
     )
 
 
+def _current(catalog: Catalog, segment_id: str) -> SegmentOut:
+    """The segment as GET answers it (a segment stored before versions were kept: version 1)."""
+    stored = SEGMENTS.find(catalog, segment_id).stored
+    return _out(segment_id, stored, catalog.segment_versions.get(segment_id, 1))
+
+
 async def _write(
-    services: ServicesDep,
+    edit: Edit,
     segment_id: str,
-    precondition: Precondition,
-    response: Response,
     *,
     body: SegmentIn | None = None,
     patch: dict[str, Any] | None = None,
@@ -114,44 +107,28 @@ async def _write(
     async def write(catalog: Catalog, expected: int | None) -> SegmentOut | None:
         segment = body
         if segment is None:
-            current = catalog.segments.get(segment_id)
-            if current is None:
-                raise NotFound(f"no segment '{segment_id}'", field="segment_id")
-            out = _out(segment_id, current.stored, catalog.segment_versions.get(segment_id, 1))
-            segment = validate_as(SegmentIn, merge_patch(out.model_dump(mode="json"), patch))
+            segment = patched(SegmentIn, _current(catalog, segment_id), patch)
         check_id(segment.segment_id, segment_id, "segment_id")
         parse_rule(segment.rule, catalog.field_types, allowed=catalog.allowed_values)
         stored = StoredSegment(
             name=segment.name, description=segment.description, kind="rule", rule=segment.rule
         )
-        version = await services.store.put_segment(
+        version = await edit.services.store.put_segment(
             segment_id, stored.model_dump_json(exclude_none=True).encode(), expected
         )
         return None if version is None else _out(segment_id, stored, version)
 
     given = body.version if body is not None else read_only_version(patch or {})
-    out = await write_document(
-        services.catalog,
-        "segment",
-        _version(segment_id),
-        write,
-        replace(precondition, version=given),
-        reads_current=patch is not None,
+    return await SEGMENTS.write(
+        edit, segment_id, write, given=given, reads_current=patch is not None
     )
-    response.headers["ETag"] = etag(out.version)
-    return out
 
 
 @router.put("/{segment_id}", summary="Create or replace a rule segment")
 async def put_segment(
-    segment_id: SegmentId,
-    _: Marketer,
-    body: SegmentIn,
-    services: ServicesDep,
-    precondition: PreconditionDep,
-    response: Response,
+    segment_id: DocumentId, _: Marketer, body: SegmentIn, edit: EditDep
 ) -> SegmentOut:
-    return await _write(services, segment_id, precondition, response, body=body)
+    return await _write(edit, segment_id, body=body)
 
 
 @router.patch(
@@ -159,36 +136,22 @@ async def put_segment(
     summary="Change some members of a rule segment (JSON Merge Patch)",
 )
 async def patch_segment(
-    segment_id: SegmentId,
-    _: Marketer,
-    patch: MergePatch,
-    services: ServicesDep,
-    precondition: PreconditionDep,
-    response: Response,
+    segment_id: DocumentId, _: Marketer, patch: MergePatch, edit: EditDep
 ) -> SegmentOut:
-    return await _write(services, segment_id, precondition, response, patch=patch)
+    return await _write(edit, segment_id, patch=patch)
 
 
 @router.get("/{segment_id}", summary="One segment")
 async def get_segment(
-    segment_id: SegmentId, services: ServicesDep, response: Response, _: Reader
+    segment_id: DocumentId, services: ServicesDep, response: Response, _: Reader
 ) -> SegmentOut:
-    catalog = await services.catalog.get()
-    segment = catalog.segments.get(segment_id)
-    if segment is None:
-        raise NotFound(f"no segment '{segment_id}'", field="segment_id")
-    version = catalog.segment_versions.get(segment_id, 1)
-    response.headers["ETag"] = etag(version)
-    return _out(segment_id, segment.stored, version)
+    return tagged(response, _current(await services.catalog.get(), segment_id))
 
 
 @router.get("", summary="All segments")
 async def list_segments(services: ServicesDep, _: Reader) -> list[SegmentOut]:
     catalog = await services.catalog.get()
-    return [
-        _out(sid, seg.stored, catalog.segment_versions.get(sid, 1))
-        for sid, seg in catalog.segments.items()
-    ]
+    return [_current(catalog, segment_id) for segment_id in catalog.segments]
 
 
 @router.delete(
@@ -197,12 +160,7 @@ async def list_segments(services: ServicesDep, _: Reader) -> list[SegmentOut]:
     summary="Delete a segment no offer uses",
     responses=errors(409),
 )
-async def delete_segment(
-    segment_id: SegmentId,
-    _: Marketer,
-    services: ServicesDep,
-    precondition: PreconditionDep,
-) -> Response:
+async def delete_segment(segment_id: DocumentId, _: Marketer, edit: EditDep) -> Response:
     async def delete(catalog: Catalog, expected: int | None) -> bool | None:
         users = sorted(
             oid
@@ -215,10 +173,6 @@ async def delete_segment(
                 f"segment '{segment_id}' is used by offers: {', '.join(users)}",
                 field="segment_id",
             )
-        return await services.store.delete_segment(segment_id, expected)
+        return await edit.services.store.delete_segment(segment_id, expected)
 
-    if not await write_document(
-        services.catalog, "segment", _version(segment_id), delete, precondition, reads_current=False
-    ):
-        raise NotFound(f"no segment '{segment_id}'", field="segment_id")
-    return Response(status_code=204)
+    return await SEGMENTS.delete(edit, segment_id, delete, reads_current=False)
