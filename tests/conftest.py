@@ -21,6 +21,7 @@ from engine.access.api_keys import KeyRing
 from engine.config import Settings
 from engine.store.embedded import embedded_valkey
 from engine.store.redis import RedisStore
+from tests.helpers import Service
 
 ADMIN_KEY = "test-admin-key-0123456789"
 
@@ -115,6 +116,17 @@ async def role_keys(store: RedisStore) -> dict[str, dict[str, str]]:
         headers[role] = {"Authorization": f"Bearer {secret}"}
     headers["bootstrap"] = {"Authorization": f"Bearer {ADMIN_KEY}"}
     return headers
+
+
+@pytest.fixture
+def service(
+    client: httpx.AsyncClient,
+    role_keys: dict[str, dict[str, str]],
+    settings: Settings,
+    store: RedisStore,
+    raw: redis.Redis,
+) -> Service:
+    return Service(client, role_keys, settings, store, raw)
 
 
 def free_port() -> int:

@@ -18,6 +18,7 @@ import redis.asyncio as redis
 from api.app import create_app
 from engine.config import Settings
 from engine.store import keys
+from tests.helpers import stored
 
 ROLES = ("decide", "client", "marketer", "analyst", "admin")
 Headers = dict[str, str]
@@ -36,36 +37,22 @@ EXPERIMENT = {
 SEGMENT = {"name": "Active", "rule": {"all": [{"field": "visits_30d", "op": "gte", "value": 1}]}}
 
 
-async def _offer(client: httpx.AsyncClient, admin: Headers) -> dict[str, str]:
-    response = await client.put("/v1/offers/o-1", json=OFFER, headers=admin)
-    assert response.status_code == 200, response.text
-    return {}
+def _put(path: str, body: dict[str, Any]) -> Setup:
+    """A setup that creates, as admin, the one resource the endpoint under test acts on."""
+
+    async def setup(client: httpx.AsyncClient, admin: Headers) -> dict[str, str]:
+        response = await client.put(path, json=body, headers=admin)
+        assert response.status_code == 200, response.text
+        return {}
+
+    return setup
 
 
-async def _segment(client: httpx.AsyncClient, admin: Headers) -> dict[str, str]:
-    response = await client.put("/v1/segments/s-1", json=SEGMENT, headers=admin)
-    assert response.status_code == 200, response.text
-    return {}
-
-
-async def _customer(client: httpx.AsyncClient, admin: Headers) -> dict[str, str]:
-    response = await client.put(
-        "/v1/customers/c-1", json={"attributes": {"tier": "gold"}}, headers=admin
-    )
-    assert response.status_code == 200, response.text
-    return {}
-
-
-async def _experiment(client: httpx.AsyncClient, admin: Headers) -> dict[str, str]:
-    response = await client.put("/v1/experiments/x-1", json=EXPERIMENT, headers=admin)
-    assert response.status_code == 200, response.text
-    return {}
-
-
-async def _attribute(client: httpx.AsyncClient, admin: Headers) -> dict[str, str]:
-    response = await client.put("/v1/attributes/tier", json={"type": "string"}, headers=admin)
-    assert response.status_code == 200, response.text
-    return {}
+_offer = _put("/v1/offers/o-1", OFFER)
+_segment = _put("/v1/segments/s-1", SEGMENT)
+_customer = _put("/v1/customers/c-1", {"attributes": {"tier": "gold"}})
+_experiment = _put("/v1/experiments/x-1", EXPERIMENT)
+_attribute = _put("/v1/attributes/tier", {"type": "string"})
 
 
 async def _key(client: httpx.AsyncClient, admin: Headers) -> dict[str, str]:
@@ -189,26 +176,6 @@ BAD_AUTHORIZATION = {
 }
 
 
-async def snapshot(raw: redis.Redis) -> dict[str, Any]:
-    """Every key in the store with its content, to prove a refused request wrote nothing."""
-    out: dict[str, Any] = {}
-    async for key in raw.scan_iter(count=1000):
-        kind = await raw.type(key)
-        if kind == "hash":
-            out[key] = await raw.hgetall(key)
-        elif kind == "string":
-            out[key] = await raw.get(key)
-        elif kind == "set":
-            out[key] = await raw.smembers(key)
-        elif kind == "zset":
-            out[key] = await raw.zrange(key, 0, -1, withscores=True)
-        elif kind == "list":
-            out[key] = await raw.lrange(key, 0, -1)
-        else:
-            out[key] = kind
-    return out
-
-
 async def call(
     client: httpx.AsyncClient, endpoint: Endpoint, path_args: dict[str, str], headers: Headers
 ) -> httpx.Response:
@@ -258,6 +225,22 @@ async def test_allowed_roles_succeed(
     assert response.status_code == endpoint.status, response.text
 
 
+async def refused(
+    client: httpx.AsyncClient,
+    raw: redis.Redis,
+    endpoint: Endpoint,
+    roles: dict[str, Headers],
+    headers: Headers,
+) -> httpx.Response:
+    """The endpoint called with ``headers`` once its setup is done; a key turned away, however
+    late, must not have written anything."""
+    path_args = await prepare(client, endpoint, roles)
+    before = await stored(raw)
+    response = await call(client, endpoint, path_args, headers)
+    assert await stored(raw) == before, response.text
+    return response
+
+
 @pytest.mark.parametrize(("endpoint", "role"), FORBIDDEN_CASES)
 async def test_other_roles_are_forbidden_and_change_nothing(
     client: httpx.AsyncClient,
@@ -266,14 +249,11 @@ async def test_other_roles_are_forbidden_and_change_nothing(
     endpoint: Endpoint,
     role: str,
 ) -> None:
-    path_args = await prepare(client, endpoint, role_keys)
-    before = await snapshot(raw)
-    response = await call(client, endpoint, path_args, role_keys[role])
+    response = await refused(client, raw, endpoint, role_keys, role_keys[role])
     assert response.status_code == 403, response.text
     error = response.json()["error"]
     assert error["code"] == "forbidden"
     assert role in error["message"]
-    assert await snapshot(raw) == before
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINT_CASES)
@@ -283,13 +263,10 @@ async def test_missing_key_is_unauthorized(
     raw: redis.Redis,
     endpoint: Endpoint,
 ) -> None:
-    path_args = await prepare(client, endpoint, role_keys)
-    before = await snapshot(raw)
-    response = await call(client, endpoint, path_args, {})
+    response = await refused(client, raw, endpoint, role_keys, {})
     assert response.status_code == 401, response.text
     assert response.json()["error"]["code"] == "unauthorized"
     assert response.headers["www-authenticate"].lower().startswith("bearer")
-    assert await snapshot(raw) == before
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINT_CASES)
@@ -301,13 +278,10 @@ async def test_bad_key_is_unauthorized(
     endpoint: Endpoint,
     authorization: str,
 ) -> None:
-    path_args = await prepare(client, endpoint, role_keys)
-    before = await snapshot(raw)
-    response = await call(client, endpoint, path_args, {"Authorization": authorization})
+    response = await refused(client, raw, endpoint, role_keys, {"Authorization": authorization})
     assert response.status_code == 401, response.text
     assert response.json()["error"]["code"] == "unauthorized"
     assert "www-authenticate" in response.headers
-    assert await snapshot(raw) == before
 
 
 @pytest.mark.parametrize("path", PUBLIC)
@@ -327,7 +301,7 @@ async def test_authentication_comes_before_body_validation(
     assert response.status_code == 401
     response = await client.get("/v1/customers/c-1/eligibility", params={"channel": "fax"})
     assert response.status_code == 401
-    assert await snapshot(raw) == {}
+    assert await stored(raw) == {}
 
 
 async def test_forbidden_comes_before_not_found(
@@ -393,9 +367,9 @@ async def test_created_key_secret_is_shown_once_and_stored_hashed(
     assert secret not in listed.text
 
     # Nowhere in the store: not in a key name, a hash field or a value.
-    stored = await snapshot(raw)
-    assert keys.API_KEYS in stored
-    flat = repr(stored)
+    everything = await stored(raw)
+    assert keys.API_KEYS in everything
+    flat = repr(everything)
     assert key_id in flat  # the record is there, so the scan looked in the right place
     assert secret not in flat
     for role_headers in role_keys.values():
@@ -434,14 +408,14 @@ async def test_key_never_grants_more_than_its_role(
         "/v1/keys", json={"role": "analyst", "name": "reader"}, headers=role_keys["admin"]
     )
     analyst = {"Authorization": f"Bearer {created.json()['key']}"}
-    before = await snapshot(raw)
+    before = await stored(raw)
     escalate = await client.post(
         "/v1/keys", json={"role": "admin", "name": "escalated"}, headers=analyst
     )
     assert escalate.status_code == 403
     assert escalate.json()["error"]["code"] == "forbidden"
     assert (await client.get("/v1/keys", headers=analyst)).status_code == 403
-    assert await snapshot(raw) == before
+    assert await stored(raw) == before
 
 
 async def test_created_admin_key_can_manage_keys(

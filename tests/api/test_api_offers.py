@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import assert_not_found
+
 Headers = dict[str, str]
 Roles = dict[str, Headers]
 
@@ -138,11 +140,7 @@ async def test_missing_offer_is_404(
 ) -> None:
     await put(client, role_keys, "o-1", minimal())
     response = await client.request(method, "/v1/offers/o-2", headers=role_keys["marketer"])
-    assert response.status_code == 404
-    error = response.json()["error"]
-    assert error["code"] == "not_found"
-    assert error["field"] == "offer_id"
-    assert "o-2" in error["message"]
+    assert_not_found(response, "offer_id", "o-2")
 
 
 async def test_delete_removes_the_offer(client: httpx.AsyncClient, role_keys: Roles) -> None:

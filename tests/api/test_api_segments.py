@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import assert_not_found
+
 Headers = dict[str, str]
 Roles = dict[str, Headers]
 
@@ -118,11 +120,7 @@ async def test_missing_segment_is_404(
 ) -> None:
     await put(client, role_keys, "s-1", LAPSED)
     response = await client.request(method, "/v1/segments/s-2", headers=role_keys["marketer"])
-    assert response.status_code == 404
-    error = response.json()["error"]
-    assert error["code"] == "not_found"
-    assert error["field"] == "segment_id"
-    assert "s-2" in error["message"]
+    assert_not_found(response, "segment_id", "s-2")
 
 
 async def test_delete_removes_the_segment(client: httpx.AsyncClient, role_keys: Roles) -> None:

@@ -18,6 +18,7 @@ import redis.asyncio as redis
 from engine.config import Settings
 from engine.domain.rules import MAX_DEPTH
 from engine.store import keys
+from tests.helpers import stored
 
 Headers = dict[str, str]
 Roles = dict[str, Headers]
@@ -494,21 +495,13 @@ CASES = [
 ]
 
 
-async def snapshot(raw: redis.Redis) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    async for key in raw.scan_iter(count=1000):
-        kind = await raw.type(key)
-        out[key] = await raw.hgetall(key) if kind == "hash" else (kind, await raw.get(key))
-    return out
-
-
 @pytest.mark.parametrize("invalid", CASES)
 async def test_invalid_input_is_4xx_naming_the_field(
     client: httpx.AsyncClient, role_keys: Roles, raw: redis.Redis, invalid: Case
 ) -> None:
     if invalid.setup is not None:
         await invalid.setup(client, role_keys)
-    before = await snapshot(raw)
+    before = await stored(raw)
     headers = dict(role_keys[invalid.role])
     if invalid.content is not None:
         headers["content-type"] = "application/json"
@@ -528,7 +521,7 @@ async def test_invalid_input_is_4xx_naming_the_field(
     assert error["field"] == invalid.expected, error
     assert isinstance(error["message"], str)
     assert error["message"]
-    assert await snapshot(raw) == before, "a refused request wrote to the store"
+    assert await stored(raw) == before, "a refused request wrote to the store"
 
 
 def test_every_endpoint_with_input_has_invalid_cases() -> None:

@@ -16,6 +16,7 @@ import redis.asyncio as redis
 
 from api.middleware import MAX_JSON_DEPTH
 from engine.catalog.documents import parse_entity_tags
+from tests.helpers import rules_vs_bandit, stored
 
 Roles = dict[str, dict[str, str]]
 VIEW = {"type": "page_view", "channel": "web"}
@@ -30,14 +31,6 @@ BODY_ROUTES = [
     ("PUT", "/v1/segments/s-1", "marketer"),
     ("POST", "/v1/keys", "admin"),
 ]
-
-
-async def snapshot(raw: redis.Redis) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    async for key in raw.scan_iter(count=1000):
-        kind = await raw.type(key)
-        out[key] = await raw.hgetall(key) if kind == "hash" else (kind, await raw.get(key))
-    return out
 
 
 def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -75,13 +68,13 @@ async def test_a_body_that_is_not_json_is_400_invalid_json(
     body: bytes,
 ) -> None:
     method, path, role = route
-    before = await snapshot(raw)
+    before = await stored(raw)
     headers = {**role_keys[role], "content-type": "application/json"}
     response = await client.request(method, path, content=body, headers=headers)
     error = error_of(response, 400)
     assert error["code"] == "invalid_json"
     assert error["field"] == "body"
-    assert await snapshot(raw) == before
+    assert await stored(raw) == before
 
 
 async def test_json_nested_past_the_limit_is_400_and_at_the_limit_is_judged_by_the_route(
@@ -112,16 +105,19 @@ async def test_json_nested_hundreds_deep_is_400_not_a_server_error(
     assert (error["code"], error["field"]) == ("invalid_json", "body")
 
 
+async def assert_timestamp_refused(client: httpx.AsyncClient, roles: Roles, when: Any) -> None:
+    """A page view at ``when``, sent alone, is refused naming its timestamp."""
+    response = await client.post(
+        "/v1/customers/c-1/activities", json={**VIEW, "timestamp": when}, headers=roles["decide"]
+    )
+    assert error_of(response, 422)["field"] == "timestamp"
+
+
 @pytest.mark.parametrize("when", [1_700_000_000, "1700000000", True])
 async def test_a_timestamp_is_an_iso_string_not_a_number(
     client: httpx.AsyncClient, role_keys: Roles, when: Any
 ) -> None:
-    response = await client.post(
-        "/v1/customers/c-1/activities",
-        json={**VIEW, "timestamp": when},
-        headers=role_keys["decide"],
-    )
-    assert error_of(response, 422)["field"] == "timestamp"
+    await assert_timestamp_refused(client, role_keys, when)
 
 
 @pytest.mark.parametrize(
@@ -158,7 +154,7 @@ async def test_a_body_without_a_json_content_type_is_415(
     content_type: str | None,
 ) -> None:
     method, path, role = route
-    before = await snapshot(raw)
+    before = await stored(raw)
     headers = dict(role_keys[role])
     if content_type is not None:
         headers["content-type"] = content_type
@@ -168,7 +164,7 @@ async def test_a_body_without_a_json_content_type_is_415(
     assert error["code"] == "unsupported_media_type"
     assert error["field"] == "Content-Type"
     assert "application/json" in error["message"]
-    assert await snapshot(raw) == before
+    assert await stored(raw) == before
 
 
 @pytest.mark.parametrize(
@@ -220,12 +216,12 @@ async def test_json_values_are_not_coerced(
     body: dict[str, Any],
     field: str,
 ) -> None:
-    before = await snapshot(raw)
+    before = await stored(raw)
     response = await client.post(path, json=body, headers=role_keys["decide"])
     error = error_of(response, 422)
     assert error["code"] == "validation_error"
     assert error["field"] == field
-    assert await snapshot(raw) == before
+    assert await stored(raw) == before
 
 
 async def test_a_whole_number_written_with_a_fraction_is_an_integer(
@@ -261,12 +257,7 @@ async def test_offer_numbers_and_booleans_are_not_coerced(
 async def test_an_activity_before_2000_is_refused_naming_its_timestamp(
     client: httpx.AsyncClient, role_keys: Roles, raw: redis.Redis, when: str
 ) -> None:
-    one = await client.post(
-        "/v1/customers/c-1/activities",
-        json={**VIEW, "timestamp": when},
-        headers=role_keys["decide"],
-    )
-    assert error_of(one, 422)["field"] == "timestamp"
+    await assert_timestamp_refused(client, role_keys, when)
     batch = await client.post(
         "/v1/customers/c-1/activities:batch",
         json={"activities": [VIEW, {**VIEW, "timestamp": when}]},
@@ -303,15 +294,7 @@ async def test_an_activity_of_2000_counts_and_tenure_stays_bounded(
 
 
 async def experiment(client: httpx.AsyncClient, roles: Roles) -> None:
-    body = {
-        "name": "Rules vs bandit",
-        "hypothesis": "The bandit lifts conversion",
-        "variants": [
-            {"id": "control", "weight": 0.5, "treatment": {"policy": "rules"}},
-            {"id": "bandit", "weight": 0.5, "treatment": {"policy": "bandit", "name": "linucb"}},
-        ],
-        "control": "control",
-    }
+    body = rules_vs_bandit(name="Rules vs bandit", hypothesis="The bandit lifts conversion")
     response = await client.put("/v1/experiments/e-1", json=body, headers=roles["marketer"])
     assert response.status_code == 200, response.text
 

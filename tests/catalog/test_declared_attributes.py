@@ -59,6 +59,25 @@ def error(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The error of a response refused with ``status``."""
+    assert response.status_code == status, response.text
+    return error(response)
+
+
+async def refused_rule(
+    client: httpx.AsyncClient, roles: Roles, field: str, op: str, value: Any
+) -> dict[str, Any]:
+    """The error of a segment whose one rule the declared attributes refuse."""
+    return error_of(await put_segment(client, roles, "s", segment(field, op, value)), 422)
+
+
+@pytest.fixture
+async def tier_declared(client: httpx.AsyncClient, role_keys: Roles) -> None:
+    """The loyalty tier declared with its allowed values, as a marketer does before rules."""
+    assert (await declare(client, role_keys, "tier", TIER)).status_code == 200
+
+
 async def test_a_rule_on_a_declared_attribute_is_accepted_before_any_customer_has_it(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
@@ -117,10 +136,10 @@ async def test_attributes_are_read_declared_or_seen_and_declared_by_marketers_on
     assert (await client.get("/v1/attributes", headers=role_keys["decide"])).status_code == 403
 
 
+@pytest.mark.usefixtures("tier_declared")
 async def test_allowed_values_bind_customer_writes(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    assert (await declare(client, role_keys, "tier", TIER)).status_code == 200
     refused = await put_customer(client, role_keys, "c-1", {"tier": "platinum", "age": 3})
     assert refused.status_code == 422
     assert error(refused)["field"] == "attributes.tier"
@@ -132,19 +151,17 @@ async def test_allowed_values_bind_customer_writes(
     assert (await put_customer(client, role_keys, "c-1", {"tier": "silver"})).status_code == 200
 
 
+@pytest.mark.usefixtures("tier_declared")
 async def test_allowed_values_bind_segment_and_offer_rules(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    assert (await declare(client, role_keys, "tier", TIER)).status_code == 200
-    single = await put_segment(client, role_keys, "s", segment("tier", "ne", "platinum"))
-    assert single.status_code == 422
-    assert error(single)["field"] == "rule.all[0].value"
-    assert '"gold"' in error(single)["message"]
-    listed = await put_segment(client, role_keys, "s", segment("tier", "in", ["gold", "tin"]))
-    assert listed.status_code == 422
-    assert error(listed)["field"] == "rule.all[0].value[1]"
-    one = await put_segment(client, role_keys, "s", segment("tier", "not_in", ["tin"]))
-    assert error(one)["field"] == "rule.all[0].value[0]"
+    single = await refused_rule(client, role_keys, "tier", "ne", "platinum")
+    assert single["field"] == "rule.all[0].value"
+    assert '"gold"' in single["message"]
+    listed = await refused_rule(client, role_keys, "tier", "in", ["gold", "tin"])
+    assert listed["field"] == "rule.all[0].value[1]"
+    one = await refused_rule(client, role_keys, "tier", "not_in", ["tin"])
+    assert one["field"] == "rule.all[0].value[0]"
     offer = {
         "name": "Tin perk",
         "channels": {"web": {"title": "Hello"}},
@@ -158,31 +175,29 @@ async def test_allowed_values_bind_segment_and_offer_rules(
     assert exists.status_code == 200
 
 
+@pytest.mark.usefixtures("tier_declared")
 async def test_an_unknown_field_says_how_to_fix_it(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    assert (await declare(client, role_keys, "tier", TIER)).status_code == 200
-    typo = await put_segment(client, role_keys, "s", segment("teir", "eq", "gold"))
-    assert typo.status_code == 422
-    assert error(typo)["field"] == "rule.all[0].field"
-    assert "did you mean 'tier'?" in error(typo)["message"]
-    assert "PUT /v1/attributes/teir" in error(typo)["message"]
-    feature = await put_segment(client, role_keys, "s", segment("visits_7", "gte", 1))
-    assert "did you mean 'visits_7d'" in error(feature)["message"]
-    novel = await put_segment(client, role_keys, "s", segment("loyalty_band", "eq", "a"))
-    assert "did you mean" not in error(novel)["message"]
-    assert "declare it" in error(novel)["message"]
-    assert "PUT /v1/attributes/loyalty_band" in error(novel)["message"]
+    typo = await refused_rule(client, role_keys, "teir", "eq", "gold")
+    assert typo["field"] == "rule.all[0].field"
+    assert "did you mean 'tier'?" in typo["message"]
+    assert "PUT /v1/attributes/teir" in typo["message"]
+    feature = await refused_rule(client, role_keys, "visits_7", "gte", 1)
+    assert "did you mean 'visits_7d'" in feature["message"]
+    novel = await refused_rule(client, role_keys, "loyalty_band", "eq", "a")
+    assert "did you mean" not in novel["message"]
+    assert "declare it" in novel["message"]
+    assert "PUT /v1/attributes/loyalty_band" in novel["message"]
 
 
 async def test_a_declared_type_binds_customer_writes(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
     assert (await declare(client, role_keys, "score", {"type": "number"})).status_code == 200
-    refused = await put_customer(client, role_keys, "c-1", {"score": "high"})
-    assert refused.status_code == 422
-    assert error(refused)["field"] == "attributes.score"
-    assert "declared number" in error(refused)["message"]
+    refused = error_of(await put_customer(client, role_keys, "c-1", {"score": "high"}), 422)
+    assert refused["field"] == "attributes.score"
+    assert "declared number" in refused["message"]
     assert (await put_customer(client, role_keys, "c-1", {"score": 7.5})).status_code == 200
 
 
@@ -190,10 +205,9 @@ async def test_a_declaration_cannot_change_a_type_in_force(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
     assert (await put_customer(client, role_keys, "c-1", {"plan": "basic"})).status_code == 200
-    clash = await declare(client, role_keys, "plan", {"type": "number"})
-    assert clash.status_code == 409
-    assert error(clash)["field"] == "type"
-    assert "string" in error(clash)["message"]
+    clash = error_of(await declare(client, role_keys, "plan", {"type": "number"}), 409)
+    assert clash["field"] == "type"
+    assert "string" in clash["message"]
     # declaring the type data already fixed is fine, and so is redeclaring its description
     assert (await declare(client, role_keys, "plan", {"type": "string"})).status_code == 200
     assert (await declare(client, role_keys, "score", {"type": "number"})).status_code == 200
@@ -203,10 +217,10 @@ async def test_a_declaration_cannot_change_a_type_in_force(
     assert described.json()["description"] == "d"
 
 
+@pytest.mark.usefixtures("tier_declared")
 async def test_narrowing_allowed_values_that_rules_still_use_is_refused(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    assert (await declare(client, role_keys, "tier", TIER)).status_code == 200
     assert (
         await put_segment(client, role_keys, "silver", segment("tier", "eq", "silver"))
     ).is_success

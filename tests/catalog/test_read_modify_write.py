@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from engine.catalog.documents import merge_patch
 from engine.store import keys
 from engine.store.redis import RedisStore
+from tests.helpers import rules_vs_bandit
 
 Roles = dict[str, dict[str, str]]
 PATCH = {"Content-Type": "application/merge-patch+json"}
@@ -36,17 +37,7 @@ SEGMENT: dict[str, Any] = {
 
 
 def experiment(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": "Bandit vs rules",
-        "status": "running",
-        "variants": [
-            {"id": "control", "weight": 0.5, "treatment": {"policy": "rules"}},
-            {"id": "bandit", "weight": 0.5, "treatment": {"policy": "bandit", "name": "linucb"}},
-        ],
-        "control": "control",
-    }
-    body.update(overrides)
-    return body
+    return rules_vs_bandit(**{"name": "Bandit vs rules", "status": "running", **overrides})
 
 
 async def create(client: httpx.AsyncClient, roles: Roles, path: str, body: Any) -> httpx.Response:
@@ -140,14 +131,22 @@ def test_merge_patch_properties(target: dict[str, Any], patch: dict[str, Any]) -
 # -- GET returns what PUT takes back ----------------------------------------------------------
 
 
-async def test_offer_get_put_round_trip(client: httpx.AsyncClient, role_keys: Roles) -> None:
-    await create(client, role_keys, "/v1/offers/o-1", OFFER)
-    got = await client.get("/v1/offers/o-1", headers=role_keys["marketer"])
+async def put_back_the_first_version(
+    client: httpx.AsyncClient, roles: Roles, path: str
+) -> tuple[dict[str, Any], httpx.Response]:
+    """GET a document just created and PUT it back unchanged: taken as its second version."""
+    got = await client.get(path, headers=roles["marketer"])
     assert got.headers["ETag"] == '"1"'
-    document = got.json()
-    r = await client.put("/v1/offers/o-1", json=document, headers=role_keys["marketer"])
+    document: dict[str, Any] = got.json()
+    r = await client.put(path, json=document, headers=roles["marketer"])
     assert r.status_code == 200, r.text
     assert r.json() == {**document, "version": 2}
+    return document, r
+
+
+async def test_offer_get_put_round_trip(client: httpx.AsyncClient, role_keys: Roles) -> None:
+    await create(client, role_keys, "/v1/offers/o-1", OFFER)
+    document, r = await put_back_the_first_version(client, role_keys, "/v1/offers/o-1")
     assert r.headers["ETag"] == '"2"'
     again = await client.get("/v1/offers/o-1", headers=role_keys["marketer"])
     assert strip_version(again.json()) == strip_version(document)
@@ -157,12 +156,7 @@ async def test_offer_get_put_round_trip(client: httpx.AsyncClient, role_keys: Ro
 async def test_segment_get_put_round_trip(client: httpx.AsyncClient, role_keys: Roles) -> None:
     created = await create(client, role_keys, "/v1/segments/s-1", SEGMENT)
     assert created.json()["version"] == 1
-    got = await client.get("/v1/segments/s-1", headers=role_keys["marketer"])
-    assert got.headers["ETag"] == '"1"'
-    document = got.json()
-    r = await client.put("/v1/segments/s-1", json=document, headers=role_keys["marketer"])
-    assert r.status_code == 200, r.text
-    assert r.json() == {**document, "version": 2}
+    _, r = await put_back_the_first_version(client, role_keys, "/v1/segments/s-1")
     listed = (await client.get("/v1/segments", headers=role_keys["analyst"])).json()
     assert listed == [r.json()]
 

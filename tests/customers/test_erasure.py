@@ -19,8 +19,8 @@ from engine.learning.policies import PolicyConfig
 from engine.store import keys
 from engine.store.records import DecisionCommit
 from engine.store.redis import RedisStore
+from tests.helpers import Service, event_on
 
-Roles = dict[str, dict[str, str]]
 VICTIM = "victim-7"
 BYSTANDER = "bystander-3"
 SCANS = {"scan", "keys", "hscan", "sscan", "zscan", "xrange", "xrevrange", "xread"}
@@ -58,12 +58,6 @@ async def traces(raw: redis.Redis, binary: redis.Redis, customer_id: str) -> lis
     return found
 
 
-async def setup_offer(client: httpx.AsyncClient, roles: Roles) -> None:
-    body = {"name": "o-a", "channels": {"web": {"title": "t"}}, "value": 1.0}
-    r = await client.put("/v1/offers/o-a", json=body, headers=roles["marketer"])
-    assert r.status_code == 200, r.text
-
-
 def decision_body(customer_id: str, n: int) -> dict[str, Any]:
     body: dict[str, Any] = {"customer_id": customer_id, "channel": "web"}
     if n % 3 == 0:
@@ -72,15 +66,10 @@ def decision_body(customer_id: str, n: int) -> dict[str, Any]:
 
 
 async def test_erasure_while_writes_race_leaves_nothing_of_the_customer(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    store: RedisStore,
-    raw_binary: redis.Redis,
-    raw: redis.Redis,
-    settings: Settings,
+    service: Service, raw_binary: redis.Redis
 ) -> None:
-    await setup_offer(client, role_keys)
-    headers = role_keys["decide"]
+    await service.put_offer()
+    headers = service.roles["decide"]
     decisions: list[dict[str, Any]] = []
     statuses: Counter[int] = Counter()
     codes: Counter[str] = Counter()  # error codes of refused writes
@@ -96,7 +85,7 @@ async def test_erasure_while_writes_race_leaves_nothing_of_the_customer(
 
     async def decide(customer_id: str) -> None:
         while not stop.is_set():
-            r = await client.post(
+            r = await service.client.post(
                 "/v1/decisions", json=decision_body(customer_id, next(counter)), headers=headers
             )
             count(r)
@@ -114,27 +103,20 @@ async def test_erasure_while_writes_race_leaves_nothing_of_the_customer(
                 continue
             d = decisions[n % len(decisions)]
             kind = ("impression", "click", "conversion")[n % 3]
-            r = await client.post(
-                "/v1/events",
-                json={
-                    "event_id": f"e-{n}",
-                    "decision_id": d["decision_id"],
-                    "offer_id": d["offers"][0]["offer_id"],
-                    "type": kind,
-                },
-                headers=headers,
+            r = await service.client.post(
+                "/v1/events", json=event_on(d, f"e-{n}", kind), headers=headers
             )
             count(r)
 
     async def profile(customer_id: str) -> None:
         while not stop.is_set():
-            r = await client.post(
+            r = await service.client.post(
                 f"/v1/customers/{customer_id}/activities",
                 json={"type": "purchase", "channel": "web", "value": 2},
                 headers=headers,
             )
             count(r)
-            r = await client.put(
+            r = await service.client.put(
                 f"/v1/customers/{customer_id}",
                 json={"attributes": {"tier": "gold"}},
                 headers=headers,
@@ -142,14 +124,14 @@ async def test_erasure_while_writes_race_leaves_nothing_of_the_customer(
             count(r)
 
     async def learn() -> None:
-        learner = Learner(store, settings, PolicyConfig(), name="race")
+        learner = Learner(service.store, service.settings, PolicyConfig(), name="race")
         while not stop.is_set():
             await learner.step("global", block_ms=1)
             await learner.sweep_all("global")
 
     async def erase() -> None:
         await asyncio.sleep(1.5)  # decisions, events, closed windows and learning happened
-        r = await client.delete(f"/v1/customers/{VICTIM}", headers=role_keys["admin"])
+        r = await service.client.delete(f"/v1/customers/{VICTIM}", headers=service.roles["admin"])
         assert r.status_code == 204
         erased_at.append(time.monotonic())
         await asyncio.sleep(1.0)  # writes already in flight, and new ones, keep coming
@@ -168,7 +150,7 @@ async def test_erasure_while_writes_race_leaves_nothing_of_the_customer(
     )
     # the last windows close and the learner takes what is left; nothing of the victim returns
     await asyncio.sleep(1.1)
-    learner = Learner(store, settings, PolicyConfig(), name="after")
+    learner = Learner(service.store, service.settings, PolicyConfig(), name="after")
     await learner.sweep_all("global")
     await learner.step("global", block_ms=1)
 
@@ -176,14 +158,17 @@ async def test_erasure_while_writes_race_leaves_nothing_of_the_customer(
     assert not [s for s in statuses if s >= 500], statuses
     assert codes["customer_erased"] > 0  # writes for the victim after the erasure were refused
     assert reasons["customer_erased"] > 0  # and its decisions answered without an offer
-    assert await traces(raw, raw_binary, VICTIM) == [f"key {keys.customer_tombstone(VICTIM)}"]
-    assert await raw.get(keys.customer_tombstone(VICTIM)) is not None
-    assert len(await traces(raw, raw_binary, BYSTANDER)) > 10  # the other customer is intact
+    assert await traces(service.raw, raw_binary, VICTIM) == [
+        f"key {keys.customer_tombstone(VICTIM)}"
+    ]
+    assert await service.raw.get(keys.customer_tombstone(VICTIM)) is not None
+    bystander = await traces(service.raw, raw_binary, BYSTANDER)
+    assert len(bystander) > 10  # the other customer is intact
 
 
-async def footprint(client: httpx.AsyncClient, roles: Roles, customer_id: str) -> None:
+async def footprint(service: Service, customer_id: str) -> None:
     """What one customer leaves: profile, activity, decisions with events, replays, logs."""
-    headers = roles["decide"]
+    client, headers = service.client, service.roles["decide"]
     await client.put(
         f"/v1/customers/{customer_id}", json={"attributes": {"tier": "gold"}}, headers=headers
     )
@@ -191,14 +176,7 @@ async def footprint(client: httpx.AsyncClient, roles: Roles, customer_id: str) -
         r = await client.post("/v1/decisions", json=decision_body(customer_id, n), headers=headers)
         d = r.json()
         r = await client.post(
-            "/v1/events",
-            json={
-                "event_id": f"e-{customer_id}-{n}",
-                "decision_id": d["decision_id"],
-                "offer_id": d["offers"][0]["offer_id"],
-                "type": "click",
-            },
-            headers=headers,
+            "/v1/events", json=event_on(d, f"e-{customer_id}-{n}"), headers=headers
         )
         assert r.status_code == 200, r.text
 
@@ -233,82 +211,70 @@ async def erasure_commands(raw: redis.Redis, store: RedisStore, customer_id: str
 
 
 async def test_erasure_cost_follows_the_customer_not_the_store(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    store: RedisStore,
-    raw_binary: redis.Redis,
-    raw: redis.Redis,
+    service: Service, raw_binary: redis.Redis
 ) -> None:
-    await setup_offer(client, role_keys)
-    await load_others(store, 0, 200)
-    await footprint(client, role_keys, "victim-a")
-    small = await erasure_commands(raw, store, "victim-a")
+    await service.put_offer()
+    await load_others(service.store, 0, 200)
+    await footprint(service, "victim-a")
+    small = await erasure_commands(service.raw, service.store, "victim-a")
 
-    await load_others(store, 200, 5000)  # 25 times the customers, and their decisions logged
+    # 25 times the customers, and their decisions logged
+    await load_others(service.store, 200, 5000)
     for n in range(60):
-        await footprint(client, role_keys, f"other-{n}")
-    await footprint(client, role_keys, "victim-b")
-    large = await erasure_commands(raw, store, "victim-b")
+        await footprint(service, f"other-{n}")
+    await footprint(service, "victim-b")
+    large = await erasure_commands(service.raw, service.store, "victim-b")
 
     assert not SCANS & set(large), large  # nothing scanned: the indexes say where to look
     assert large == small  # the same customer footprint costs the same, whatever the store
     assert sum(large.values()) <= 12
-    assert await traces(raw, raw_binary, "victim-b") == [
+    assert await traces(service.raw, raw_binary, "victim-b") == [
         f"key {keys.customer_tombstone('victim-b')}"
     ]
 
 
 async def test_writes_for_an_erased_customer_are_refused_while_its_tombstone_lasts(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    store: RedisStore,
-    raw_binary: redis.Redis,
-    raw: redis.Redis,
+    service: Service, raw_binary: redis.Redis
 ) -> None:
-    await setup_offer(client, role_keys)
-    headers = role_keys["decide"]
-    await footprint(client, role_keys, VICTIM)
+    await service.put_offer()
+    headers = service.roles["decide"]
+    await footprint(service, VICTIM)
     before = (
-        await client.post("/v1/decisions", json=decision_body(VICTIM, 1), headers=headers)
+        await service.client.post("/v1/decisions", json=decision_body(VICTIM, 1), headers=headers)
     ).json()
-    r = await client.delete(f"/v1/customers/{VICTIM}", headers=role_keys["admin"])
+    r = await service.client.delete(f"/v1/customers/{VICTIM}", headers=service.roles["admin"])
     assert r.status_code == 204
 
-    put = await client.put(
+    put = await service.client.put(
         f"/v1/customers/{VICTIM}", json={"attributes": {"tier": "x"}}, headers=headers
     )
     assert put.status_code == 409
     assert put.json()["error"]["code"] == "customer_erased"
     assert put.json()["error"]["field"] == "customer_id"
-    activity = await client.post(
+    activity = await service.client.post(
         f"/v1/customers/{VICTIM}/activities",
         json={"type": "page_view", "channel": "web"},
         headers=headers,
     )
     assert activity.status_code == 409
     assert activity.json()["error"]["field"] == "customer_id"
-    late = await client.post(
-        "/v1/events",
-        json={
-            "event_id": "e-late",
-            "decision_id": before["decision_id"],
-            "offer_id": before["offers"][0]["offer_id"],
-            "type": "click",
-        },
-        headers=headers,
-    )
+    late = await service.client.post("/v1/events", json=event_on(before, "e-late"), headers=headers)
     assert late.status_code == 409
     assert late.json()["error"] == {
         "code": "customer_erased",
         "message": f"the customer of decision '{before['decision_id']}' was erased",
         "field": "decision_id",
     }
-    decision = await client.post("/v1/decisions", json=decision_body(VICTIM, 3), headers=headers)
+    decision = await service.client.post(
+        "/v1/decisions", json=decision_body(VICTIM, 3), headers=headers
+    )
     assert decision.status_code == 200
     assert decision.json()["offers"] == []
     assert decision.json()["reason"] == "customer_erased"
-    assert await traces(raw, raw_binary, VICTIM) == [f"key {keys.customer_tombstone(VICTIM)}"]
-    again = await client.delete(f"/v1/customers/{VICTIM}", headers=role_keys["admin"])
+    assert await traces(service.raw, raw_binary, VICTIM) == [
+        f"key {keys.customer_tombstone(VICTIM)}"
+    ]
+    again = await service.client.delete(f"/v1/customers/{VICTIM}", headers=service.roles["admin"])
     assert again.status_code == 204
 
 
@@ -327,41 +293,39 @@ async def test_an_erased_customer_may_come_back_once_the_tombstone_expired(
         await brief.close()
 
 
-async def test_the_indexes_hold_only_what_is_still_stored(
-    client: httpx.AsyncClient, role_keys: Roles, store: RedisStore, raw: redis.Redis
-) -> None:
+async def test_the_indexes_hold_only_what_is_still_stored(service: Service) -> None:
     """Expired decision records leave the index of named keys, trimmed log entries leave the
     index of references: both stay the size of what is held, not of the customer's history."""
     fields = {"ts": "0", "sc": "global"}
 
     async def commit(token: str) -> None:
-        status, _ = await store.commit_decision(
+        status, _ = await service.store.commit_decision(
             DecisionCommit(VICTIM, token, [], "w", int(time.time()), fields, b"", None, 1, 1)
         )
         assert status == "ok"
 
     await commit("t1")
     await commit("t2")
-    assert await raw.zrange(keys.customer_named_index(VICTIM), 0, -1) == ["d:t1", "d:t2"]
+    assert await service.raw.zrange(keys.customer_named_index(VICTIM), 0, -1) == ["d:t1", "d:t2"]
     await asyncio.sleep(1.1)  # both records expired
     await commit("t3")
-    assert await raw.zrange(keys.customer_named_index(VICTIM), 0, -1) == ["d:t3"]
+    assert await service.raw.zrange(keys.customer_named_index(VICTIM), 0, -1) == ["d:t3"]
 
-    await setup_offer(client, role_keys)
+    await service.put_offer()
     for _ in range(2):
-        r = await client.post(
-            "/v1/decisions", json=decision_body(VICTIM, 1), headers=role_keys["decide"]
+        r = await service.client.post(
+            "/v1/decisions", json=decision_body(VICTIM, 1), headers=service.roles["decide"]
         )
         assert r.status_code == 200
 
     async def logged() -> int:
-        refs = await raw.zrange(keys.customer_refs(VICTIM), 0, -1)
+        refs = await service.raw.zrange(keys.customer_refs(VICTIM), 0, -1)
         return sum(keys.parse_ref(ref)[1] == keys.DECISION_LOG for ref in refs)
 
     assert await logged() == 2
-    await raw.xtrim(keys.DECISION_LOG, maxlen=0, approximate=False)  # the log moved on
-    r = await client.post(
-        "/v1/decisions", json=decision_body(VICTIM, 1), headers=role_keys["decide"]
+    await service.raw.xtrim(keys.DECISION_LOG, maxlen=0, approximate=False)  # the log moved on
+    r = await service.client.post(
+        "/v1/decisions", json=decision_body(VICTIM, 1), headers=service.roles["decide"]
     )
     assert r.status_code == 200
     assert await logged() == 1

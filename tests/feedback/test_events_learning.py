@@ -24,22 +24,16 @@ from engine.store import keys
 from engine.store.learning import REWARD_GROUP
 from engine.store.records import DecisionCommit, EventJoinArgs
 from engine.store.redis import RedisStore
+from tests.helpers import Service, event_on
 
-Roles = dict[str, dict[str, str]]
 POLICY = PolicyConfig()
 
 
-async def setup_offer(client: httpx.AsyncClient, roles: Roles, offer_id: str = "o-a") -> None:
-    body = {"name": offer_id, "channels": {"web": {"title": "t"}}, "value": 1.0}
-    r = await client.put(f"/v1/offers/{offer_id}", json=body, headers=roles["marketer"])
-    assert r.status_code == 200
-
-
-async def decide(client: httpx.AsyncClient, roles: Roles, customer: str = "c-1") -> dict[str, Any]:
-    r = await client.post(
+async def decide(service: Service, customer: str = "c-1") -> dict[str, Any]:
+    r = await service.client.post(
         "/v1/decisions",
         json={"customer_id": customer, "channel": "web", "context": {"page": "home"}},
-        headers=roles["decide"],
+        headers=service.roles["decide"],
     )
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
@@ -47,81 +41,72 @@ async def decide(client: httpx.AsyncClient, roles: Roles, customer: str = "c-1")
 
 
 async def event(
-    client: httpx.AsyncClient, roles: Roles, decision: dict[str, Any], kind: str, **extra: Any
+    service: Service, decision: dict[str, Any], kind: str, **extra: Any
 ) -> httpx.Response:
-    payload = {
-        "event_id": extra.pop("event_id", f"e-{kind}-{decision['decision_id'][2:].split('~')[0]}"),
-        "decision_id": decision["decision_id"],
-        "offer_id": extra.pop("offer_id", decision["offers"][0]["offer_id"]),
-        "type": kind,
-        **extra,
-    }
-    return await client.post("/v1/events", json=payload, headers=roles["decide"])
+    token = decision["decision_id"][2:].split("~")[0]
+    payload = event_on(decision, extra.pop("event_id", f"e-{kind}-{token}"), kind, **extra)
+    return await service.client.post("/v1/events", json=payload, headers=service.roles["decide"])
 
 
-async def test_events_are_idempotent_and_update_contact_history(
-    client: httpx.AsyncClient, role_keys: Roles
-) -> None:
-    await setup_offer(client, role_keys)
-    decision = await decide(client, role_keys)
-    first = await event(client, role_keys, decision, "impression", event_id="e-1")
+def new_learner(service: Service, **options: Any) -> Learner:
+    """A learner of the default policy over the service's store."""
+    return Learner(service.store, service.settings, POLICY, **options)
+
+
+async def test_events_are_idempotent_and_update_contact_history(service: Service) -> None:
+    await service.put_offer()
+    decision = await decide(service)
+    first = await event(service, decision, "impression", event_id="e-1")
     assert first.json() == {"event_id": "e-1", "status": "accepted", "learned": False}
-    again = await event(client, role_keys, decision, "impression", event_id="e-1")
+    again = await event(service, decision, "impression", event_id="e-1")
     assert again.json()["status"] == "duplicate"
-    click = await event(client, role_keys, decision, "click", event_id="e-2")
+    click = await event(service, decision, "click", event_id="e-2")
     assert click.json()["learned"] is True
-    second_click = await event(client, role_keys, decision, "click", event_id="e-3")
+    second_click = await event(service, decision, "click", event_id="e-3")
     assert second_click.json() == {"event_id": "e-3", "status": "accepted", "learned": False}
-    await event(client, role_keys, decision, "dismiss", event_id="e-4")
-    view = (await client.get("/v1/customers/c-1", headers=role_keys["analyst"])).json()
+    await event(service, decision, "dismiss", event_id="e-4")
+    view = await service.customer_view("c-1")
     history = view["contact_history"]["o-a"]
     assert (history["impressions"], history["clicks"], history["dismisses"]) == (1, 2, 1)
     assert history["served"] == 1
 
 
-async def test_unknown_decisions_offers_and_late_events(
-    client: httpx.AsyncClient, role_keys: Roles, raw: redis.Redis
-) -> None:
-    await setup_offer(client, role_keys)
-    decision = await decide(client, role_keys)
+async def test_unknown_decisions_offers_and_late_events(service: Service) -> None:
+    await service.put_offer()
+    decision = await decide(service)
     fake = {**decision, "decision_id": "d-0000~c-1"}
-    r = await event(client, role_keys, fake, "click")
+    r = await event(service, fake, "click")
     assert r.status_code == 404
     assert r.json()["error"]["field"] == "decision_id"
-    r = await event(client, role_keys, decision, "click", offer_id="o-other")
+    r = await event(service, decision, "click", offer_id="o-other")
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "offer_id"
     late = datetime.now(UTC) + timedelta(hours=2)  # web window is 1 h
-    r = await event(client, role_keys, decision, "click", timestamp=late.isoformat())
+    r = await event(service, decision, "click", timestamp=late.isoformat())
     assert r.status_code == 422  # the future is refused outright
-    decided = await raw.hget(
+    decided = await service.raw.hget(
         keys.customer_decision("c-1", decision["decision_id"][2:].split("~")[0]), "ts"
     )
     assert decided is not None
-    await raw.hset(
+    await service.raw.hset(
         keys.customer_decision("c-1", decision["decision_id"][2:].split("~")[0]),
         "ts",
         repr(float(decided) - 7200),
     )
-    r = await event(client, role_keys, decision, "click", event_id="e-late")
+    r = await event(service, decision, "click", event_id="e-late")
     assert r.json() == {"event_id": "e-late", "status": "late", "learned": False}
-    assert await raw.xlen(keys.EVENT_LOG) == 1  # the late event is stored
-    metrics = (await client.get("/metrics")).text
+    assert await service.raw.xlen(keys.EVENT_LOG) == 1  # the late event is stored
+    metrics = (await service.client.get("/metrics")).text
     assert 'nbo_late_events_total{type="click"}' in metrics
 
 
-async def test_batch_events_report_each_item(client: httpx.AsyncClient, role_keys: Roles) -> None:
-    await setup_offer(client, role_keys)
-    decision = await decide(client, role_keys)
-    good = {
-        "event_id": "e-ok",
-        "decision_id": decision["decision_id"],
-        "offer_id": "o-a",
-        "type": "click",
-    }
+async def test_batch_events_report_each_item(service: Service) -> None:
+    await service.put_offer()
+    decision = await decide(service)
+    good = event_on(decision, "e-ok")
     bad = {**good, "event_id": "e-bad", "decision_id": "d-1~nobody"}
-    r = await client.post(
-        "/v1/events:batch", json={"events": [good, bad]}, headers=role_keys["decide"]
+    r = await service.client.post(
+        "/v1/events:batch", json={"events": [good, bad]}, headers=service.roles["decide"]
     )
     assert r.status_code == 200
     items = r.json()
@@ -168,125 +153,105 @@ async def served_rows(
 
 
 async def test_rewards_are_learned_exactly_once_under_redelivery(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    settings: Settings,
-    store: RedisStore,
-    raw: redis.Redis,
-    raw_binary: redis.Redis,
+    service: Service, raw_binary: redis.Redis
 ) -> None:
-    await setup_offer(client, role_keys)
-    decisions = [await decide(client, role_keys, customer=f"c-{i}") for i in range(6)]
+    await service.put_offer()
+    decisions = [await decide(service, customer=f"c-{i}") for i in range(6)]
     for d in decisions:
-        assert (await event(client, role_keys, d, "click")).json()["learned"] is True
+        assert (await event(service, d, "click")).json()["learned"] is True
     stream = keys.model_key("global", "rewards")
-    entries = await raw.xrange(stream)
+    entries = await service.raw.xrange(stream)
     # each served offer: its exposure at decision time, then its reward
     assert [f["kind"] for _, f in entries] == ["exposure"] * 6 + ["reward"] * 6
     # a learner reads the batch and dies before committing
-    doomed = Learner(store, settings, POLICY, name="doomed")
+    doomed = new_learner(service, name="doomed")
     await doomed._ensure_group("global")
-    taken = await raw.xreadgroup(REWARD_GROUP, "doomed", {stream: ">"}, count=100)
+    taken = await service.raw.xreadgroup(REWARD_GROUP, "doomed", {stream: ">"}, count=100)
     assert len(taken[0][1]) == 12
     # another learner reclaims the stale entries and applies them once
-    survivor = Learner(store, settings, POLICY, name="survivor", claim_idle_ms=0)
+    survivor = new_learner(service, name="survivor", claim_idle_ms=0)
     assert await survivor.step("global", block_ms=1) == 12
     assert survivor.applied == 12  # 6 exposures + 6 rewards added to them
-    assert int(await raw.get(keys.model_key("global", "version"))) == 1
-    want = direct_state(await served_rows(store, decisions, set(range(6))))
-    assert_same_state(await learned_state(store), want)
+    assert int(await service.raw.get(keys.model_key("global", "version"))) == 1
+    want = direct_state(await served_rows(service.store, decisions, set(range(6))))
+    assert_same_state(await learned_state(service.store), want)
     # the same entries emitted again (e.g. by the window sweep) are not counted twice
     for _, fields in entries[:3] + entries[6:9]:
-        await raw.xadd(stream, fields)
+        await service.raw.xadd(stream, fields)
     assert await survivor.step("global", block_ms=1) == 6
     assert survivor.applied == 12
-    assert_same_state(await learned_state(store), want)
-    pending = await raw.xpending(stream, REWARD_GROUP)
+    assert_same_state(await learned_state(service.store), want)
+    pending = await service.raw.xpending(stream, REWARD_GROUP)
     assert pending["pending"] == 0
     # a restarted learner resumes from the stored state: same snapshot bytes
     state_before = await raw_binary.get(keys.model_key("global", "snapshot"))
-    restarted = Learner(store, settings, POLICY, name="restarted")
+    restarted = new_learner(service, name="restarted")
     trainer = await restarted._load_trainer("global", 1, 26)
     assert trainer.snapshot(1).to_bytes() == state_before
 
 
 async def test_open_windows_count_as_shown_and_rewards_in_any_order_learn_the_same(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    settings: Settings,
-    store: RedisStore,
-    raw: redis.Redis,
+    service: Service,
 ) -> None:
     """No delayed-feedback bias: an unclicked offer counts as a 0 before its window closes."""
-    await setup_offer(client, role_keys)
-    decisions = [await decide(client, role_keys, customer=f"c-{i}") for i in range(8)]
-    learner = Learner(store, settings, POLICY, name="now")
+    await service.put_offer()
+    decisions = [await decide(service, customer=f"c-{i}") for i in range(8)]
+    learner = new_learner(service, name="now")
     assert await learner.step("global", block_ms=1) == 8
     # windows still open, nothing clicked yet: all eight are learned as shown, reward 0
     assert_same_state(
-        await learned_state(store), direct_state(await served_rows(store, decisions, set()))
+        await learned_state(service.store),
+        direct_state(await served_rows(service.store, decisions, set())),
     )
     for i in (1, 4):
-        await event(client, role_keys, decisions[i], "click")
+        await event(service, decisions[i], "click")
     # a reward whose exposure is unknown to the learner (sent again by a sweep, reordered)
     stream = keys.model_key("global", "rewards")
-    exposures = [f for _, f in await raw.xrange(stream) if f["kind"] == "exposure"]
+    exposures = [f for _, f in await service.raw.xrange(stream) if f["kind"] == "exposure"]
     assert await learner.step("global", block_ms=1) == 2
     for fields in exposures:  # redelivered exposures of pairs already learned: skipped
-        await raw.xadd(stream, fields)
+        await service.raw.xadd(stream, fields)
     assert await learner.step("global", block_ms=1) == 8
-    want = direct_state(await served_rows(store, decisions, {1, 4}))
-    assert_same_state(await learned_state(store), want)
+    want = direct_state(await served_rows(service.store, decisions, {1, 4}))
+    assert_same_state(await learned_state(service.store), want)
     # closing the windows sends nothing more: every exposure and reward is already learned
-    future = Learner(store, settings, POLICY, name="future", clock=lambda: 4_000_000_000.0)
+    future = new_learner(service, name="future", clock=lambda: 4_000_000_000.0)
     assert await future.sweep("global") == 8
     assert await future.step("global", block_ms=1) == 0
-    assert_same_state(await learned_state(store), want)
+    assert_same_state(await learned_state(service.store), want)
 
 
-async def test_a_reward_before_its_exposure_is_learned_once(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    settings: Settings,
-    store: RedisStore,
-    raw: redis.Redis,
-) -> None:
-    await setup_offer(client, role_keys)
-    catalog = await CatalogCache(store).get()
+async def test_a_reward_before_its_exposure_is_learned_once(service: Service) -> None:
+    await service.put_offer()
+    catalog = await CatalogCache(service.store).get()
     x = [1.0] + [0.5] * (catalog.vectorizer.size - 1)
     stream = keys.model_key("global", "rewards")
     base = {"decision_id": "d-1~c-1", "offer_id": "o-a", "x": orjson.dumps(x).decode()}
     base |= {"spec_version": str(catalog.feature_spec.version), "decided_at": "100.0"}
-    await raw.xadd(stream, {**base, "kind": "reward", "reward": "1.0"})
-    await raw.xadd(stream, {**base, "kind": "exposure", "reward": "0.0"})
-    await raw.xadd(stream, {**base, "kind": "reward", "reward": "1.0"})
-    learner = Learner(store, settings, POLICY)
+    await service.raw.xadd(stream, {**base, "kind": "reward", "reward": "1.0"})
+    await service.raw.xadd(stream, {**base, "kind": "exposure", "reward": "0.0"})
+    await service.raw.xadd(stream, {**base, "kind": "reward", "reward": "1.0"})
+    learner = new_learner(service)
     assert await learner.step("global", block_ms=1) == 3
     assert learner.applied == 1  # one whole observation; the exposure and the copy are skipped
-    assert_same_state(await learned_state(store), direct_state([("o-a", 1.0, x)]))
+    assert_same_state(await learned_state(service.store), direct_state([("o-a", 1.0, x)]))
 
 
-async def test_window_close_teaches_zero_and_export_joins_rewards(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    settings: Settings,
-    store: RedisStore,
-    raw: redis.Redis,
-) -> None:
-    await setup_offer(client, role_keys)
-    clicked = await decide(client, role_keys, customer="c-1")
-    ignored = await decide(client, role_keys, customer="c-2")
-    await event(client, role_keys, clicked, "click")
+async def test_window_close_teaches_zero_and_export_joins_rewards(service: Service) -> None:
+    await service.put_offer()
+    clicked = await decide(service, customer="c-1")
+    ignored = await decide(service, customer="c-2")
+    await event(service, clicked, "click")
     # the log write of `ignored` was lost (say): its exposure never reached the learner
     stream = keys.model_key("global", "rewards")
-    for entry_id, fields in await raw.xrange(stream):
+    for entry_id, fields in await service.raw.xrange(stream):
         if fields["decision_id"] == ignored["decision_id"]:
-            await raw.xdel(stream, entry_id)
+            await service.raw.xdel(stream, entry_id)
     customer, token = keys.split_decision_id(ignored["decision_id"]) or ("", "")
-    await raw.hdel(keys.customer_decision(customer, token), "xp")
-    future = Learner(store, settings, POLICY, clock=lambda: 4_000_000_000.0)
+    await service.raw.hdel(keys.customer_decision(customer, token), "xp")
+    future = new_learner(service, clock=lambda: 4_000_000_000.0)
     assert await future.sweep("global") == 2
-    rewards = await raw.xrange(stream)
+    rewards = await service.raw.xrange(stream)
     sent = [(f["decision_id"], f["kind"], float(f["reward"])) for _, f in rewards]
     assert sent == [
         (clicked["decision_id"], "exposure", 0.0),
@@ -296,28 +261,26 @@ async def test_window_close_teaches_zero_and_export_joins_rewards(
     by_decision = {clicked["decision_id"]: 1.0, ignored["decision_id"]: 0.0}
     await future.step("global", block_ms=1)
     assert future.applied == 3
-    want = direct_state(await served_rows(store, [clicked, ignored], {0}))
-    assert_same_state(await learned_state(store), want)
-    rows = [row async for row in export_rows(store)]
+    want = direct_state(await served_rows(service.store, [clicked, ignored], {0}))
+    assert_same_state(await learned_state(service.store), want)
+    rows = [row async for row in export_rows(service.store)]
     assert {r["decision_id"]: r["reward"] for r in rows} == by_decision
     for row in rows:
         assert row["action"] == "o-a"
         assert 0 < row["probability"] <= 1
         assert len(row["features"]) > 0
-    outcome = (await raw.xrange(keys.OUTCOME_LOG))[0][1]
+    outcome = (await service.raw.xrange(keys.OUTCOME_LOG))[0][1]
     assert orjson.loads(outcome["rewards"]) in ({"o-a": 1.0}, {"o-a": 0.0})
 
 
-async def test_clicks_and_conversions_update_behavioural_features(
-    client: httpx.AsyncClient, role_keys: Roles
-) -> None:
-    await setup_offer(client, role_keys)
-    decision = await decide(client, role_keys)
-    before = (await client.get("/v1/customers/c-1", headers=role_keys["analyst"])).json()
+async def test_clicks_and_conversions_update_behavioural_features(service: Service) -> None:
+    await service.put_offer()
+    decision = await decide(service)
+    before = await service.customer_view("c-1")
     assert before["features"]["engagement_web_30d"] == 0
-    await event(client, role_keys, decision, "click", event_id="e-c")
-    await event(client, role_keys, decision, "conversion", event_id="e-v", value=42.5)
-    after = (await client.get("/v1/customers/c-1", headers=role_keys["analyst"])).json()
+    await event(service, decision, "click", event_id="e-c")
+    await event(service, decision, "conversion", event_id="e-v", value=42.5)
+    after = await service.customer_view("c-1")
     assert after["features"]["engagement_web_30d"] == 2
     assert after["features"]["purchases_30d"] == 1
     assert after["features"]["revenue_30d"] == 42.5
@@ -325,25 +288,21 @@ async def test_clicks_and_conversions_update_behavioural_features(
 
 
 async def test_exported_log_evaluates_the_served_model(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    settings: Settings,
-    store: RedisStore,
-    raw_binary: redis.Redis,
+    service: Service, raw_binary: redis.Redis
 ) -> None:
     from engine.learning.policies import ModelSnapshot
     from engine.offline.evaluation import evaluate, load_decision_log, model_candidate
 
-    await setup_offer(client, role_keys, "o-a")
-    await setup_offer(client, role_keys, "o-b")
+    await service.put_offer("o-a")
+    await service.put_offer("o-b")
     for i in range(40):
-        d = await decide(client, role_keys, customer=f"c-{i}")
+        d = await decide(service, customer=f"c-{i}")
         if i % 3 == 0:
-            await event(client, role_keys, d, "click")
-    learner = Learner(store, settings, POLICY, clock=lambda: 4_000_000_000.0)
+            await event(service, d, "click")
+    learner = new_learner(service, clock=lambda: 4_000_000_000.0)
     await learner.sweep("global")
     await learner.step("global", block_ms=1)
-    rows = [orjson.dumps(row) async for row in export_rows(store)]
+    rows = [orjson.dumps(row) async for row in export_rows(service.store)]
     assert len(rows) == 40
     log = load_decision_log(rows)
     blob = await raw_binary.get(keys.model_key("global", "snapshot"))
@@ -363,24 +322,18 @@ async def test_exported_log_evaluates_the_served_model(
     assert report.overall.logged.value == logged_rate
 
 
-async def test_acknowledged_rewards_are_trimmed_but_pending_ones_kept(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    settings: Settings,
-    store: RedisStore,
-    raw: redis.Redis,
-) -> None:
-    await setup_offer(client, role_keys)
+async def test_acknowledged_rewards_are_trimmed_but_pending_ones_kept(service: Service) -> None:
+    await service.put_offer()
     for i in range(4):
-        await event(client, role_keys, await decide(client, role_keys, f"c-{i}"), "click")
+        await event(service, await decide(service, f"c-{i}"), "click")
     stream = keys.model_key("global", "rewards")
-    learner = Learner(store, settings, POLICY)
+    learner = new_learner(service)
     await learner.step("global", block_ms=1)
-    await event(client, role_keys, await decide(client, role_keys, "c-9"), "click")
+    await event(service, await decide(service, "c-9"), "click")
     await learner._ensure_group("global")
-    await raw.xreadgroup(REWARD_GROUP, "slow", {stream: ">"}, count=10)  # read, not acked
+    await service.raw.xreadgroup(REWARD_GROUP, "slow", {stream: ">"}, count=10)  # read, not acked
     assert await learner.trim("global") == 8  # 4 exposures, 4 rewards
-    remaining = await raw.xrange(stream)
+    remaining = await service.raw.xrange(stream)
     assert len(remaining) == 2  # the unacknowledged entries survive for XAUTOCLAIM
 
 
@@ -395,33 +348,28 @@ async def test_sweep_closes_more_than_one_batch_of_due_decisions(
 
 
 async def test_erasure_reaches_decisions_logs_and_learning_structures(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    settings: Settings,
-    store: RedisStore,
-    raw: redis.Redis,
-    raw_binary: redis.Redis,
+    service: Service, raw_binary: redis.Redis
 ) -> None:
-    await setup_offer(client, role_keys)
+    await service.put_offer()
     for customer in ("gone-1", "kept-1"):
-        d = await decide(client, role_keys, customer=customer)
-        await event(client, role_keys, d, "click", event_id=f"e-{customer}")
-    learner = Learner(store, settings, POLICY)
+        d = await decide(service, customer=customer)
+        await event(service, d, "click", event_id=f"e-{customer}")
+    learner = new_learner(service)
     await learner.step("global", block_ms=1)  # applied pairs now hold both decision ids
-    await decide(client, role_keys, customer="gone-1")  # a pending decision too
-    r = await client.delete("/v1/customers/gone-1", headers=role_keys["admin"])
+    await decide(service, customer="gone-1")  # a pending decision too
+    r = await service.client.delete("/v1/customers/gone-1", headers=service.roles["admin"])
     assert r.status_code == 204
     found = []
-    async for key in raw.scan_iter(match="*"):
-        kind = await raw.type(key)
+    async for key in service.raw.scan_iter(match="*"):
+        kind = await service.raw.type(key)
         if kind == "hash":
-            content = str(await raw.hgetall(key))
+            content = str(await service.raw.hgetall(key))
         elif kind == "set":
-            content = str(await raw.smembers(key))
+            content = str(await service.raw.smembers(key))
         elif kind == "zset":
-            content = str(await raw.zrange(key, 0, -1))
+            content = str(await service.raw.zrange(key, 0, -1))
         elif kind == "stream":
-            content = str(await raw.xrange(key))
+            content = str(await service.raw.xrange(key))
         elif kind == "string":
             content = str(await raw_binary.get(key))
         else:
@@ -430,7 +378,7 @@ async def test_erasure_reaches_decisions_logs_and_learning_structures(
             found.append(key)
     # only the tombstone names the customer: it holds the erasure time and expires
     assert found == [keys.customer_tombstone("gone-1")]
-    view = (await client.get("/v1/customers/kept-1", headers=role_keys["analyst"])).json()
+    view = await service.customer_view("kept-1")
     assert view["contact_history"]["o-a"]["clicks"] == 1
 
 
@@ -444,11 +392,11 @@ def _normalised(view: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_a_batch_records_what_the_same_events_sent_one_by_one_record(
-    client: httpx.AsyncClient, role_keys: Roles, raw: redis.Redis, seed: int
+    service: Service, seed: int
 ) -> None:
     """Pipelining a batch changes round trips, not outcomes: duplicates within the batch, an
     impression before its click, refusals and conversions all come out as one by one."""
-    await setup_offer(client, role_keys)
+    await service.put_offer()
     rng = random.Random(seed)
     plan = [
         (
@@ -461,7 +409,7 @@ async def test_a_batch_records_what_the_same_events_sent_one_by_one_record(
         for _ in range(40)
     ]
     decisions = {
-        population: [await decide(client, role_keys, f"{population}-{i}") for i in range(3)]
+        population: [await decide(service, f"{population}-{i}") for i in range(3)]
         for population in ("one", "batch")
     }
 
@@ -480,17 +428,19 @@ async def test_a_batch_records_what_the_same_events_sent_one_by_one_record(
 
     one_by_one = []
     for step in plan:
-        r = await client.post("/v1/events", json=payload("one", step), headers=role_keys["decide"])
+        r = await service.client.post(
+            "/v1/events", json=payload("one", step), headers=service.roles["decide"]
+        )
         if r.status_code == 200:
             one_by_one.append((r.json()["status"], r.json()["learned"], None))
         else:
             error = r.json()["error"]
             one_by_one.append(("refused", None, (error["code"], error["field"])))
-    budget_one = await raw.hgetall(keys.BUDGET)
-    r = await client.post(
+    budget_one = await service.raw.hgetall(keys.BUDGET)
+    r = await service.client.post(
         "/v1/events:batch",
         json={"events": [payload("batch", step) for step in plan]},
-        headers=role_keys["decide"],
+        headers=service.roles["decide"],
     )
     assert r.status_code == 200, r.text
     batched = []
@@ -503,25 +453,23 @@ async def test_a_batch_records_what_the_same_events_sent_one_by_one_record(
             batched.append((item["status"], item["learned"], None))
     assert batched == one_by_one
     assert {s for s, _, _ in batched} >= {"accepted", "duplicate", "refused"}
-    budget_both = await raw.hgetall(keys.BUDGET)
+    budget_both = await service.raw.hgetall(keys.BUDGET)
     assert {k: 2 * int(v) for k, v in budget_one.items()} == {
         k: int(v) for k, v in budget_both.items()
     }
     for i in range(3):
         views = {
-            population: (
-                await client.get(f"/v1/customers/{population}-{i}", headers=role_keys["analyst"])
-            ).json()
+            population: await service.customer_view(f"{population}-{i}")
             for population in ("one", "batch")
         }
         assert _normalised(views["one"]) == _normalised(views["batch"])
-    log = await raw.xrange(keys.EVENT_LOG)
+    log = await service.raw.xrange(keys.EVENT_LOG)
     by_population: dict[str, list[tuple[str, str, str]]] = {"one": [], "batch": []}
     for _, entry in log:
         population, index = entry["customer_id"].split("-")
         by_population[population].append((index, entry["event_id"], entry["type"]))
     assert by_population["one"] == by_population["batch"]
-    rewards = await raw.xrange(keys.model_key("global", "rewards"))
+    rewards = await service.raw.xrange(keys.model_key("global", "rewards"))
     learned: dict[str, list[tuple[str, str, str]]] = {"one": [], "batch": []}
     for _, entry in rewards:
         customer = entry["decision_id"].split("~", 1)[1]
@@ -530,16 +478,14 @@ async def test_a_batch_records_what_the_same_events_sent_one_by_one_record(
     assert learned["one"] == learned["batch"]
 
 
-async def test_events_survive_a_store_that_lost_its_scripts(
-    client: httpx.AsyncClient, role_keys: Roles, raw: redis.Redis
-) -> None:
+async def test_events_survive_a_store_that_lost_its_scripts(service: Service) -> None:
     """Pipelined scripts go by hash; after SCRIPT FLUSH (a restarted store) the refused ones
     are loaded and sent again, and nothing else is applied twice."""
-    await setup_offer(client, role_keys)
-    decision = await decide(client, role_keys)
+    await service.put_offer()
+    decision = await decide(service)
     base = {"decision_id": decision["decision_id"], "offer_id": "o-a"}
-    await raw.script_flush()
-    r = await client.post(
+    await service.raw.script_flush()
+    r = await service.client.post(
         "/v1/events:batch",
         json={
             "events": [
@@ -548,64 +494,62 @@ async def test_events_survive_a_store_that_lost_its_scripts(
                 {**base, "event_id": "e-c", "type": "conversion", "value": 20.0},
             ]
         },
-        headers=role_keys["decide"],
+        headers=service.roles["decide"],
     )
     assert r.status_code == 200, r.text
     assert [item["status"] for item in r.json()] == ["accepted"] * 3
-    view = (await client.get("/v1/customers/c-1", headers=role_keys["analyst"])).json()
+    view = await service.customer_view("c-1")
     history = view["contact_history"]["o-a"]
     assert (history["impressions"], history["clicks"], history["conversions"]) == (1, 1, 1)
     assert view["features"]["purchases_90d"] == 1
-    assert await raw.xlen(keys.EVENT_LOG) == 3
-    assert await raw.hgetall(keys.BUDGET) == {"o-a|i": "1", "o-a|c": "1"}
-    rewards = await raw.xrange(keys.model_key("global", "rewards"))
+    assert await service.raw.xlen(keys.EVENT_LOG) == 3
+    assert await service.raw.hgetall(keys.BUDGET) == {"o-a|i": "1", "o-a|c": "1"}
+    rewards = await service.raw.xrange(keys.model_key("global", "rewards"))
     assert [e["kind"] for _, e in rewards] == ["exposure", "reward"]
 
 
 async def test_an_event_joined_but_never_recorded_is_recorded_by_a_later_delivery(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    raw: redis.Redis,
-    store: RedisStore,
-    settings: Settings,
+    service: Service,
 ) -> None:
     """The store fails between an event's join and its recording: the client's retry must not
     be told 'duplicate' (the event would be lost), nor count the contact twice."""
-    await setup_offer(client, role_keys)
-    decision = await decide(client, role_keys)
+    await service.put_offer()
+    decision = await decide(service)
     customer, token = (
         decision["decision_id"].split("~")[1],
         decision["decision_id"][2:].split("~")[0],
     )
     now = time.time()
-    (first,) = await store.join_events(
+    (first,) = await service.store.join_events(
         [EventJoinArgs(customer, token, "e-k", "o-a", "k", 0.0, now, now, "k", 5, "attempt-1")]
     )
     assert (first.status, first.reward, first.rejoined) == ("accepted", 1.0, False)
     # the store client resending that same join after a timeout: the same request, no rival
-    (resent,) = await store.join_events(
+    (resent,) = await service.store.join_events(
         [EventJoinArgs(customer, token, "e-k", "o-a", "k", 0.0, now, now, "k", 5, "attempt-1")]
     )
     assert (resent.status, resent.reward, resent.rejoined) == ("accepted", 1.0, True)
     click = {"event_id": "e-k", "decision_id": decision["decision_id"], "offer_id": "o-a"}
-    r = await client.post(
-        "/v1/events", json={**click, "type": "click"}, headers=role_keys["decide"]
+    r = await service.client.post(
+        "/v1/events", json={**click, "type": "click"}, headers=service.roles["decide"]
     )
     assert r.status_code == 409, r.text  # the first request may still be recording it
     assert r.json()["error"]["code"] == "event_in_progress"
-    assert await raw.xlen(keys.EVENT_LOG) == 0
+    assert await service.raw.xlen(keys.EVENT_LOG) == 0
 
-    later = EventService(store, settings.model_copy(update={"event_takeover_seconds": 0}))
+    later = EventService(
+        service.store, service.settings.model_copy(update={"event_takeover_seconds": 0})
+    )
     outcome = await later.record(EventRequest(type="click", **click))
     assert (outcome.status, outcome.learned) == ("accepted", True)
-    again = await client.post(
-        "/v1/events", json={**click, "type": "click"}, headers=role_keys["decide"]
+    again = await service.client.post(
+        "/v1/events", json={**click, "type": "click"}, headers=service.roles["decide"]
     )
     assert again.json()["status"] == "duplicate"
-    view = (await client.get("/v1/customers/c-1", headers=role_keys["analyst"])).json()
+    view = await service.customer_view("c-1")
     assert view["contact_history"]["o-a"]["clicks"] == 1  # joined once, not per delivery
-    assert await raw.xlen(keys.EVENT_LOG) == 1
-    rewards = await raw.xrange(keys.model_key("global", "rewards"))
+    assert await service.raw.xlen(keys.EVENT_LOG) == 1
+    rewards = await service.raw.xrange(keys.model_key("global", "rewards"))
     assert [(e["kind"], e["reward"]) for _, e in rewards] == [
         ("exposure", "0.0"),
         ("reward", "1.0"),

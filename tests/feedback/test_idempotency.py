@@ -28,28 +28,11 @@ from engine.store import keys
 from engine.store.connection import connection_class as packed_connection_class
 from engine.store.records import DecisionCommit, EventJoinArgs
 from engine.store.redis import RedisStore
+from tests.helpers import stored
 
 Roles = dict[str, dict[str, str]]
-
-
-async def stored(raw: redis.Redis) -> dict[str, Any]:
-    """Every key and its value, to show that a refused request changed nothing."""
-    out: dict[str, Any] = {}
-    async for key in raw.scan_iter(match="*"):
-        kind = await raw.type(key)
-        if kind == "string":
-            out[key] = await raw.get(key)
-        elif kind == "hash":
-            out[key] = await raw.hgetall(key)
-        elif kind == "set":
-            out[key] = await raw.smembers(key)
-        elif kind == "zset":
-            out[key] = await raw.zrange(key, 0, -1, withscores=True)
-        elif kind == "stream":
-            out[key] = await raw.xrange(key)
-        else:
-            out[key] = (kind, await raw.dump(key))
-    return out
+# the purchase whose id the activity tests send again, with this body or another
+PURCHASE = {"activity_id": "a-1", "type": "purchase", "channel": "web", "value": 40.0}
 
 
 def assert_conflict(response: httpx.Response, field: str, key: str) -> None:
@@ -366,13 +349,7 @@ async def features(client: httpx.AsyncClient, roles: Roles) -> dict[str, Any]:
 async def test_an_activity_sent_again_with_its_id_is_counted_once(
     client: httpx.AsyncClient, role_keys: Roles
 ) -> None:
-    purchase = {
-        "activity_id": "a-1",
-        "type": "purchase",
-        "channel": "web",
-        "value": 40.0,
-        "timestamp": ago(hours=2),
-    }
+    purchase = {**PURCHASE, "timestamp": ago(hours=2)}
     first = await post_activity(client, role_keys, purchase)
     assert first.json() == {"customer_id": "c-1", "accepted": 1, "duplicates": 0}
     # the same instant in another zone, 40 for 40.0: the same activity
@@ -392,14 +369,13 @@ async def test_an_activity_sent_again_with_its_id_is_counted_once(
 async def test_an_activity_id_reused_with_another_body_is_refused_and_changes_nothing(
     client: httpx.AsyncClient, role_keys: Roles, raw: redis.Redis
 ) -> None:
-    purchase = {"activity_id": "a-1", "type": "purchase", "channel": "web", "value": 40.0}
-    assert (await post_activity(client, role_keys, purchase)).status_code == 200
+    assert (await post_activity(client, role_keys, PURCHASE)).status_code == 200
     before = await stored(raw)
     for body in (
-        {**purchase, "value": 41.0},
-        {**purchase, "channel": "in_store"},
+        {**PURCHASE, "value": 41.0},
+        {**PURCHASE, "channel": "in_store"},
         {"activity_id": "a-1", "type": "page_view", "channel": "web"},
-        {**purchase, "timestamp": ago(days=1)},
+        {**PURCHASE, "timestamp": ago(days=1)},
     ):
         assert_conflict(await post_activity(client, role_keys, body), "activity_id", "a-1")
     assert await stored(raw) == before
@@ -447,8 +423,7 @@ async def test_an_activity_batch_with_a_conflicting_id_changes_nothing(
     batch: list[dict[str, Any]],
     field: str,
 ) -> None:
-    purchase = {"activity_id": "a-1", "type": "purchase", "channel": "web", "value": 40.0}
-    assert (await post_activity(client, role_keys, purchase)).status_code == 200
+    assert (await post_activity(client, role_keys, PURCHASE)).status_code == 200
     before = await stored(raw)
     response = await post_batch(client, role_keys, batch)
     assert_conflict(response, field, batch[1]["activity_id"])

@@ -21,36 +21,32 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import redis.asyncio as redis
 from typer.testing import CliRunner
 
 from api.cli import app
 from engine.config import Settings
-from engine.learning.learner import Learner
 from engine.offline.export import ExportSummary, export_rows
 from engine.store import keys
-from engine.store.redis import RedisStore
 from experiments.tables import CSV_COLUMNS, render_csv
 from tests.experiments.test_report import SEGMENTS, VARIANTS, make_results
-from tests.feedback.test_events_learning import POLICY, decide, event, setup_offer
+from tests.feedback.test_events_learning import decide, event, new_learner
+from tests.helpers import Service
 
 Roles = dict[str, dict[str, str]]
 FUTURE = 4_000_000_000.0
 
 
-async def _decisions(
-    client: httpx.AsyncClient, roles: Roles, store: RedisStore, n: int
-) -> list[dict[str, Any]]:
-    made = [await decide(client, roles, customer=f"c-{i}") for i in range(n)]
+async def _decisions(service: Service, n: int) -> list[dict[str, Any]]:
+    made = [await decide(service, customer=f"c-{i}") for i in range(n)]
     for _ in range(200):  # the log is written in the background, in batches
-        if len(await store.read_log(keys.DECISION_LOG, None, n)) >= n:
+        if len(await service.store.read_log(keys.DECISION_LOG, None, n)) >= n:
             return made
         await asyncio.sleep(0.01)
     raise AssertionError("the decisions never reached the log")
 
 
-async def _close_all(store: RedisStore, settings: Settings) -> None:
-    learner = Learner(store, settings, POLICY, clock=lambda: FUTURE)
+async def _close_all(service: Service) -> None:
+    learner = new_learner(service, clock=lambda: FUTURE)
     assert await learner.sweep_all("global") > 0
 
 
@@ -79,28 +75,25 @@ def _from_parquet(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-async def _setup(client: httpx.AsyncClient, roles: Roles, store: RedisStore) -> list[Any]:
-    await setup_offer(client, roles, "o-a")
-    await setup_offer(client, roles, "o-b")
-    made = await _decisions(client, roles, store, 6)
+async def _setup(service: Service) -> list[Any]:
+    await service.put_offer("o-a")
+    await service.put_offer("o-b")
+    made = await _decisions(service, 6)
     for decision in made[::2]:
-        assert (await event(client, roles, decision, "click")).status_code == 200
+        assert (await event(service, decision, "click")).status_code == 200
     return made
 
 
 async def test_parquet_holds_the_same_rows_as_json_lines_with_stated_types(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    settings: Settings,
-    store: RedisStore,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    made = await _setup(client, role_keys, store)
-    await _close_all(store, settings)
+    made = await _setup(service)
+    await _close_all(service)
     jsonl, parquet = tmp_path / "log.jsonl", tmp_path / "log.parquet"
-    await _nbo(monkeypatch, settings, "--output", str(jsonl))
-    said = await _nbo(monkeypatch, settings, "--output", str(parquet), "--format", "parquet")
+    await _nbo(monkeypatch, service.settings, "--output", str(jsonl))
+    said = await _nbo(
+        monkeypatch, service.settings, "--output", str(parquet), "--format", "parquet"
+    )
     assert "6 rows written (6 closed decisions)" in said
 
     expected = _jsonl(jsonl)
@@ -135,14 +128,10 @@ async def test_parquet_holds_the_same_rows_as_json_lines_with_stated_types(
 
 
 async def test_an_empty_parquet_export_is_a_file_with_the_schema(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    settings: Settings,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "empty.parquet"
-    said = await _nbo(monkeypatch, settings, "--output", str(target), "--format", "parquet")
+    said = await _nbo(monkeypatch, service.settings, "--output", str(target), "--format", "parquet")
     assert "0 rows written" in said
     assert "attribution window" not in said  # nothing is pending: nothing to explain
     table = pq.read_table(target)
@@ -151,25 +140,19 @@ async def test_an_empty_parquet_export_is_a_file_with_the_schema(
 
 
 async def test_an_export_empty_because_windows_are_open_says_how_many_and_when(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    settings: Settings,
-    store: RedisStore,
-    raw: redis.Redis,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await setup_offer(client, role_keys)
-    await _decisions(client, role_keys, store, 3)
-    window = settings.attribution_window("web")
-    times = [float(f["ts"]) for _, f in await raw.xrange(keys.DECISION_LOG)]
+    await service.put_offer()
+    await _decisions(service, 3)
+    window = service.settings.attribution_window("web")
+    times = [float(f["ts"]) for _, f in await service.raw.xrange(keys.DECISION_LOG)]
     first, last = (
         datetime.fromtimestamp(t + window, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         for t in (min(times), max(times))
     )
 
     target = tmp_path / "log.jsonl"
-    said = await _nbo(monkeypatch, settings, "--output", str(target))
+    said = await _nbo(monkeypatch, service.settings, "--output", str(target))
     assert target.read_bytes() == b""
     assert "0 rows written (0 closed decisions)" in said
     assert "3 decisions are still in their attribution window" in said
@@ -179,7 +162,7 @@ async def test_an_export_empty_because_windows_are_open_says_how_many_and_when(
 
     # the windows have passed but no learner closed them: say that, not "still open"
     summary = ExportSummary()
-    assert [r async for r in export_rows(store, summary=summary, now=FUTURE)] == []
+    assert [r async for r in export_rows(service.store, summary=summary, now=FUTURE)] == []
     assert (summary.open_decisions, summary.due, summary.rows) == (3, 3, 0)
     note = summary.describe_open(included=False)
     assert note is not None
@@ -187,21 +170,23 @@ async def test_an_export_empty_because_windows_are_open_says_how_many_and_when(
 
 
 async def test_include_open_exports_open_decisions_with_the_reward_so_far(
-    client: httpx.AsyncClient,
-    role_keys: Roles,
-    settings: Settings,
-    store: RedisStore,
-    raw: redis.Redis,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    made = await _setup(client, role_keys, store)
-    window = settings.attribution_window("web")
-    logged = {f["decision_id"]: float(f["ts"]) for _, f in await raw.xrange(keys.DECISION_LOG)}
+    made = await _setup(service)
+    window = service.settings.attribution_window("web")
+    logged = {
+        f["decision_id"]: float(f["ts"]) for _, f in await service.raw.xrange(keys.DECISION_LOG)
+    }
     jsonl, parquet = tmp_path / "open.jsonl", tmp_path / "open.parquet"
-    said = await _nbo(monkeypatch, settings, "--output", str(jsonl), "--include-open")
+    said = await _nbo(monkeypatch, service.settings, "--output", str(jsonl), "--include-open")
     await _nbo(
-        monkeypatch, settings, "--output", str(parquet), "--format", "parquet", "--include-open"
+        monkeypatch,
+        service.settings,
+        "--output",
+        str(parquet),
+        "--format",
+        "parquet",
+        "--include-open",
     )
     assert "6 rows written (0 closed decisions, 6 rows of open ones)" in said
     assert "6 rows of them are exported with open = true" in said
@@ -216,8 +201,8 @@ async def test_include_open_exports_open_decisions_with_the_reward_so_far(
     assert _from_parquet(parquet) == rows
 
     # once closed they are exported as closed, with the same (now final) rewards
-    await _close_all(store, settings)
-    closed = [r async for r in export_rows(store, include_open=True)]
+    await _close_all(service)
+    closed = [r async for r in export_rows(service.store, include_open=True)]
     assert {r["decision_id"]: (r["reward"], r["open"]) for r in closed} == {
         r["decision_id"]: (r["reward"], False) for r in rows
     }

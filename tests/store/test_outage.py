@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from engine.config import Settings
 from engine.store import keys
 from engine.store.embedded import embedded_valkey
 from tests.conftest import api_client, free_port
+from tests.helpers import event_on
 
 ADMIN = {"Authorization": "Bearer outage-admin-key-0123456789"}
 
@@ -45,6 +46,15 @@ class Outage:
         self.stack.close()
         self.stack = ExitStack()
 
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[redis.Redis]:
+        """A plain client on the store, to see what the API wrote once it is back."""
+        raw = redis.Redis.from_url(self.url, decode_responses=True)
+        try:
+            yield raw
+        finally:
+            await raw.aclose()
+
 
 @contextmanager
 def outage_store(tmp_path: Path) -> Iterator[Outage]:
@@ -56,16 +66,20 @@ def outage_store(tmp_path: Path) -> Iterator[Outage]:
         outage.stop()
 
 
+def serving(store: Outage) -> Settings:
+    """The API's settings over the outage's store, with no learner to need it meanwhile."""
+    return Settings(
+        redis_url=store.url,
+        admin_key=ADMIN["Authorization"].removeprefix("Bearer "),
+        log_level="warning",
+        learner="off",
+    )
+
+
 @pytest.fixture
 async def outage(tmp_path: Path) -> AsyncIterator[tuple[Outage, httpx.AsyncClient]]:
     with outage_store(tmp_path) as store:
-        settings = Settings(
-            redis_url=store.url,
-            admin_key=ADMIN["Authorization"].removeprefix("Bearer "),
-            log_level="warning",
-            learner="off",
-        )
-        async with api_client(settings) as c:
+        async with api_client(serving(store)) as c:
             yield store, c
 
 
@@ -92,8 +106,7 @@ async def test_fallback_log_is_written_after_the_outage_without_any_request(
     store, client = outage
     body = await fallback_decision(store, client)
     store.start()
-    raw = redis.Redis.from_url(store.url, decode_responses=True)
-    try:
+    async with store.reader() as raw:
         deadline = time.monotonic() + 3
         logged: list[str] = []
         while body["decision_id"] not in logged:
@@ -107,8 +120,6 @@ async def test_fallback_log_is_written_after_the_outage_without_any_request(
         assert record["o:o-safe"] == "1|1.0"
         ttl = await raw.ttl(keys.customer_decision(customer_id, token))
         assert 0 < ttl <= 3600 + 86_400  # the web window plus the late-event grace
-    finally:
-        await raw.aclose()
 
 
 async def test_an_event_for_a_fallback_decision_joins_once_the_store_is_back(
@@ -116,12 +127,7 @@ async def test_an_event_for_a_fallback_decision_joins_once_the_store_is_back(
 ) -> None:
     store, client = outage
     body = await fallback_decision(store, client)
-    event = {
-        "event_id": "e-1",
-        "decision_id": body["decision_id"],
-        "offer_id": "o-safe",
-        "type": "click",
-    }
+    event = event_on(body, "e-1")  # on o-safe, the only offer
     down = await client.post("/v1/events", json=event, headers=ADMIN)
     assert down.status_code == 503  # not acknowledged: the client sends it again
     store.start()
@@ -131,12 +137,9 @@ async def test_an_event_for_a_fallback_decision_joins_once_the_store_is_back(
     assert r.json() == {"event_id": "e-1", "status": "accepted", "learned": False}
     again = await client.post("/v1/events", json=event, headers=ADMIN)
     assert again.json()["status"] == "duplicate"
-    raw = redis.Redis.from_url(store.url, decode_responses=True)
-    try:
+    async with store.reader() as raw:
         # decided without a feature vector: nothing of it goes to the learner
         assert not await raw.exists(keys.model_key("global", "rewards"))
-    finally:
-        await raw.aclose()
 
 
 async def test_an_event_for_an_unknown_decision_is_still_404_while_a_backlog_waits(
@@ -153,21 +156,12 @@ async def test_an_event_for_an_unknown_decision_is_still_404_while_a_backlog_wai
 
 async def test_shutdown_writes_what_the_outage_left_queued(tmp_path: Path) -> None:
     with outage_store(tmp_path) as store:
-        settings = Settings(
-            redis_url=store.url,
-            admin_key=ADMIN["Authorization"].removeprefix("Bearer "),
-            log_level="warning",
-            learner="off",
-        )
-        async with api_client(settings) as c:
+        async with api_client(serving(store)) as c:
             body = await fallback_decision(store, c)
             store.start()
-        raw = redis.Redis.from_url(store.url, decode_responses=True)
-        try:
+        async with store.reader() as raw:
             entries = await raw.xrange(keys.DECISION_LOG)
             assert body["decision_id"] in [fields["decision_id"] for _, fields in entries]
-        finally:
-            await raw.aclose()
 
 
 async def test_the_demo_catalog_has_a_fallback_offer_on_every_channel(
