@@ -83,7 +83,8 @@ class LiftSettings:
 
     Declared once so that the tests' defaults cannot drift apart: a plan made with the
     defaults is read out with the same level, sidedness and scale. A subclass's
-    ``__post_init__`` calls this one before checking its own settings.
+    ``__post_init__`` calls this one by name before checking its own settings: a
+    zero-argument ``super()`` fails in a ``slots=True`` dataclass on Python 3.11.
     """
 
     alpha: float = 0.05
