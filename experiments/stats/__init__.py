@@ -8,6 +8,40 @@ result. Nothing raises on data: a result that cannot be computed carries ``error
 
 The numbers reproduce published references (GrowthBook gbstats, statsmodels, R, Spotify
 Confidence, Evan Miller, Kohavi et al.); see ``tests/experiments/test_stats_reference.py``.
+
+Conventions
+-----------
+The names below mean the same in every function, config and result of the package, so they
+are described here once; a docstring elsewhere says only what is its own (the method, its
+references and assumptions, and the settings or fields that exist only there).
+
+``control``, ``treatment``
+    The two arms' sufficient statistics (:data:`MetricStats`), of the same kind, else
+    ``MIXED_STATISTICS``. :class:`ProportionStats` carry the Bernoulli variance;
+    :class:`RegressionAdjustedStats` are CUPED-adjusted first (:func:`regression_adjustment`).
+    A sequential test takes the cumulative statistics at the current look.
+``config``
+    The test's frozen settings; their defaults are the conventional ones.
+``alpha``
+    The significance level: a test rejects when ``p_value < alpha`` and its interval has
+    coverage ``1 - alpha``. Sequential tests bound the probability of *ever* rejecting a
+    true null, over all looks; a Bayesian read-out uses it for the credible interval.
+``alternative`` (:data:`Alternative`)
+    The sidedness. A one-sided test spends all of alpha on its side and its interval is
+    one-sided: ``[lower, inf)`` for ``greater``, ``(-inf, upper]`` for ``less``.
+``difference`` (:data:`Difference`)
+    The scale of the lift, and of every amount given on it (``test_value``, margins,
+    planned effects, priors).
+``test_value``
+    The lift under the null hypothesis, on the ``difference`` scale (a non-inferiority
+    margin, say); 0 tests "no effect".
+``estimate``, ``se``, ``ci``, ``p_value``, ``df``
+    The lift on the configured scale, its standard error (the delta method's for a relative
+    lift), its interval, the p-value against ``test_value``, and the degrees of freedom of the
+    reference t distribution (``inf``: normal theory).
+``error``
+    ``None``, or the :class:`ErrorCode` (a plain ``str``) saying why a result could not be
+    computed; its numbers are then NaN unless the result's class says otherwise.
 """
 
 from experiments.stats._bayesian import BayesianConfig, BayesianResult, GaussianPrior, bayesian_test

@@ -1,4 +1,8 @@
-"""Bayesian read-out of a lift: chance to win and expected loss, as GrowthBook reports them."""
+"""Bayesian read-out of a lift: chance to win and expected loss, as GrowthBook reports them.
+
+``alpha`` here sets the credible interval's probability, ``1 - alpha``; the other shared
+settings are described once in :mod:`experiments.stats`.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,8 @@ from dataclasses import dataclass
 from experiments.stats._common import (
     NAN,
     Difference,
-    check_alpha,
-    check_choice,
     check_positive,
+    check_settings,
     norm_cdf,
     norm_pdf,
     norm_ppf,
@@ -22,18 +25,12 @@ from experiments.stats._statistics import MetricStats
 
 @dataclass(frozen=True, slots=True)
 class GaussianPrior:
-    """A normal prior on the lift, on the comparison's difference scale.
-
-    Attributes
-    ----------
-    mean : float
-        Prior expected lift (0 is sceptical).
-    variance : float
-        Prior variance; 0.3^2 on the relative scale says lifts beyond +-60% are rare.
-    """
+    """A normal prior on the lift, on the comparison's difference scale."""
 
     mean: float = 0.0
+    """Prior expected lift (0 is sceptical)."""
     variance: float = 1.0
+    """Prior variance; 0.3^2 on the relative scale says lifts beyond +-60% are rare."""
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.mean):
@@ -43,53 +40,27 @@ class GaussianPrior:
 
 @dataclass(frozen=True, slots=True)
 class BayesianConfig:
-    """How to read a lift as a posterior.
-
-    Attributes
-    ----------
-    alpha : float
-        The credible interval has probability 1 - alpha.
-    difference : {"absolute", "relative"}
-        Scale of the lift (and of the prior).
-    prior : GaussianPrior | None
-        ``None`` is a flat prior: the posterior is the sampling distribution of the estimate.
-    higher_is_better : bool
-        ``False`` for metrics where a decrease wins (cost, unsubscribes): chance to win and
-        the two expected losses are read in that direction.
-    """
+    """How to read a lift as a posterior."""
 
     alpha: float = 0.05
     difference: Difference = "relative"
     prior: GaussianPrior | None = None
+    """``None`` is a flat prior: the posterior is the sampling distribution of the estimate."""
     higher_is_better: bool = True
+    """``False`` for metrics where a decrease wins (cost, unsubscribes): chance to win and the
+    two expected losses are read in that direction."""
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
-        check_choice(self.difference, Difference, "difference")
+        check_settings(self.alpha, difference=self.difference)
 
 
 @dataclass(frozen=True, slots=True)
 class BayesianResult:
     """Posterior of the lift and the decision quantities marketers act on.
 
-    Attributes
-    ----------
-    expected : float
-        Posterior mean of the lift.
-    sd : float
-        Posterior standard deviation.
-    ci : tuple[float, float]
-        Equal-tailed credible interval.
-    chance_to_win : float
-        Posterior probability that the treatment is better than control.
-    expected_loss_control : float
-        E[max(better-direction lift, 0)]: what keeping control costs on average if the
-        treatment is in fact better.
-    expected_loss_treatment : float
-        E[max(-better-direction lift, 0)]: what shipping the treatment costs on average if it
-        is in fact worse. Ship when this is below the loss you can tolerate.
-    error : str | None
-        An :class:`ErrorCode`; when set every number is NaN.
+    ``expected`` and ``sd`` are the posterior mean and standard deviation of the lift, ``ci``
+    its equal-tailed credible interval, and ``chance_to_win`` the posterior probability that
+    the treatment is better than control.
     """
 
     expected: float
@@ -97,7 +68,11 @@ class BayesianResult:
     ci: tuple[float, float]
     chance_to_win: float
     expected_loss_control: float
+    """E[max(better-direction lift, 0)]: what keeping control costs on average if the treatment
+    is in fact better."""
     expected_loss_treatment: float
+    """E[max(-better-direction lift, 0)]: what shipping the treatment costs on average if it is
+    in fact worse. Ship when this is below the loss you can tolerate."""
     error: str | None = None
 
 
@@ -122,22 +97,13 @@ def bayesian_test(
     lose if I pick B and I am wrong", which is what a decision should bound: a 60% chance to
     win with a tiny expected loss is a safe ship, a 90% one with a fat left tail may not be.
 
-    Parameters
-    ----------
-    control, treatment : MetricStats
-        Sufficient statistics of the same kind (CUPED applies to
-        :class:`RegressionAdjustedStats`).
-    config : BayesianConfig
-        Credible level, difference scale, prior, direction of improvement.
-
-    Returns
-    -------
-    BayesianResult
-        With ``d`` the estimated lift and ``v`` its (delta-method) variance, a flat prior
-        gives the posterior ``N(d, v)``; a prior ``N(m0, v0)`` gives precision
-        ``1/v + 1/v0`` and mean ``(d/v + m0/v0) / (1/v + 1/v0)``. For a posterior
-        ``N(mu, s^2)``: chance to win ``Phi(mu/s)``, loss of keeping control
-        ``mu Phi(mu/s) + s phi(mu/s)``, loss of shipping ``s phi(mu/s) - mu Phi(-mu/s)``.
+    Notes
+    -----
+    With ``d`` the estimated lift and ``v`` its (delta-method) variance, a flat prior gives
+    the posterior ``N(d, v)``; a prior ``N(m0, v0)`` gives precision ``1/v + 1/v0`` and mean
+    ``(d/v + m0/v0) / (1/v + 1/v0)``. For a posterior ``N(mu, s^2)``: chance to win
+    ``Phi(mu/s)``, loss of keeping control ``mu Phi(mu/s) + s phi(mu/s)``, loss of shipping
+    ``s phi(mu/s) - mu Phi(-mu/s)``.
 
     References
     ----------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, get_args
 
@@ -59,10 +60,39 @@ def check_choice(value: str, allowed: object, name: str) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
+def check_settings(
+    alpha: float, alternative: str | None = None, difference: str | None = None
+) -> None:
+    """The checks every test's config shares; ``None`` for a setting the test does not have."""
+    check_alpha(alpha)
+    if alternative is not None:
+        check_choice(alternative, Alternative, "alternative")
+    if difference is not None:
+        check_choice(difference, Difference, "difference")
+
+
 def check_positive(value: float, name: str) -> None:
     """Reject a non-positive or non-finite tuning value."""
     if not (math.isfinite(value) and value > 0.0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class LiftSettings:
+    """The settings a fixed-horizon, sequential or planned lift test starts with.
+
+    Declared once so that the tests' defaults cannot drift apart: a plan made with the
+    defaults is read out with the same level, sidedness and scale. A subclass's
+    ``__post_init__`` calls this one by name before checking its own settings: a
+    zero-argument ``super()`` fails in a ``slots=True`` dataclass on Python 3.11.
+    """
+
+    alpha: float = 0.05
+    alternative: Alternative = "two-sided"
+    difference: Difference = "relative"
+
+    def __post_init__(self) -> None:
+        check_settings(self.alpha, self.alternative, self.difference)
 
 
 # Normal and Student t tails at scalar speed. scipy.stats' distribution methods validate and

@@ -25,25 +25,15 @@ class AdjustedArm:
 
 @dataclass(frozen=True, slots=True)
 class CupedResult:
-    """What regression adjustment did to a comparison.
-
-    Attributes
-    ----------
-    theta : float
-        Pooled slope of the metric on its pre-exposure value (0 when it could not help).
-    control, treatment : AdjustedArm | None
-        Adjusted arms; ``None`` with ``error``.
-    variance_reduction : float
-        1 - Var(adjusted difference) / Var(unadjusted difference): the share of sampling
-        variance removed, which is also the share of sample size saved for the same power.
-    error : str | None
-        An :class:`ErrorCode` when the adjustment could not be computed.
-    """
+    """What regression adjustment did to a comparison; the arms are ``None`` with ``error``."""
 
     theta: float
+    """Pooled slope of the metric on its pre-exposure value (0 when it could not help)."""
     control: AdjustedArm | None
     treatment: AdjustedArm | None
     variance_reduction: float
+    """1 - Var(adjusted difference) / Var(unadjusted difference): the share of sampling
+    variance removed, which is also the share of sample size saved for the same power."""
     error: str | None = None
 
 
@@ -98,18 +88,12 @@ def regression_adjustment(
     The tests in this package apply the same adjustment automatically when given
     :class:`RegressionAdjustedStats`; this function exists to show *how much* it helped.
 
-    Parameters
-    ----------
-    control, treatment : RegressionAdjustedStats
-        Post- and pre-exposure sums per arm.
-
-    Returns
-    -------
-    CupedResult
-        ``theta = Cov(x, y) / Var(x)`` over both arms pooled, adjusted means
-        ``y-bar - theta x-bar`` and per-unit variances ``Var(y) + theta^2 Var(x) -
-        2 theta Cov(x, y)``, and the variance reduction of the absolute difference, which for
-        large samples approaches ``rho^2``, the squared pre/post correlation.
+    Notes
+    -----
+    ``theta = Cov(x, y) / Var(x)`` over both arms pooled, adjusted means ``y-bar - theta x-bar``
+    and per-unit variances ``Var(y) + theta^2 Var(x) - 2 theta Cov(x, y)``, and the variance
+    reduction of the absolute difference, which for large samples approaches ``rho^2``, the
+    squared pre/post correlation.
 
     References
     ----------

@@ -1,4 +1,7 @@
-"""Fixed-horizon frequentist tests: Welch t, two-proportion z, post-stratified difference."""
+"""Fixed-horizon frequentist tests: Welch t, two-proportion z, post-stratified difference.
+
+Shared settings and result fields are described once in :mod:`experiments.stats`.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,8 @@ from scipy import stats as sps  # type: ignore[import-untyped]
 from experiments.stats._common import (
     NAN,
     Alternative,
-    Difference,
     ErrorCode,
-    check_alpha,
+    LiftSettings,
     check_choice,
     norm_isf,
     norm_sf,
@@ -31,49 +33,26 @@ stays above -100%; ``delta``: the linear delta-method interval (GrowthBook's), w
 
 
 @dataclass(frozen=True, slots=True)
-class FrequentistConfig:
-    """How to test and report a lift.
+class FrequentistConfig(LiftSettings):
+    """How to test and report a lift."""
 
-    Attributes
-    ----------
-    alpha : float
-        Significance level; CIs have coverage 1 - alpha.
-    alternative : {"two-sided", "greater", "less"}
-        ``greater`` tests treatment > control and gives the interval ``[lower, inf)``.
-    difference : {"absolute", "relative"}
-        Scale of the lift: mean_T - mean_C, or that over |mean_C|.
-    test_value : float
-        The lift under the null hypothesis, on the ``difference`` scale (a non-inferiority
-        margin, say); 0 tests "no effect".
-    relative_interval : {"log_ratio", "delta"}
-        How a relative lift's interval (and, for means, its p-value) is computed.
-        ``log_ratio`` (the default) works on log(1 + lift), so the interval of a metric that
-        cannot be negative never goes below -100%; ``delta`` is the linear delta method
-        GrowthBook reports, kept to reproduce its numbers. A baseline or treatment level
-        that is not positive has no log ratio and falls back to ``delta`` (the result says).
-    exact_below : float
-        The two-proportion test of "no difference" runs Fisher's exact test instead of the
-        pooled z test when any expected cell of the 2x2 table is below this (the textbook
-        rule of 5, Cochran 1954); 0 never switches.
-    nonnegative : bool
-        The metric cannot be negative (rates, counts, revenue without refunds), so a relative
-        lift cannot be below -100%. Where the log ratio is undefined and the delta interval
-        is used, its ends and the estimate are held at -100% (``delta_truncated``): the
-        parameter lies in [-1, inf), so intersecting an interval with it loses no coverage.
-    """
-
-    alpha: float = 0.05
-    alternative: Alternative = "two-sided"
-    difference: Difference = "relative"
     test_value: float = 0.0
     relative_interval: RelativeInterval = "log_ratio"
+    """How a relative lift's interval (and, for means, its p-value) is computed. ``delta`` is
+    kept to reproduce GrowthBook's numbers; a baseline or treatment level that is not
+    positive has no log ratio and falls back to it (``interval_method`` says)."""
     exact_below: float = 5.0
+    """The two-proportion test of "no difference" runs Fisher's exact test instead of the
+    pooled z test when any expected cell of the 2x2 table is below this (the textbook rule
+    of 5, Cochran 1954); 0 never switches."""
     nonnegative: bool = False
+    """The metric cannot be negative (rates, counts, revenue without refunds), so a relative
+    lift cannot be below -100%. Where the log ratio is undefined and the delta interval is
+    used, its ends and the estimate are held at -100% (``delta_truncated``): the parameter
+    lies in [-1, inf), so intersecting an interval with it loses no coverage."""
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
-        check_choice(self.alternative, Alternative, "alternative")
-        check_choice(self.difference, Difference, "difference")
+        LiftSettings.__post_init__(self)
         check_choice(self.relative_interval, RelativeInterval, "relative_interval")
         if not math.isfinite(self.test_value):
             raise ValueError(f"test_value must be finite, got {self.test_value!r}")
@@ -83,46 +62,25 @@ class FrequentistConfig:
 
 @dataclass(frozen=True, slots=True)
 class FrequentistResult:
-    """A lift with its uncertainty.
-
-    Attributes
-    ----------
-    estimate : float
-        The lift on the configured scale.
-    se : float
-        Its standard error (delta method for relative lifts, on the lift's own scale).
-    ci : tuple[float, float]
-        Confidence interval (one end infinite for one-sided tests; always-valid for the
-        sequential tests).
-    p_value : float
-        Against ``test_value`` (always-valid for the sequential tests).
-    statistic : float
-        The standardised lift behind ``p_value``: (estimate - test_value) / se, on the log
-        scale for a ``log_ratio`` test, the pooled z for the two-proportion test.
-    df : float
-        Degrees of freedom of the reference t distribution; ``inf`` for normal theory.
-    error : str | None
-        An :class:`ErrorCode`; when set every number is NaN.
-    test : str | None
-        What produced ``p_value``: ``welch_t``, ``log_ratio_t`` (Welch on the log ratio),
-        ``pooled_z``, ``wald_z``, ``log_ratio_z``, ``fisher_exact``, ``sequential``.
-    interval_method : str | None
-        What produced ``ci``: ``wald`` (linear, absolute lifts), ``delta`` (linear
-        delta method, relative), ``delta_truncated`` (the same held at -100% for a
-        ``nonnegative`` metric), ``log_ratio`` (exponentiated log-ratio interval) or
-        ``log_ratio_adjusted`` (the same with 1/2 added to each count, when the treatment
-        has no conversions).
-    """
+    """A lift with its uncertainty; the sequential tests return one too, always-valid."""
 
     estimate: float
     se: float
     ci: tuple[float, float]
     p_value: float
     statistic: float
+    """The standardised lift behind ``p_value``: (estimate - test_value) / se, on the log
+    scale for a ``log_ratio`` test, the pooled z for the two-proportion test."""
     df: float
     error: str | None = None
     test: str | None = None
+    """What produced ``p_value``: ``welch_t``, ``log_ratio_t`` (Welch on the log ratio),
+    ``pooled_z``, ``wald_z``, ``log_ratio_z``, ``fisher_exact``, ``sequential``."""
     interval_method: str | None = None
+    """What produced ``ci``: ``wald`` (linear, absolute lifts), ``delta`` (linear delta method,
+    relative), ``delta_truncated`` (the same held at -100% for a ``nonnegative`` metric),
+    ``log_ratio`` (exponentiated log-ratio interval) or ``log_ratio_adjusted`` (the same with
+    1/2 added to each count, when the treatment has no conversions)."""
 
 
 def failed_result(code: str) -> FrequentistResult:
@@ -240,27 +198,16 @@ def welch_t_test(
     its mean (revenue concentrates in fewer buyers); the pooled-variance t test is then
     miscalibrated whenever the arms are unequal in size.
 
-    Parameters
-    ----------
-    control, treatment : MetricStats
-        Sufficient statistics of the same kind. :class:`RegressionAdjustedStats` are
-        CUPED-adjusted first (see :func:`regression_adjustment`); :class:`ProportionStats`
-        use the Bernoulli variance.
-    config : FrequentistConfig
-        Level, sidedness, difference scale and null value.
-
-    Returns
-    -------
-    FrequentistResult
-        With ``df`` the Welch-Satterthwaite value
-        ``(v_C/n_C + v_T/n_T)^2 / ((v_C/n_C)^2/(n_C-1) + (v_T/n_T)^2/(n_T-1))`` and, for the
-        relative lift ``(m_T - m_C)/|m_C|``, the delta-method variance
-        ``v_T/(m_C^2 n_T) + v_C m_T^2/(m_C^4 n_C)`` as ``se``; its interval and p-value are
-        the log-ratio ones (``exp(log(m_T/m_C) +- t se_log) - 1`` with
-        ``se_log^2 = v_T/(n_T m_T^2) + v_C/(n_C m_C^2)`` and the Welch df of those two terms)
-        unless the config asks for ``delta``. ``error`` is set (and numbers are NaN)
-        for fewer than two units in an arm, zero variance, or a zero control mean on the
-        relative scale.
+    Notes
+    -----
+    ``df`` is the Welch-Satterthwaite value
+    ``(v_C/n_C + v_T/n_T)^2 / ((v_C/n_C)^2/(n_C-1) + (v_T/n_T)^2/(n_T-1))``; for the relative
+    lift ``(m_T - m_C)/|m_C|``, ``se`` is the square root of the delta-method variance
+    ``v_T/(m_C^2 n_T) + v_C m_T^2/(m_C^4 n_C)``, and the interval and p-value are the
+    log-ratio ones (``exp(log(m_T/m_C) +- t se_log) - 1`` with
+    ``se_log^2 = v_T/(n_T m_T^2) + v_C/(n_C m_C^2)`` and the Welch df of those two terms)
+    unless the config asks for ``delta``. Fewer than two units in an arm, zero variance, or a
+    zero control mean on the relative scale set ``error``.
 
     References
     ----------
@@ -286,18 +233,10 @@ def two_proportion_z_test(
     keeps it above -100%. With a non-zero ``test_value`` the p-value is the Wald test on the
     interval's scale.
 
-    Parameters
-    ----------
-    control, treatment : ProportionStats
-        Units and converting units per arm.
-    config : FrequentistConfig
-        Level, sidedness, difference scale and null value.
-
-    Returns
-    -------
-    FrequentistResult
-        ``statistic = (p_T - p_C) / sqrt(p(1-p)(1/n_C + 1/n_T))`` with ``p`` the pooled rate
-        (when ``test_value == 0``), ``df = inf``.
+    Notes
+    -----
+    ``statistic = (p_T - p_C) / sqrt(p(1-p)(1/n_C + 1/n_T))`` with ``p`` the pooled rate (when
+    ``test_value == 0``), ``df = inf``.
 
     References
     ----------
@@ -411,17 +350,13 @@ def post_stratified_test(
     strata : sequence of (control, treatment) pairs
         One pair per stratum; strata where an arm has fewer than two units (or an undefined
         mean) are left out. Pre-exposure sums, if any, are not used here.
-    config : FrequentistConfig
-        Level, sidedness, difference scale and null value.
 
-    Returns
-    -------
-    FrequentistResult
-        With ``w_k = n_k / N`` the stratum shares, ``m_T = sum w_k m_Tk`` and likewise
-        ``m_C``, absolute lift ``m_T - m_C`` or relative ``(m_T - m_C)/|m_C|``. Variances
-        include the multinomial randomness of the shares,
-        ``Cov(w) = (diag(w) - w w') / N``, on top of ``sum w_k^2 v_k / n_k``; normal theory
-        (``df = inf``).
+    Notes
+    -----
+    With ``w_k = n_k / N`` the stratum shares, ``m_T = sum w_k m_Tk`` and likewise ``m_C``,
+    the lift is ``m_T - m_C`` or ``(m_T - m_C)/|m_C|``. Variances include the multinomial
+    randomness of the shares, ``Cov(w) = (diag(w) - w w') / N``, on top of
+    ``sum w_k^2 v_k / n_k``; normal theory (``df = inf``).
 
     References
     ----------

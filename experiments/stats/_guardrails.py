@@ -1,4 +1,7 @@
-"""Guardrail verdicts: is the treatment hurting a metric it must not hurt?"""
+"""Guardrail verdicts: is the treatment hurting a metric it must not hurt?
+
+Shared settings and result fields are described once in :mod:`experiments.stats`.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,8 @@ from experiments.stats._common import (
     NAN,
     Alternative,
     Difference,
-    check_alpha,
-    check_choice,
     check_positive,
+    check_settings,
 )
 from experiments.stats._frequentist import FrequentistConfig, FrequentistResult, welch_t_test
 from experiments.stats._sequential import SequentialConfig, sequential_test
@@ -23,34 +25,22 @@ Verdict = Literal["ok", "warning", "failing"]
 
 @dataclass(frozen=True, slots=True)
 class GuardrailConfig:
-    """What counts as harm for one guardrail metric.
-
-    Attributes
-    ----------
-    alpha : float
-        Level of the one-sided tests.
-    difference : {"absolute", "relative"}
-        Scale of the lift and of ``margin``.
-    higher_is_better : bool
-        Direction of improvement (``False`` for unsubscribes, complaints, latency).
-    margin : float | None
-        Harm tolerated, as a positive amount on the ``difference`` scale (0.02: a 2% relative
-        drop is acceptable). With a margin the verdict is a non-inferiority test; without
-        one, any harmful point estimate warns.
-    sequential_tuning : float | None
-        N* to use the always-valid one-sided confidence sequence, for guardrails watched
-        every day; ``None`` uses the fixed-horizon Welch test.
-    """
+    """What counts as harm for one guardrail metric; ``alpha`` is the one-sided tests' level."""
 
     alpha: float = 0.05
     difference: Difference = "relative"
     higher_is_better: bool = True
+    """Direction of improvement (``False`` for unsubscribes, complaints, latency)."""
     margin: float | None = None
+    """Harm tolerated, as a positive amount on the ``difference`` scale (0.02: a 2% relative
+    drop is acceptable). With a margin the verdict is a non-inferiority test; without one,
+    any harmful point estimate warns."""
     sequential_tuning: float | None = None
+    """N* to use the always-valid one-sided confidence sequence, for guardrails watched every
+    day; ``None`` uses the fixed-horizon Welch test."""
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
-        check_choice(self.difference, Difference, "difference")
+        check_settings(self.alpha, difference=self.difference)
         if self.margin is not None and not (math.isfinite(self.margin) and self.margin >= 0.0):
             raise ValueError(f"margin must be a finite non-negative number, got {self.margin!r}")
         if self.sequential_tuning is not None:
@@ -59,27 +49,17 @@ class GuardrailConfig:
 
 @dataclass(frozen=True, slots=True)
 class GuardrailResult:
-    """A guardrail's state, with the numbers behind it.
-
-    Attributes
-    ----------
-    verdict : {"ok", "warning", "failing"}
-        ``failing``: significantly worse than tolerated; ``ok``: not harmful (or, with a
-        margin, harm beyond the margin ruled out); ``warning``: in between, or not computable.
-    estimate : float
-        The lift (positive means the metric went up, whatever its direction of improvement).
-    worst_plausible : float
-        The one-sided (1 - alpha) confidence bound on the harmful side of the lift.
-    p_value : float
-        One-sided p-value for "harm beyond the margin" (beyond 0 without a margin).
-    error : str | None
-        An :class:`ErrorCode`; the verdict is then ``warning`` and the numbers NaN.
-    """
+    """A guardrail's state, with the numbers behind it; with ``error`` set it is ``warning``."""
 
     verdict: Verdict
+    """``failing``: significantly worse than tolerated; ``ok``: not harmful (or, with a margin,
+    harm beyond the margin ruled out); ``warning``: in between, or not computable."""
     estimate: float
+    """The lift (positive means the metric went up, whatever its direction of improvement)."""
     worst_plausible: float
+    """The one-sided (1 - alpha) confidence bound on the harmful side of the lift."""
     p_value: float
+    """One-sided p-value for "harm beyond the margin" (beyond 0 without a margin)."""
     error: str | None = None
 
 
@@ -109,21 +89,13 @@ def guardrail_verdict(
     A guardrail asks a one-sided question ("did it get worse?"), so it spends all of alpha on
     that side: a two-sided test would miss harm half as often as it should catch it.
 
-    Parameters
-    ----------
-    control, treatment : MetricStats
-        Sufficient statistics of the guardrail metric per arm.
-    config : GuardrailConfig
-        Level, scale, direction of improvement, tolerated margin, sequential or not.
-
-    Returns
-    -------
-    GuardrailResult
-        With ``m`` the margin (0 when unset) and the harmful side "less" when higher is
-        better: ``failing`` when the one-sided test of ``H0: lift >= -m`` rejects at alpha;
-        otherwise ``ok`` when the one-sided (1 - alpha) bound on the harmful side is within
-        ``-m`` (with a margin: non-inferiority shown) or, without a margin, when the estimate
-        is not harmful; ``warning`` in the remaining cases.
+    Notes
+    -----
+    With ``m`` the margin (0 when unset) and the harmful side "less" when higher is better:
+    ``failing`` when the one-sided test of ``H0: lift >= -m`` rejects at alpha; otherwise
+    ``ok`` when the one-sided (1 - alpha) bound on the harmful side is within ``-m`` (with a
+    margin: non-inferiority shown) or, without a margin, when the estimate is not harmful;
+    ``warning`` in the remaining cases.
 
     References
     ----------

@@ -18,20 +18,13 @@ CorrectionMethod = Literal["holm", "bh", "bonferroni", "by", "hommel"]
 
 @dataclass(frozen=True, slots=True)
 class MultipleTestingConfig:
-    """Which error rate to control.
-
-    Attributes
-    ----------
-    method : {"holm", "bh", "bonferroni", "by", "hommel"}
-        ``holm`` / ``bonferroni`` / ``hommel`` control the family-wise error rate (any false
-        positive); ``bh`` (Benjamini-Hochberg) and ``by`` (Benjamini-Yekutieli, valid under
-        any dependence) control the false discovery rate (the share of false positives among
-        discoveries), the usual choice for many segments.
-    alpha : float
-        Level at which ``rejected`` is computed.
-    """
+    """Which error rate to control, and at which ``alpha`` ``rejected`` is computed."""
 
     method: CorrectionMethod = "holm"
+    """``holm`` / ``bonferroni`` / ``hommel`` control the family-wise error rate (any false
+    positive); ``bh`` (Benjamini-Hochberg) and ``by`` (Benjamini-Yekutieli, valid under any
+    dependence) control the false discovery rate (the share of false positives among
+    discoveries), the usual choice for many segments."""
     alpha: float = 0.05
 
     def __post_init__(self) -> None:
@@ -41,21 +34,13 @@ class MultipleTestingConfig:
 
 @dataclass(frozen=True, slots=True)
 class MultipleTestingResult:
-    """Adjusted p-values in input order.
-
-    Attributes
-    ----------
-    adjusted : tuple[float, ...]
-        Compare each with the unadjusted alpha. NaN inputs (cells whose test failed) stay
-        NaN and do not count towards the number of tests.
-    rejected : tuple[bool, ...]
-        ``adjusted <= alpha``.
-    error : str | None
-        An :class:`ErrorCode` when an input is not a probability.
-    """
+    """Adjusted p-values in input order; ``error`` when an input is not a probability."""
 
     adjusted: tuple[float, ...]
+    """Compare each with the unadjusted alpha. NaN inputs (cells whose test failed) stay NaN
+    and do not count towards the number of tests."""
     rejected: tuple[bool, ...]
+    """``adjusted <= alpha``."""
     error: str | None = None
 
 
@@ -99,16 +84,13 @@ def adjust_p_values(
     ----------
     p_values : sequence of float
         Raw p-values, NaN for cells that could not be tested.
-    config : MultipleTestingConfig
-        Method and level.
 
-    Returns
-    -------
-    MultipleTestingResult
-        With the m finite p-values sorted ascending, p_(1) <= ... <= p_(m):
-        Holm ``max_{j<=i} min(1, (m - j + 1) p_(j))``; Bonferroni ``min(1, m p_(i))``;
-        Benjamini-Hochberg ``min_{j>=i} min(1, m p_(j) / j)``; Benjamini-Yekutieli the BH
-        value times ``sum_{k<=m} 1/k``; Hommel the closed Simes procedure.
+    Notes
+    -----
+    With the m finite p-values sorted ascending, p_(1) <= ... <= p_(m): Holm
+    ``max_{j<=i} min(1, (m - j + 1) p_(j))``; Bonferroni ``min(1, m p_(i))``;
+    Benjamini-Hochberg ``min_{j>=i} min(1, m p_(j) / j)``; Benjamini-Yekutieli the BH value
+    times ``sum_{k<=m} 1/k``; Hommel the closed Simes procedure.
 
     References
     ----------
@@ -155,21 +137,14 @@ def adjusted_confidence_interval(
     standard error implied by the adjusted p-value makes the two agree: the interval excludes
     ``0`` exactly when ``p_adjusted < alpha``.
 
-    Parameters
-    ----------
-    estimate : float
-        The lift.
-    p_adjusted : float
-        Its adjusted p-value against zero.
-    config : FrequentistConfig
-        ``alpha`` and ``alternative`` of the interval.
+    Only the config's ``alpha`` and ``alternative`` are used, and ``p_adjusted`` is against
+    zero.
 
-    Returns
-    -------
-    tuple[float, float]
-        Two-sided: ``estimate +- z_{1-alpha/2} |estimate| / z_{1-p_adj/2}``; one-sided: the
-        matching half-line with ``z_{1-alpha}`` and ``z_{1-p_adj}``. ``(-inf, inf)`` when the
-        adjusted p-value is 1 (or NaN) and nothing is learnt.
+    Notes
+    -----
+    Two-sided: ``estimate +- z_{1-alpha/2} |estimate| / z_{1-p_adj/2}``; one-sided: the
+    matching half-line with ``z_{1-alpha}`` and ``z_{1-p_adj}``. ``(-inf, inf)`` when the
+    adjusted p-value is 1 (or NaN) and nothing is learnt.
 
     References
     ----------

@@ -3,7 +3,10 @@
 Power here is the probability that the test the results page runs (the pooled z test for
 binary metrics, Welch's t for numeric ones, or the sequential / Bayesian engine when
 configured) declares the effect. Every calculation is on the same difference scale and with
-the same critical values as that test, so a plan and its read-out agree.
+the same critical values as that test, so a plan and its read-out agree. ``alpha``,
+``alternative`` and ``difference`` are the planned test's (:mod:`experiments.stats`); effects
+are given and returned on the ``difference`` scale, and ``n_per_variant`` counts the units in
+each of the two arms compared.
 """
 
 from __future__ import annotations
@@ -18,11 +21,9 @@ from scipy import stats as sps
 from experiments.stats._bayesian import GaussianPrior
 from experiments.stats._common import (
     NAN,
-    Alternative,
-    Difference,
     ErrorCode,
+    LiftSettings,
     check_alpha,
-    check_choice,
     check_positive,
     norm_cdf,
     norm_isf,
@@ -35,22 +36,15 @@ from experiments.stats._statistics import MetricStats, ProportionStats, SampleSt
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
-    """What the metric looks like in control before the experiment: the input to planning.
-
-    Attributes
-    ----------
-    mean : float
-        Control mean (conversion rate for a binary metric).
-    variance : float
-        Per-unit variance in each arm (p (1 - p) for a binary metric).
-    binary : bool
-        Binary metrics are planned for the pooled two-proportion z test, whose variance
-        differs under the null and the alternative.
-    """
+    """What the metric looks like in control before the experiment: the input to planning."""
 
     mean: float
+    """Control mean (conversion rate for a binary metric)."""
     variance: float
+    """Per-unit variance in each arm (p (1 - p) for a binary metric)."""
     binary: bool = False
+    """Binary metrics are planned for the pooled two-proportion z test, whose variance differs
+    under the null and the alternative."""
 
     @classmethod
     def proportion(cls, rate: float) -> Baseline:
@@ -66,38 +60,20 @@ class Baseline:
 
 
 @dataclass(frozen=True, slots=True)
-class PowerConfig:
-    """The test being planned for and the power wanted.
+class PowerConfig(LiftSettings):
+    """The test being planned for and the power wanted."""
 
-    Attributes
-    ----------
-    alpha : float
-        Significance level of the planned test.
-    alternative : {"two-sided", "greater", "less"}
-        Sidedness of the planned test.
-    difference : {"absolute", "relative"}
-        Scale on which effects are given and returned.
-    power : float
-        Target probability of detecting the effect (in its direction).
-    sequential_tuning : float | None
-        N* when the read-out is the sequential test (:func:`sequential_test`); its wider
-        always-valid interval costs power at any fixed sample size.
-    prior : GaussianPrior | None
-        When the read-out is Bayesian: "detected" means the credible interval excludes 0.
-    """
-
-    alpha: float = 0.05
-    alternative: Alternative = "two-sided"
-    difference: Difference = "relative"
     power: float = 0.8
+    """Target probability of detecting the effect (in its direction)."""
     sequential_tuning: float | None = None
+    """N* when the read-out is the sequential test (:func:`sequential_test`); its wider
+    always-valid interval costs power at any fixed sample size."""
     prior: GaussianPrior | None = None
+    """When the read-out is Bayesian: "detected" means the credible interval excludes 0."""
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
+        LiftSettings.__post_init__(self)
         check_alpha(self.power, "power")
-        check_choice(self.alternative, Alternative, "alternative")
-        check_choice(self.difference, Difference, "difference")
         if self.sequential_tuning is not None:
             check_positive(self.sequential_tuning, "sequential_tuning")
         if self.sequential_tuning is not None and self.prior is not None:
@@ -108,40 +84,25 @@ class PowerConfig:
 
 @dataclass(frozen=True, slots=True)
 class PowerResult:
-    """Power of the planned test at one sample size and effect.
-
-    Attributes
-    ----------
-    power : float
-        Probability of a significant result in either allowed direction (the textbook
-        definition, GrowthBook's and statsmodels').
-    directional_power : float
-        Probability of a significant result in the effect's own direction (R's
-        ``power.t.test`` default): what a plan should target, since a significant result
-        with the wrong sign is not a detection.
-    se : float
-        Standard error of the estimate under the alternative.
-    error : str | None
-        An :class:`ErrorCode`; when set the numbers are NaN.
-    """
+    """Power of the planned test at one sample size and effect."""
 
     power: float
+    """Probability of a significant result in either allowed direction (the textbook
+    definition, GrowthBook's and statsmodels')."""
     directional_power: float
+    """Probability of a significant result in the effect's own direction (R's
+    ``power.t.test`` default): what a plan should target, since a significant result with the
+    wrong sign is not a detection."""
     se: float
+    """Standard error of the estimate under the alternative."""
     error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class MdeResult:
-    """The minimum detectable effect.
+    """The smallest effect detected with the target power; negative for ``alternative="less"``.
 
-    Attributes
-    ----------
-    effect : float
-        Smallest effect (on the configured scale; negative for ``alternative="less"``)
-        detected with the target power.
-    error : str | None
-        An :class:`ErrorCode` (``UNREACHABLE`` when no effect is large enough).
+    ``error`` is ``UNREACHABLE`` when no effect is large enough.
     """
 
     effect: float
@@ -150,15 +111,7 @@ class MdeResult:
 
 @dataclass(frozen=True, slots=True)
 class SampleSizeResult:
-    """Sample size per arm.
-
-    Attributes
-    ----------
-    n_per_variant : float
-        Units needed in each arm (round up to plan).
-    error : str | None
-        An :class:`ErrorCode`.
-    """
+    """Units needed in each arm (round up to plan)."""
 
     n_per_variant: float
     error: str | None = None
@@ -168,22 +121,16 @@ class SampleSizeResult:
 class DaysToSignificanceResult:
     """Traffic still needed mid-experiment.
 
-    Attributes
-    ----------
-    scaling_factor : float
-        Additional units as a multiple of the units already in the two arms (0 when the
-        comparison is already powered).
-    additional_units : float
-        Units still needed across the two arms.
-    days : float
-        ``additional_units / daily_units``.
-    error : str | None
-        An :class:`ErrorCode`; ``NO_TRAFFIC`` leaves ``days`` NaN but fills the rest.
+    ``NO_TRAFFIC`` leaves ``days`` NaN but fills the rest.
     """
 
     scaling_factor: float
+    """Additional units as a multiple of the units already in the two arms (0 when the
+    comparison is already powered)."""
     additional_units: float
+    """Units still needed across the two arms."""
     days: float
+    """``additional_units / daily_units``."""
     error: str | None = None
 
 
@@ -277,30 +224,16 @@ def power(
 ) -> PowerResult:
     """Probability that the planned test detects ``effect`` with ``n_per_variant`` units per arm.
 
-    Parameters
-    ----------
-    baseline : Baseline
-        Control mean and per-unit variance.
-    effect : float
-        True lift on the configured scale.
-    n_per_variant : float
-        Units in each of the two arms compared.
-    config : PowerConfig
-        The planned test.
-
-    Returns
-    -------
-    PowerResult
-        Numeric metrics, fixed horizon: the noncentral t with ``df = 2n - 2`` and
-        noncentrality ``effect / se``, ``se^2 = 2 sigma^2 / n`` (absolute) or the delta-method
-        ``sigma^2 / (mu^2 n) + sigma^2 mu_T^2 / (mu^4 n)`` (relative, ``mu_T = mu + effect
-        |mu|``). Binary metrics: ``Phi((|delta| - z sqrt(2 pbar qbar / n)) / sqrt((p_C q_C +
-        p_T q_T) / n))`` (the pooled z test). Sequential: normal theory with the confidence
-        sequence's half-width at ``N = 2n`` in place of ``z se``. Bayesian: the probability
-        that the credible interval excludes zero.
-
     Notes
     -----
+    Numeric metrics, fixed horizon: the noncentral t with ``df = 2n - 2`` and noncentrality
+    ``effect / se``, ``se^2 = 2 sigma^2 / n`` (absolute) or the delta-method
+    ``sigma^2 / (mu^2 n) + sigma^2 mu_T^2 / (mu^4 n)`` (relative, ``mu_T = mu + effect |mu|``).
+    Binary metrics: ``Phi((|delta| - z sqrt(2 pbar qbar / n)) / sqrt((p_C q_C + p_T q_T) / n))``
+    (the pooled z test). Sequential: normal theory with the confidence sequence's half-width
+    at ``N = 2n`` in place of ``z se``. Bayesian: the probability that the credible interval
+    excludes zero.
+
     Like every closed-form calculator, this evaluates the standard error at the alternative
     and treats it as fixed. For relative lifts the test's own (delta-method) standard error
     grows with the observed lift, so when the critical multiplier is large (sequential
@@ -342,23 +275,11 @@ def minimum_detectable_effect(
 ) -> MdeResult:
     """Smallest lift the planned test detects with the target power at ``n_per_variant``.
 
-    Parameters
-    ----------
-    baseline : Baseline
-        Control mean and per-unit variance.
-    n_per_variant : float
-        Units in each of the two arms.
-    config : PowerConfig
-        The planned test and target power.
-
-    Returns
-    -------
-    MdeResult
-        The root of ``directional_power(effect) = power`` (see :func:`power`); the standard
-        closed form ``(z_{1-alpha/2} + z_{power}) se`` for the normal case, solved exactly
-        because the relative and binary standard errors depend on the effect itself.
-        ``UNREACHABLE`` when the relative standard error grows as fast as the effect (too few
-        units) or a binary rate would leave [0, 1].
+    The root of ``directional_power(effect) = power`` (see :func:`power`): the standard closed
+    form ``(z_{1-alpha/2} + z_{power}) se`` for the normal case, solved exactly because the
+    relative and binary standard errors depend on the effect itself. ``UNREACHABLE`` when the
+    relative standard error grows as fast as the effect (too few units) or a binary rate
+    would leave [0, 1].
     """
     sign = -1.0 if config.alternative == "less" else 1.0
     if _design(baseline, sign * 1e-9, n_per_variant, config) is None:
@@ -387,24 +308,12 @@ def sample_size(
 ) -> SampleSizeResult:
     """Units per arm for the planned test to detect ``effect`` with the target power.
 
-    Parameters
-    ----------
-    baseline : Baseline
-        Control mean and per-unit variance.
-    effect : float
-        Lift to detect, on the configured scale.
-    config : PowerConfig
-        The planned test and target power.
-
-    Returns
-    -------
-    SampleSizeResult
-        The root of ``directional_power(n) = power``. For a binary metric this is the
-        closed form ``n = (z_{1-alpha/2} sqrt(2 pbar qbar) + z_{power} sqrt(p_C q_C + p_T
-        q_T))^2 / delta^2`` (Fleiss; R ``power.prop.test``; Evan Miller's calculator); for a
-        numeric metric it is R's ``power.t.test`` (noncentral t), which for large n tends to
-        ``2 (z_{1-alpha/2} + z_{power})^2 sigma^2 / delta^2`` (Kohavi et al.'s
-        ``16 sigma^2 / delta^2`` rounds the constant 15.7 up).
+    The root of ``directional_power(n) = power``. For a binary metric this is the closed form
+    ``n = (z_{1-alpha/2} sqrt(2 pbar qbar) + z_{power} sqrt(p_C q_C + p_T q_T))^2 / delta^2``
+    (Fleiss; R ``power.prop.test``; Evan Miller's calculator); for a numeric metric it is R's
+    ``power.t.test`` (noncentral t), which for large n tends to
+    ``2 (z_{1-alpha/2} + z_{power})^2 sigma^2 / delta^2`` (Kohavi et al.'s
+    ``16 sigma^2 / delta^2`` rounds the constant 15.7 up).
 
     References
     ----------
@@ -437,24 +346,17 @@ def days_to_significance(
     ``1 + s`` divides the variance of the estimate by ``1 + s``; the smallest such ``s`` that
     reaches the target power, times the units so far, is what is still needed.
 
+    With ``v`` the current variance of the lift and N the units so far, normal-theory power at
+    variance ``v / (1 + s)`` (and, sequentially, the confidence sequence at ``N (1 + s)``) is
+    solved for ``s``; ``additional_units = s N``.
+
     Parameters
     ----------
-    control, treatment : MetricStats
-        Cumulative statistics of the two arms so far.
     daily_units : float
         Units entering the two arms together per day at the current rate.
     target_effect : float
         The effect to be able to detect (the experiment's minimum detectable effect, or the
         observed lift to ask "how long until this would be significant").
-    config : PowerConfig
-        The read-out (fixed, sequential or Bayesian), its level and the target power.
-
-    Returns
-    -------
-    DaysToSignificanceResult
-        With ``v`` the current variance of the lift and N the units so far, normal-theory
-        power at variance ``v / (1 + s)`` (and, sequentially, the confidence sequence at
-        ``N (1 + s)``) is solved for ``s``; ``additional_units = s N``.
 
     References
     ----------

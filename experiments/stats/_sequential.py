@@ -8,6 +8,10 @@ group-sequential boundary calculator (valid at a planned schedule of looks):
 * :func:`msprt_test`: the mixture sequential probability ratio test (Johari et al.), tuned by
   the prior spread of plausible effects.
 * :func:`group_sequential_bounds`: alpha-spending boundaries (Lan & DeMets) for K planned looks.
+
+Here ``alpha`` bounds the probability of *ever* rejecting a true null (or of the sequence
+ever excluding the true lift), over all looks; the other shared settings are described once
+in :mod:`experiments.stats`.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from experiments.stats._common import (
     Alternative,
     Difference,
     ErrorCode,
-    check_alpha,
+    LiftSettings,
     check_choice,
     check_positive,
+    check_settings,
 )
 from experiments.stats._effect import effect
 from experiments.stats._frequentist import FrequentistResult, RelativeInterval, failed_result
@@ -36,38 +41,18 @@ from experiments.stats._statistics import MetricStats
 
 
 @dataclass(frozen=True, slots=True)
-class SequentialConfig:
-    """Settings of the asymptotic confidence sequence.
+class SequentialConfig(LiftSettings):
+    """Settings of the asymptotic confidence sequence."""
 
-    Attributes
-    ----------
-    alpha : float
-        Probability that the sequence *ever* excludes the true lift, over all looks.
-    alternative : {"two-sided", "greater", "less"}
-        One-sided sequences spend all of alpha on one side.
-    difference : {"absolute", "relative"}
-        Scale of the lift.
-    test_value : float
-        Null lift for the p-value.
-    tuning : float
-        N*, the total sample size (both arms) at which the sequence is tightest. GrowthBook's
-        default is 5000; set it near the sample size at which a decision is expected.
-    relative_interval : {"log_ratio", "delta"}
-        As in :class:`FrequentistConfig`: ``log_ratio`` runs the sequence on log(1 + lift),
-        so a relative interval never goes below -100%; ``delta`` is GrowthBook's linear one.
-    """
-
-    alpha: float = 0.05
-    alternative: Alternative = "two-sided"
-    difference: Difference = "relative"
     test_value: float = 0.0
     tuning: float = 5000.0
+    """N*, the total sample size (both arms) at which the sequence is tightest. GrowthBook's
+    default is 5000; set it near the sample size at which a decision is expected."""
     relative_interval: RelativeInterval = "log_ratio"
+    """As in :class:`FrequentistConfig`: ``log_ratio`` runs the sequence on log(1 + lift)."""
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
-        check_choice(self.alternative, Alternative, "alternative")
-        check_choice(self.difference, Difference, "difference")
+        LiftSettings.__post_init__(self)
         check_positive(self.tuning, "tuning")
         check_choice(self.relative_interval, RelativeInterval, "relative_interval")
 
@@ -105,28 +90,17 @@ def sequential_test(
     interval holds *simultaneously* over all sample sizes with probability 1 - alpha, so an
     experiment may be stopped the first day it excludes zero.
 
-    Parameters
-    ----------
-    control, treatment : MetricStats
-        Cumulative sufficient statistics at this look (CUPED applies to
-        :class:`RegressionAdjustedStats`).
-    config : SequentialConfig
-        Level, sidedness, scale, null value and N*.
-
-    Returns
-    -------
-    FrequentistResult
-        With N the units in both arms, ``s^2 = N Var(estimate)`` and
-        ``rho = sqrt((-2 log alpha + log(-2 log alpha + 1)) / N*)``, the two-sided interval is
-        ``estimate +- sqrt(s^2) sqrt(2 (N rho^2 + 1) / (N rho)^2 log(sqrt(N rho^2 + 1) / alpha))``
-        and the p-value ``min(1, sqrt(N rho^2 + 1) exp(-rho^2 N^2 d^2 / (2 s^2 (N rho^2 + 1))))``
-        with ``d = estimate - test_value`` (the alpha at which the interval touches
-        ``test_value``). One-sided sequences use ``2 alpha`` in rho and
-        ``log(1 + sqrt(N rho^2 + 1) / (2 alpha))``; their p-value inverts that boundary in
-        closed form (GrowthBook bisects). ``df = inf``.
-
     Notes
     -----
+    With N the units in both arms, ``s^2 = N Var(estimate)`` and
+    ``rho = sqrt((-2 log alpha + log(-2 log alpha + 1)) / N*)``, the two-sided interval is
+    ``estimate +- sqrt(s^2) sqrt(2 (N rho^2 + 1) / (N rho)^2 log(sqrt(N rho^2 + 1) / alpha))``
+    and the p-value ``min(1, sqrt(N rho^2 + 1) exp(-rho^2 N^2 d^2 / (2 s^2 (N rho^2 + 1))))``
+    with ``d = estimate - test_value`` (the alpha at which the interval touches
+    ``test_value``). One-sided sequences use ``2 alpha`` in rho and
+    ``log(1 + sqrt(N rho^2 + 1) / (2 alpha))``; their p-value inverts that boundary in closed
+    form (GrowthBook bisects). ``df = inf``.
+
     A relative lift with ``relative_interval="log_ratio"`` (the default) runs all of the
     above on ``log(1 + lift)`` with its delta-method standard error and exponentiates the
     ends, as the fixed-horizon tests do; the sequence's argument is the same asymptotic
@@ -190,30 +164,18 @@ def sequential_test(
 
 @dataclass(frozen=True, slots=True)
 class MsprtConfig:
-    """Settings of the mixture SPRT.
-
-    Attributes
-    ----------
-    alpha : float
-        Probability of ever rejecting a true null.
-    difference : {"absolute", "relative"}
-        Scale of the lift.
-    mixing_variance : float
-        tau^2, the variance of the normal mixture over effects on the ``difference`` scale:
-        power is best for effects of size about tau. The default 0.01 suits relative lifts of
-        around +-10%.
-    test_value : float
-        Null lift.
-    """
+    """Settings of the mixture SPRT (two-sided only)."""
 
     alpha: float = 0.05
     difference: Difference = "relative"
     mixing_variance: float = 0.01
+    """tau^2, the variance of the normal mixture over effects on the ``difference`` scale:
+    power is best for effects of size about tau. The default 0.01 suits relative lifts of
+    around +-10%."""
     test_value: float = 0.0
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
-        check_choice(self.difference, Difference, "difference")
+        check_settings(self.alpha, difference=self.difference)
         check_positive(self.mixing_variance, "mixing_variance")
 
 
@@ -228,22 +190,14 @@ def msprt_test(
     inequality it exceeds 1/alpha with probability at most alpha *ever*: its reciprocal is a
     p-value valid at any stopping time.
 
-    Parameters
-    ----------
-    control, treatment : MetricStats
-        Cumulative sufficient statistics at this look.
-    config : MsprtConfig
-        Level, scale, mixing variance and null value.
-
-    Returns
-    -------
-    FrequentistResult
-        With ``d = estimate - test_value``, ``s^2 = Var(estimate)`` (which is ``V / n`` for n
-        units per arm and per-pair variance V) and ``tau^2`` the mixing variance,
-        ``Lambda = sqrt(s^2 / (s^2 + tau^2)) exp(tau^2 d^2 / (2 s^2 (s^2 + tau^2)))`` and
-        ``p = min(1, 1 / Lambda)``; the interval is the set of lifts the test does not reject,
-        ``estimate +- sqrt(2 s^2 (s^2 + tau^2) / tau^2 (log(1/alpha) + log((s^2+tau^2)/s^2)/2))``.
-        ``df = inf``. Report the running minimum of ``p`` across looks.
+    Notes
+    -----
+    With ``d = estimate - test_value``, ``s^2 = Var(estimate)`` (which is ``V / n`` for n units
+    per arm and per-pair variance V) and ``tau^2`` the mixing variance,
+    ``Lambda = sqrt(s^2 / (s^2 + tau^2)) exp(tau^2 d^2 / (2 s^2 (s^2 + tau^2)))`` and
+    ``p = min(1, 1 / Lambda)``; the interval is the set of lifts the test does not reject,
+    ``estimate +- sqrt(2 s^2 (s^2 + tau^2) / tau^2 (log(1/alpha) + log((s^2+tau^2)/s^2)/2))``.
+    ``df = inf``. Report the running minimum of ``p`` across looks.
 
     References
     ----------
@@ -275,30 +229,21 @@ SpendingFunction = Literal["power", "obrien_fleming", "pocock"]
 class GroupSequentialConfig:
     """Alpha spending for a planned series of looks.
 
-    Attributes
-    ----------
-    alpha : float
-        Total type-I error over all looks.
-    alternative : {"two-sided", "greater", "less"}
-        Two-sided boundaries are symmetric; one-sided ones bound one tail.
-    spending : {"power", "obrien_fleming", "pocock"}
-        ``power``: alpha t^rho (Kim & DeMets); ``obrien_fleming``: Lan-DeMets
-        2 - 2 Phi(z_{1-alpha/2} / sqrt(t)); ``pocock``: alpha log(1 + (e - 1) t).
-    rho : float
-        Exponent of the power family (2 is Spotify Confidence's default).
-    grid_points : int
-        Points per unit of standard deviation in the numerical integration.
+    Two-sided boundaries are symmetric; one-sided ones bound one tail.
     """
 
     alpha: float = 0.05
     alternative: Alternative = "two-sided"
     spending: SpendingFunction = "power"
+    """``power``: alpha t^rho (Kim & DeMets); ``obrien_fleming``: Lan-DeMets
+    2 - 2 Phi(z_{1-alpha/2} / sqrt(t)); ``pocock``: alpha log(1 + (e - 1) t)."""
     rho: float = 2.0
+    """Exponent of the power family (2 is Spotify Confidence's default)."""
     grid_points: int = 200
+    """Points per unit of standard deviation in the numerical integration."""
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
-        check_choice(self.alternative, Alternative, "alternative")
+        check_settings(self.alpha, self.alternative)
         check_choice(self.spending, SpendingFunction, "spending")
         check_positive(self.rho, "rho")
         if self.grid_points < 20:
@@ -307,26 +252,16 @@ class GroupSequentialConfig:
 
 @dataclass(frozen=True, slots=True)
 class GroupSequentialBounds:
-    """Critical values for each look.
-
-    Attributes
-    ----------
-    information : tuple[float, ...]
-        Information fractions t_k (share of the planned sample), as given.
-    z_bounds : tuple[float, ...]
-        Reject at look k when |z_k| (or z_k, or -z_k one-sided) reaches ``z_bounds[k]``.
-    nominal_alpha : tuple[float, ...]
-        The per-look p-value threshold equivalent to each bound.
-    spent_alpha : tuple[float, ...]
-        Cumulative alpha spent by each look.
-    error : str | None
-        An :class:`ErrorCode`; when set the tuples are empty.
-    """
+    """Critical values for each look; with ``error`` set the tuples are empty."""
 
     information: tuple[float, ...]
+    """Information fractions t_k (share of the planned sample), as given."""
     z_bounds: tuple[float, ...]
+    """Reject at look k when |z_k| (or z_k, or -z_k one-sided) reaches ``z_bounds[k]``."""
     nominal_alpha: tuple[float, ...]
+    """The per-look p-value threshold equivalent to each bound."""
     spent_alpha: tuple[float, ...]
+    """Cumulative alpha spent by each look."""
     error: str | None = None
 
 
@@ -381,16 +316,13 @@ def group_sequential_bounds(
     ----------
     information : sequence of float
         Increasing information fractions in (0, 1]; the last is usually 1.
-    config : GroupSequentialConfig
-        Level, sidedness and spending function.
 
-    Returns
-    -------
-    GroupSequentialBounds
-        z bounds and nominal per-look levels. The score process ``S_k = Z_k sqrt(t_k)`` is
-        Brownian motion, so the sub-density of S on the continuation region is carried from
-        look to look by convolution with a normal kernel (Armitage, McPherson & Rowe 1969),
-        integrated with Simpson's rule; each bound is solved with Brent's method.
+    Notes
+    -----
+    The score process ``S_k = Z_k sqrt(t_k)`` is Brownian motion, so the sub-density of S on
+    the continuation region is carried from look to look by convolution with a normal kernel
+    (Armitage, McPherson & Rowe 1969), integrated with Simpson's rule; each bound is solved
+    with Brent's method.
 
     References
     ----------

@@ -13,17 +13,12 @@ from experiments.stats._common import NAN, ErrorCode, check_alpha
 
 @dataclass(frozen=True, slots=True)
 class SrmConfig:
-    """When a split counts as mismatched.
-
-    Attributes
-    ----------
-    threshold : float
-        Flag a mismatch when the p-value is below this. 0.001 rather than 0.05 because the
-        check runs on every experiment, every segment and every day: a 5% threshold would cry
-        wolf constantly, while real assignment bugs produce p-values far smaller.
-    """
+    """When a split counts as mismatched."""
 
     threshold: float = 0.001
+    """Flag a mismatch when the p-value is below this. 0.001 rather than 0.05 because the
+    check runs on every experiment, every segment and every day: a 5% threshold would cry
+    wolf constantly, while real assignment bugs produce p-values far smaller."""
 
     def __post_init__(self) -> None:
         check_alpha(self.threshold, "threshold")
@@ -31,26 +26,17 @@ class SrmConfig:
 
 @dataclass(frozen=True, slots=True)
 class SrmResult:
-    """Outcome of the sample-ratio check.
+    """Outcome of the sample-ratio check: Pearson's chi-square on ``df`` = variants - 1.
 
-    Attributes
-    ----------
-    statistic : float
-        Pearson's chi-square, sum (observed - expected)^2 / expected.
-    df : int
-        Variants compared minus one.
-    p_value : float
-        1 when the check cannot be made (then ``error`` says why).
-    mismatch : bool
-        ``p_value < threshold``: the results are not trustworthy until the cause is found.
-    error : str | None
-        An :class:`ErrorCode` when there was nothing to check.
+    When there was nothing to check, ``error`` says why and ``p_value`` is 1, not NaN, so that
+    no mismatch is flagged.
     """
 
     statistic: float
     df: int
     p_value: float
     mismatch: bool
+    """``p_value < threshold``: the results are not trustworthy until the cause is found."""
     error: str | None = None
 
 
@@ -72,15 +58,12 @@ def srm_check(
     weights : sequence of float
         Configured traffic weights, same order; they need not sum to 1. Variants with weight
         0 (paused or ramped down) are left out, as GrowthBook does.
-    config : SrmConfig
-        The flagging threshold.
 
-    Returns
-    -------
-    SrmResult
-        ``statistic = sum_i (o_i - e_i)^2 / e_i`` with ``e_i = N w_i / sum w`` over the
-        variants with positive weight, ``p = P(chi2_{k-1} > statistic)``. With fewer than two
-        such variants, no units, or mismatched lengths, ``p_value = 1`` and ``error`` is set.
+    Notes
+    -----
+    ``statistic = sum_i (o_i - e_i)^2 / e_i`` with ``e_i = N w_i / sum w`` over the variants
+    with positive weight, ``p = P(chi2_{k-1} > statistic)``. With fewer than two such
+    variants, no units, or mismatched lengths, ``p_value = 1`` and ``error`` is set.
 
     References
     ----------

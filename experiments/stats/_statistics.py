@@ -1,15 +1,19 @@
 """Sufficient statistics: what an arm of an experiment is reduced to before any test runs.
 
 Every class is a frozen value that adds with ``+`` so per-day or per-segment cells combine into
-an overall cell exactly (sums add; means and variances do not). Means and variances that are
-undefined (no units, one unit) are NaN: the tests check the counts and report an error code.
-Nothing is clamped: sums that imply a negative variance surface as ``INVALID_INPUT``.
+an overall cell exactly (sums add; means and variances do not). Its fields are ``n``, the units
+in the arm, and sums over those units of a per-unit value, of its square and of products of two
+values; ``mean`` and ``variance`` are per unit. Means and variances that are undefined (no units,
+one unit) are NaN: the tests check the counts and report an error code. Nothing is clamped: sums
+that imply a negative variance surface as ``INVALID_INPUT``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -35,19 +39,25 @@ def _sample_covariance(n: int, sum_x: float, sum_y: float, sum_xy: float) -> flo
     return (sum_xy - sum_x * sum_y / n) / (n - 1)
 
 
-@dataclass(frozen=True, slots=True)
-class SampleStats:
-    """A numeric per-unit metric (revenue per unit, clicks per unit) as (n, sum, sum of squares).
+class _Sums:
+    """Adds field by field.
 
-    Parameters
-    ----------
-    n : int
-        Units in the arm.
-    sum : float
-        Sum of the per-unit values.
-    sum_squares : float
-        Sum of the squared per-unit values.
+    Every field of a sufficient statistic is a count or a sum, so the statistics of two
+    disjoint sets of units add to those of their union; deriving ``+`` from the fields keeps a
+    field added to a class from being left out of its sum.
     """
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    def __add__(self, other: Self) -> Self:
+        names = [field.name for field in dataclasses.fields(self)]
+        return type(self)(*(getattr(self, name) + getattr(other, name) for name in names))
+
+
+@dataclass(frozen=True, slots=True)
+class SampleStats(_Sums):
+    """A numeric per-unit metric (revenue per unit, clicks per unit) as (n, sum, sum of squares)."""
 
     n: int
     sum: float
@@ -72,29 +82,18 @@ class SampleStats:
         """
         return _sample_variance(self.n, self.sum, self.sum_squares)
 
-    def __add__(self, other: SampleStats) -> SampleStats:
-        return SampleStats(
-            self.n + other.n, self.sum + other.sum, self.sum_squares + other.sum_squares
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class ProportionStats:
+class ProportionStats(_Sums):
     """A binary per-unit metric (converted or not) as (n, number of units with the event).
 
     The per-unit variance is p (1 - p), the Bernoulli variance GrowthBook's
     ``ProportionStatistic`` uses, so the reference numbers reproduce exactly.
-
-    Parameters
-    ----------
-    n : int
-        Units in the arm.
-    sum : float
-        Units with at least one event (conversions for ``conversion_rate``).
     """
 
     n: int
     sum: float
+    """Units with at least one event (conversions for ``conversion_rate``)."""
 
     @property
     def sum_squares(self) -> float:
@@ -111,28 +110,15 @@ class ProportionStats:
         p = self.mean
         return p * (1.0 - p)
 
-    def __add__(self, other: ProportionStats) -> ProportionStats:
-        return ProportionStats(self.n + other.n, self.sum + other.sum)
-
 
 @dataclass(frozen=True, slots=True)
-class RatioStats:
+class RatioStats(_Sums):
     """A ratio of two per-unit sums (revenue per order, clicks per impression).
 
     The unit of randomisation is the customer, so numerator and denominator are correlated
     within a unit; the per-unit variance of the ratio comes from the delta method with that
     covariance (Deng, Knoblich & Lu 2018, "Applying the Delta Method in Metric Analytics").
-
-    Parameters
-    ----------
-    n : int
-        Units in the arm.
-    numerator_sum, numerator_sum_squares : float
-        Sums of the per-unit numerator and of its squares.
-    denominator_sum, denominator_sum_squares : float
-        Sums of the per-unit denominator and of its squares.
-    sum_products : float
-        Sum over units of numerator x denominator.
+    ``sum_products`` sums numerator x denominator over the units.
     """
 
     n: int
@@ -178,36 +164,17 @@ class RatioStats:
         var_d = self.denominator.variance
         return var_m / d**2 - 2.0 * self.covariance * m / d**3 + m**2 * var_d / d**4
 
-    def __add__(self, other: RatioStats) -> RatioStats:
-        return RatioStats(
-            self.n + other.n,
-            self.numerator_sum + other.numerator_sum,
-            self.numerator_sum_squares + other.numerator_sum_squares,
-            self.denominator_sum + other.denominator_sum,
-            self.denominator_sum_squares + other.denominator_sum_squares,
-            self.sum_products + other.sum_products,
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class RegressionAdjustedStats:
+class RegressionAdjustedStats(_Sums):
     """A per-unit metric with the same unit's pre-exposure value, for CUPED.
 
     The pre-exposure value x is fixed before assignment, so it cannot be moved by the
     treatment; regressing it out removes variance without adding bias (Deng, Xu, Kohavi &
     Walker 2013, "Improving the Sensitivity of Online Controlled Experiments by Utilizing
-    Pre-Experiment Data"). Units without history carry x = 0.
-
-    Parameters
-    ----------
-    n : int
-        Units in the arm.
-    sum, sum_squares : float
-        Sums of the post-exposure metric y and of y^2.
-    pre_sum, pre_sum_squares : float
-        Sums of the pre-exposure metric x and of x^2.
-    sum_products : float
-        Sum over units of x y.
+    Pre-Experiment Data"). Units without history carry x = 0. ``sum`` and ``sum_squares`` are
+    over the post-exposure metric y, ``pre_sum`` and ``pre_sum_squares`` over x, and
+    ``sum_products`` over x y.
     """
 
     n: int
@@ -240,16 +207,6 @@ class RegressionAdjustedStats:
     def covariance(self) -> float:
         """Per-unit sample covariance of post- and pre-exposure values."""
         return _sample_covariance(self.n, self.sum, self.pre_sum, self.sum_products)
-
-    def __add__(self, other: RegressionAdjustedStats) -> RegressionAdjustedStats:
-        return RegressionAdjustedStats(
-            self.n + other.n,
-            self.sum + other.sum,
-            self.sum_squares + other.sum_squares,
-            self.pre_sum + other.pre_sum,
-            self.pre_sum_squares + other.pre_sum_squares,
-            self.sum_products + other.sum_products,
-        )
 
 
 MetricStats = SampleStats | ProportionStats | RatioStats | RegressionAdjustedStats
