@@ -5,14 +5,13 @@ make a decision, send a click (the reward), then keep asking for decisions until
 by a model version newer than the one before the click. Baseline in the same run: the latency
 of one decision request. Run:
 
-    .venv/bin/python bench/freshness.py [--samples 60]
+    .venv/bin/python -m bench.freshness [--samples 60]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
@@ -22,6 +21,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from api.app import create_app
+from bench.results_file import write_result
 from engine.config import Settings
 from engine.store.embedded import embedded_valkey
 
@@ -88,11 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=60)
     result = asyncio.run(run(parser.parse_args().samples))
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "freshness.json").write_text(json.dumps(result, indent=2))
-    for name, value in result.items():
-        print(f"{name:40} {value:,.3f}" if isinstance(value, float) else f"{name:40} {value}")
+    write_result("freshness", result, width=40, digits=3)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,13 @@
 Baseline measured in the same run: MABWiser's own partial_fit on the same batches with no
 store at all (what the learner could do if IO were free). Run:
 
-    .venv/bin/python bench/learner.py [--rewards 50000] [--arms 100] [--features 32]
+    .venv/bin/python -m bench.learner [--rewards 50000] [--arms 100] [--features 32]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import orjson
 import redis.asyncio as redis
 
+from bench.results_file import write_result
 from engine.config import Settings
 from engine.domain.catalog import Offer
 from engine.domain.vectoriser import FeatureSpec
@@ -101,12 +101,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2000)
     args = parser.parse_args()
     result = asyncio.run(run(args.rewards, args.arms, args.features, args.batch))
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "learner.json").write_text(json.dumps(result, indent=2))
-    print(f"{'metric':40} value")
-    for name, value in result.items():
-        print(f"{name:40} {value:,.2f}" if isinstance(value, float) else f"{name:40} {value}")
+    write_result("learner", result, width=40, digits=2)
 
 
 if __name__ == "__main__":

@@ -37,11 +37,11 @@ def steps(quick: bool) -> dict[str, tuple[list[str], Path]]:
         "micro": ([PY, "bench/micro.py"], OUT / "micro.json"),
         "scorer": ([PY, "bench/scorer.py"], OUT / "scorer.json"),
         "learner": (
-            [PY, "bench/learner.py", "--rewards", "5000" if quick else "20000"],
+            [PY, "-m", "bench.learner", "--rewards", "5000" if quick else "20000"],
             OUT / "learner.json",
         ),
         "freshness": (
-            [PY, "bench/freshness.py", "--samples", "10" if quick else "60"],
+            [PY, "-m", "bench.freshness", "--samples", "10" if quick else "60"],
             OUT / "freshness.json",
         ),
         "scale": (

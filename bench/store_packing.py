@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +30,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
+from bench.results_file import write_result
 from engine.config import Settings
 from engine.store import keys
 from engine.store.connection import client_options, make_client
@@ -111,12 +111,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2000, help="round trips per case and round")
     args = parser.parse_args()
     result = asyncio.run(run(args.rounds))
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "store_packing.json").write_text(json.dumps(result, indent=2))
-    print(f"{'metric':30} value")
-    for name, value in result.items():
-        print(f"{name:30} {value:,.3f}" if isinstance(value, float) else f"{name:30} {value}")
+    write_result("store_packing", result, width=30, digits=3)
 
 
 if __name__ == "__main__":

@@ -331,19 +331,12 @@ class RedisStore(CatalogStore, DecisionLoop, LearnerStore):
 if TYPE_CHECKING:
 
     def _implements_every_port(store: RedisStore) -> None:
-        """Never run: mypy checks each assignment, so a port and the adapter cannot drift."""
-        admin: ports.AdminPort = store
+        """Never run: mypy checks each assignment, so a port and the adapter cannot drift. The
+        composite ports (API, synthetic, learner) hold every port but the loop's three."""
         api: ports.ApiPort = store
-        catalog_reader: ports.CatalogReader = store
-        catalog_writer: ports.CatalogWriter = store
-        customers: ports.CustomerPort = store
-        decisions: ports.DecisionPort = store
-        events: ports.EventPort = store
-        api_keys: ports.KeyPort = store
-        learner: ports.LearnerPort = store
-        models: ports.ModelPort = store
-        offline: ports.OfflinePort = store
-        segments: ports.SegmentPort = store
         synthetic: ports.SyntheticPort = store
-        del admin, api, catalog_reader, catalog_writer, customers, decisions, events
-        del api_keys, learner, models, offline, segments, synthetic
+        learner: ports.LearnerPort = store
+        decisions: ports.DecisionPort = store
+        models: ports.ModelPort = store
+        events: ports.EventPort = store
+        del api, synthetic, learner, decisions, models, events
