@@ -11,7 +11,7 @@
 Figures are medians of repeated timings; ratios are baseline / measured (above 1: faster).
 Not a timed test: run it by hand or through ``make bench``.
 
-    .venv/bin/python bench/micro.py [--repeat 7]
+    .venv/bin/python -m bench.micro [--repeat 7]
 
 Writes ``bench/out/micro.json``.
 """

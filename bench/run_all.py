@@ -32,35 +32,23 @@ PY = sys.executable
 
 
 def steps(quick: bool) -> dict[str, tuple[list[str], Path]]:
-    """Name -> (command, JSON it writes)."""
-    return {
-        "micro": ([PY, "bench/micro.py"], OUT / "micro.json"),
-        "scorer": ([PY, "bench/scorer.py"], OUT / "scorer.json"),
-        "learner": (
-            [PY, "-m", "bench.learner", "--rewards", "5000" if quick else "20000"],
-            OUT / "learner.json",
-        ),
-        "freshness": (
-            [PY, "-m", "bench.freshness", "--samples", "10" if quick else "60"],
-            OUT / "freshness.json",
-        ),
-        "scale": (
-            [PY, "bench/scale.py", *(["--customers", "20000"] if quick else [])],
-            OUT / "scale.json",
-        ),
-        "decision_cpu": (
-            [PY, "-m", "bench.decision_cpu", "--requests", "500" if quick else "2000"],
-            OUT / "decision_cpu.json",
-        ),
-        "store_packing": (
-            [PY, "-m", "bench.store_packing", "--rounds", "500" if quick else "2000"],
-            OUT / "store_packing.json",
-        ),
-        "loadtest": (
-            [PY, "-m", "loadtests.run", "--profile", *(["--quick"] if quick else [])],
-            OUT / "loadtest" / "summary.json",
-        ),
+    """Name -> (command, JSON it writes): each benchmark runs as a module of ``bench`` with its
+    full or its quick arguments, and writes ``bench/out/<name>.json``."""
+    arguments = {
+        "micro": [],
+        "scorer": [],
+        "learner": ["--rewards", "5000" if quick else "20000"],
+        "freshness": ["--samples", "10" if quick else "60"],
+        "scale": ["--customers", "20000"] if quick else [],
+        "decision_cpu": ["--requests", "500" if quick else "2000"],
+        "store_packing": ["--rounds", "500" if quick else "2000"],
     }
+    commands = {
+        name: ([PY, "-m", f"bench.{name}", *args], OUT / f"{name}.json")
+        for name, args in arguments.items()
+    }
+    loadtest = [PY, "-m", "loadtests.run", "--profile", *(["--quick"] if quick else [])]
+    return {**commands, "loadtest": (loadtest, OUT / "loadtest" / "summary.json")}
 
 
 def run(names: list[str], quick: bool) -> dict[str, Any]:

@@ -26,7 +26,7 @@ Everything runs against an embedded Valkey this script starts (append-only file 
 
 Run:
 
-    .venv/bin/python bench/scale.py [--customers 1000000] [--exposures 1000000]
+    .venv/bin/python -m bench.scale [--customers 1000000] [--exposures 1000000]
 
 Writes ``bench/out/scale.json``.
 """
@@ -476,7 +476,7 @@ def main() -> None:
         help="append-only file, as `nbo demo` runs the embedded store",
     )
     args = parser.parse_args()
-    command = " ".join(["bench/scale.py", *map(shlex.quote, sys.argv[1:])])
+    command = " ".join(["-m bench.scale", *map(shlex.quote, sys.argv[1:])])
     load_before = os.getloadavg()
     result: dict[str, Any] = {"command": f".venv/bin/python {command}"}
     with (

@@ -10,7 +10,7 @@ ranking MABWiser's x . beta. A third row times 128 LinTS draws for one context (
 Monte Carlo propensity estimate): ``Scorer.sample`` against MABWiser predicting 128 copies of
 the context in one call. Not a timed test: run it by hand. Run:
 
-    .venv/bin/python bench/scorer.py [--arms 100] [--features 32] [--calls 2000]
+    .venv/bin/python -m bench.scorer [--arms 100] [--features 32] [--calls 2000]
 
 Writes ``bench/out/scorer.json``.
 """
