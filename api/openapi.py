@@ -3,13 +3,16 @@
 FastAPI documents its own ``{"detail": [...]}`` validation error and only the statuses a route
 declares. Here every operation gets the statuses its nature implies (a key: 401, 403 and 429; a
 body: 400, 413, 415 and 422; a path id: 404; the store: 503), all in the contract's error shape,
-plus those a route declares itself with :func:`errors` (409, 412). Request examples live here,
-one per operation with a body, so the models stay free of documentation.
+plus those a route declares itself with :func:`errors` (409, 412). Request examples, one per
+operation with a body, are data in ``request_examples.json``, so the models stay free of
+documentation.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from importlib.resources import files
 from typing import Any
 
 from fastapi import FastAPI
@@ -45,103 +48,19 @@ HEADERS: dict[int, dict[str, Any]] = {
 STORELESS = frozenset({"/healthz", "/metrics"})
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 
-_OFFER = {
-    "name": "Spring sale: 20% off running shoes",
-    "status": "active",
-    "channels": {
-        "web": {"title": "20% off running shoes", "cta": "Shop now", "url": "https://shop/run"},
-        "email": {"subject": "Your spring run", "body": "20% off running shoes this week."},
-    },
-    "eligibility": {"segments_any": ["runners"]},
-    "value": 12.5,
-    "caps": {"per_day": 2},
-}
-_SEGMENT = {
-    "name": "Active runners",
-    "description": "Visited this month and bought running gear",
-    "rule": {
-        "all": [
-            {"field": "visits_30d", "op": "gte", "value": 2},
-            {"field": "purchases_90d", "op": "gte", "value": 1},
-        ]
-    },
-}
-_EXPERIMENT = {
-    "name": "Bandit vs rules",
-    "hypothesis": "A contextual bandit converts better than our business rules",
-    "status": "draft",
-    "channels": ["web", "mobile_app"],
-    "variants": [
-        {"id": "control", "weight": 0.45, "treatment": {"policy": "rules"}},
-        {"id": "bandit", "weight": 0.45, "treatment": {"policy": "bandit", "name": "linucb"}},
-        {"id": "holdout", "weight": 0.1, "treatment": {"policy": "holdout"}},
-    ],
-    "control": "control",
-    "primary_metric": "conversion_rate",
-}
-_EVENT = {
-    "event_id": "evt-7f3a",
-    "decision_id": "d-18c2f0a9b1c3d4e5f6~cust-42",
-    "offer_id": "spring-sale",
-    "type": "click",
-}
 
-# (method, path template) -> an example body the route accepts
-REQUEST_EXAMPLES: dict[tuple[str, str], Any] = {
-    ("post", "/v1/decisions"): {
-        "customer_id": "cust-42",
-        "channel": "web",
-        "placement": "home_hero",
-        "context": {"device": "mobile", "page": "home"},
-        "limit": 1,
-        "request_id": "req-2026-12-02-0001",
-    },
-    ("post", "/v1/events"): _EVENT,
-    ("post", "/v1/events:batch"): {
-        "events": [
-            _EVENT,
-            {**_EVENT, "event_id": "evt-7f3b", "type": "conversion", "value": 59.9},
-        ]
-    },
-    ("put", "/v1/customers/{customer_id}"): {
-        "attributes": {"tier": "gold", "age": 34, "newsletter": True, "old_field": None}
-    },
-    ("post", "/v1/customers/{customer_id}/activities"): {
-        "type": "purchase",
-        "channel": "web",
-        "timestamp": "2026-12-01T18:30:00Z",
-        "value": 59.9,
-    },
-    ("post", "/v1/customers/{customer_id}/activities:batch"): {
-        "activities": [
-            {"type": "page_view", "channel": "mobile_app", "timestamp": "2026-12-01T18:20:00Z"},
-            {
-                "type": "purchase",
-                "channel": "web",
-                "timestamp": "2026-12-01T18:30:00Z",
-                "value": 59.9,
-            },
-        ]
-    },
-    ("put", "/v1/offers/{offer_id}"): _OFFER,
-    ("patch", "/v1/offers/{offer_id}"): {"status": "paused"},
-    ("patch", "/v1/segments/{segment_id}"): {"description": "Runners active this month"},
-    ("patch", "/v1/experiments/{experiment_id}"): {"status": "paused"},
-    ("put", "/v1/segments/{segment_id}"): _SEGMENT,
-    ("put", "/v1/experiments/{experiment_id}"): _EXPERIMENT,
-    ("post", "/v1/keys"): {"role": "decide", "name": "web shop"},
-    ("put", "/v1/attributes/{name}"): {
-        "type": "string",
-        "description": "Loyalty tier from the CRM",
-        "allowed_values": ["bronze", "silver", "gold"],
-    },
-    ("put", "/v1/feature-spec"): {
-        "behavioural": ["visits_30d", "purchases_90d", "days_since_last_visit"],
-        "attributes_categorical": [{"name": "tier", "values": ["bronze", "silver", "gold"]}],
-        "context_categorical": [{"name": "device", "values": ["mobile", "desktop"]}],
-        "hash_buckets": 8,
-    },
-}
+def _request_examples() -> dict[tuple[str, str], Any]:
+    """(method, path template) -> an example body the route accepts, from
+    ``request_examples.json`` (keyed ``"PUT /v1/offers/{offer_id}"``): documentation as data."""
+    document = json.loads(files("api").joinpath("request_examples.json").read_text("utf-8"))
+    examples: dict[tuple[str, str], Any] = {}
+    for operation, body in document.items():
+        method, path = operation.split(" ", 1)
+        examples[(method.lower(), path)] = body
+    return examples
+
+
+REQUEST_EXAMPLES = _request_examples()
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
