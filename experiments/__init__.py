@@ -26,7 +26,6 @@ from experiments.config import (
     assign,
     check_siblings,
     parse_experiment,
-    transition,
 )
 from experiments.errors import (
     ExperimentConflict,
@@ -34,6 +33,7 @@ from experiments.errors import (
     ExperimentInvalid,
     ExperimentOverlap,
 )
+from experiments.lifecycle import transition
 from experiments.overlap import EffectiveTraffic, check_overlap, effective_traffic, starts
 
 __all__ = [

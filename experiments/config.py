@@ -1,15 +1,13 @@
-"""Experiments as marketers configure them (``PUT /v1/experiments/{id}``) and their lifecycle.
+"""Experiments as marketers configure them (``PUT /v1/experiments/{id}``), validated.
 
-An experiment's results are only as trustworthy as the stability of its assignment: once
-customers have been exposed, anything that changes who gets what (variants, weights, salt,
-traffic, targeting, layer range) would mix two designs in one analysis. :func:`transition`
-therefore freezes those fields from the first run on; changing them means starting a new
-phase, which re-randomises everyone (the phase is part of the hash namespace) and starts a
-fresh analysis. The pre-registered analysis plan (primary metric, alpha, analysis engine) is
-frozen the same way, so a result cannot be fished for after peeking.
+A document is taken as sent or refused with the JSON path of its first problem, because a
+marketer fixes a configuration by that path; the checks that need no other document (weights
+summing to 1, a control among the variants, times in order) live on the model. What may change
+between a stored experiment and a new document is the lifecycle's (:mod:`experiments.lifecycle`);
+what live experiments may share with each other is :func:`check_siblings`'.
 
-Nothing here touches a store or a clock: documents, the stored state and ``now`` come in,
-a validated value or an :mod:`experiments.errors` exception goes out.
+Nothing here touches a store or a clock: a document comes in, a validated value or an
+:mod:`experiments.errors` exception goes out.
 """
 
 from __future__ import annotations
@@ -43,6 +41,7 @@ __all__ = [
     "CHANNELS",
     "EXPERIMENT_STATUSES",
     "ID_PATTERN",
+    "LIVE_STATUSES",
     "WEIGHT_TOLERANCE",
     "AnalysisEngine",
     "BanditPolicyName",
@@ -61,8 +60,8 @@ __all__ = [
     "assign",
     "check_lints_alpha",
     "check_siblings",
+    "describe_error",
     "parse_experiment",
-    "transition",
 ]
 
 # Same alphabet as every other id in the API (engine.domain.segments.ID_PATTERN). It has no
@@ -93,13 +92,8 @@ _ACTIVITY_METRIC = re.compile(r"^activity:[a-z][a-z0-9_]{0,63}$")
 WEIGHT_TOLERANCE: Final = 1e-9
 """How far the variant weights may sum from 1 (decimal inputs such as 0.1 + 0.2)."""
 
-_LIVE: Final = frozenset({"running", "paused"})
-_MOVES: Final[Mapping[str, frozenset[str]]] = {
-    "draft": frozenset({"draft", "running", "stopped"}),
-    "running": frozenset({"running", "paused", "stopped"}),
-    "paused": frozenset({"paused", "running", "stopped"}),
-    "stopped": frozenset({"stopped"}),
-}
+# The statuses in which an experiment assigns customers, and so claims its salt and layer range.
+LIVE_STATUSES: Final = frozenset({"running", "paused"})
 
 
 def _metric(value: str) -> str:
@@ -282,7 +276,7 @@ class Experiment(StrictModel):
         experiment that has run, and re-randomises every customer.
     started_at, stopped_at
         When the current phase started running and when the experiment stopped; stamped by
-        :func:`transition` when omitted.
+        :func:`experiments.lifecycle.transition` when omitted.
     """
 
     name: str = Field(min_length=1, max_length=200)
@@ -413,6 +407,16 @@ def _field_path(error: Mapping[str, Any]) -> tuple[str | None, str]:
     return (path or None), message
 
 
+def describe_error(error: Mapping[str, Any]) -> tuple[str, str | None]:
+    """One pydantic error as this package reports it: ``(message, field)``.
+
+    The message starts with the field's JSON path, so that it reads on its own; parsing a
+    document and re-validating one the lifecycle has merged report the same way.
+    """
+    field, message = _field_path(error)
+    return (f"{field}: {message}" if field else message), field
+
+
 def parse_experiment(document: str | bytes | Mapping[str, Any]) -> Experiment:
     """Validate an experiment document (JSON text or decoded) into an :class:`Experiment`.
 
@@ -430,158 +434,8 @@ def parse_experiment(document: str | bytes | Mapping[str, Any]) -> Experiment:
         first = exc.errors()[0]
         if first.get("type") == "json_invalid":
             raise ExperimentInvalid(str(first.get("msg", "Invalid JSON"))) from None
-        field, message = _field_path(first)
-        raise ExperimentInvalid(f"{field}: {message}" if field else message, field=field) from None
-
-
-def _treatment_difference(a: Treatment, b: Treatment) -> str:
-    if a.policy != b.policy:
-        return "policy"
-    before, after = a.model_dump(), b.model_dump()
-    return next((k for k in before if before[k] != after.get(k)), "policy")
-
-
-def _design_difference(current: Experiment, new: Experiment) -> str | None:
-    """The JSON path of the first frozen field ``new`` changes, or ``None``."""
-    if current.salt != new.salt:
-        return "salt"
-    if [v.id for v in current.variants] != [v.id for v in new.variants]:
-        return "variants"
-    for index, (before, after) in enumerate(zip(current.variants, new.variants, strict=True)):
-        if before.weight != after.weight:
-            return f"variants[{index}].weight"
-        if before.treatment != after.treatment:
-            inner = _treatment_difference(before.treatment, after.treatment)
-            return f"variants[{index}].treatment.{inner}"
-    if current.control != new.control:
-        return "control"
-    if current.traffic != new.traffic:
-        return "traffic"
-    if current.layer != new.layer:
-        if current.layer is None or new.layer is None or current.layer.id != new.layer.id:
-            return "layer"
-        return "layer.start" if current.layer.start != new.layer.start else "layer.end"
-    if set(current.channels) != set(new.channels):
-        return "channels"
-    if set(current.placements) != set(new.placements):
-        return "placements"
-    if set(current.segments) != set(new.segments):
-        return "segments"
-    for name in ("primary_metric", "alpha", "analysis", "started_at"):
-        if getattr(current, name) != getattr(new, name):
-            return name
-    return None
-
-
-def transition(
-    current: Experiment | None,
-    new: Experiment,
-    *,
-    experiment_id: str | None = None,
-    now: datetime | None = None,
-) -> Experiment:
-    """The experiment to store when ``new`` is written over ``current`` (``None``: creation).
-
-    Status moves: draft -> running | stopped; running <-> paused; running | paused ->
-    stopped; stopped is final. A draft may change freely. Once the experiment has run, the
-    design (salt, variants with their weights and treatments, control, traffic, layer,
-    channels, placements, segments) and the analysis plan (primary metric, alpha, analysis
-    engine) change only together with ``phase = current.phase + 1``, which re-randomises
-    every customer; names, hypothesis, secondary and guardrail metrics and the MDE may change
-    at any time.
-
-    Fields a client may omit are carried over: ``salt`` (else ``experiment_id``), and
-    ``started_at`` / ``stopped_at`` within a phase, stamped with ``now`` when the
-    experiment starts running or stops.
-
-    Raises
-    ------
-    ExperimentConflict
-        ``field`` names the status, the phase or the first frozen field that changed.
-    ValueError
-        ``now`` without a time zone.
-    """
-    if now is not None and now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    updates: dict[str, Any] = {}
-    if current is None:
-        if new.status not in ("draft", "running"):
-            raise ExperimentConflict(
-                f"status: a new experiment starts as draft or running, not {new.status}",
-                field="status",
-            )
-        if new.phase != 1:
-            raise ExperimentConflict("phase: a new experiment starts at phase 1", field="phase")
-        started_at = new.started_at
-        salt = new.salt or experiment_id
-    else:
-        if new.status not in _MOVES[current.status]:
-            raise ExperimentConflict(_move_message(current.status, new.status), field="status")
-        current_salt = current.salt or experiment_id
-        salt = new.salt or current_salt
-        if current.status == "draft":
-            if new.phase != current.phase:
-                raise ExperimentConflict(
-                    "phase: a draft has not run; it stays at its phase until it does",
-                    field="phase",
-                )
-            started_at = new.started_at
-        elif new.phase == current.phase:
-            started_at = new.started_at or current.started_at
-            frozen = _design_difference(
-                current.model_copy(update={"salt": current_salt}),
-                new.model_copy(update={"salt": salt, "started_at": started_at}),
-            )
-            if frozen is None and current.status == "stopped":
-                moved = new.stopped_at not in (None, current.stopped_at)
-                frozen = "stopped_at" if moved else None
-            if frozen is not None:
-                raise ExperimentConflict(_frozen_message(frozen, current), field=frozen)
-        elif new.phase == current.phase + 1 and current.status in _LIVE:
-            if new.status == "stopped":
-                raise ExperimentConflict(
-                    "phase: stopping ends the experiment; there is no next phase to start",
-                    field="phase",
-                )
-            started_at = new.started_at  # a new phase starts its own clock
-        else:
-            allowed = current.phase if current.status == "stopped" else current.phase + 1
-            raise ExperimentConflict(
-                f"phase: must be {current.phase}"
-                + ("" if allowed == current.phase else f" or {allowed} (a new phase)"),
-                field="phase",
-            )
-        if new.status == "stopped" and new.stopped_at is None:
-            updates["stopped_at"] = current.stopped_at
-    if new.status == "running" and started_at is None:
-        started_at = now
-    updates["started_at"] = started_at
-    updates["salt"] = salt
-    if new.status == "stopped" and updates.get("stopped_at", new.stopped_at) is None:
-        updates["stopped_at"] = now
-    if all(getattr(new, k) == v for k, v in updates.items()):
-        return new
-    try:
-        return Experiment.model_validate({**new.model_dump(), **updates})
-    except ValidationError as exc:
-        field, message = _field_path(exc.errors()[0])
-        raise ExperimentConflict(f"{field}: {message}" if field else message, field=field) from None
-
-
-def _move_message(before: str, after: str) -> str:
-    if before == "stopped":
-        return "status: a stopped experiment is final; create a new experiment instead"
-    allowed = ", ".join(sorted(_MOVES[before] - {before}))
-    return f"status: cannot go from {before} to {after} (from {before}: {allowed})"
-
-
-def _frozen_message(path: str, current: Experiment) -> str:
-    if current.status == "stopped":
-        return f"{path}: a stopped experiment is final; create a new experiment instead"
-    return (
-        f"{path}: cannot change while the experiment is {current.status}; start phase "
-        f"{current.phase + 1} to change it (every customer is re-randomised)"
-    )
+        message, field = describe_error(first)
+        raise ExperimentInvalid(message, field=field) from None
 
 
 def check_siblings(
@@ -599,12 +453,12 @@ def check_siblings(
     ExperimentConflict
         ``field`` is ``layer`` or ``salt``; the message names the other experiment.
     """
-    if experiment.status not in _LIVE:
+    if experiment.status not in LIVE_STATUSES:
         return
     seed = experiment.seed(experiment_id)
     layer = experiment.layer
     for other_id, other in sorted(others.items()):
-        if other_id == experiment_id or other.status not in _LIVE:
+        if other_id == experiment_id or other.status not in LIVE_STATUSES:
             continue
         if other.seed(other_id) == seed:
             raise ExperimentConflict(
