@@ -46,7 +46,7 @@ from api.app import create_app
 from engine.config import Settings
 from engine.store.embedded import embedded_valkey
 from loadtests.floor import COMMIT_PATH, create_floor_app
-from loadtests.run import _issue_key
+from loadtests.servers import issue_key as _issue_key
 from loadtests.workload import NAME_DECISIONS, decision_body
 
 OUT = Path(__file__).resolve().parent / "out" / "decision_cpu.json"

@@ -19,8 +19,8 @@ Run: ``NBO_REDIS_URL=redis://... python -m loadtests.floor --port 8001``.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
@@ -65,8 +65,8 @@ def _record_like_a_decision() -> list[str]:
     return [part for pair in fields.items() for part in pair]
 
 
-def create_floor_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's store, and a raw client for the commit script, open for the app's lifetime."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,9 +87,14 @@ def create_floor_app(settings: Settings | None = None) -> FastAPI:
             await raw.aclose()
             await store.close()
 
+    return lifespan
+
+
+def create_floor_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
     app = FastAPI(
         title="nbo floor",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings),
         docs_url=None,
         redoc_url=None,
         telemetry=telemetry(settings.opentelemetry),

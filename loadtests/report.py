@@ -60,6 +60,27 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
     return "-" if value is None or math.isnan(value) else format(value, spec)
 
 
+def _notes(run: dict[str, Any]) -> list[str]:
+    """What the table's last column warns of, and the mix a mixed run actually sent."""
+    notes = []
+    if run["achieved"] is False:
+        notes.append("not achieved")
+    if run["generator_bound"]:
+        notes.append("generator-bound")
+    if run["core_contended"]:
+        notes.append("server core not busy: contended or unsaturated")
+    if run["name"] in ("mix",) or run["kind"] == "fixed":
+        mix = run["mix"]
+        notes.append(
+            "mix D/E/A "
+            + "/".join(
+                f"{100 * mix.get(n, 0):.0f}" for n in (NAME_DECISIONS, NAME_EVENTS, NAME_ACTIVITIES)
+            )
+            + "%"
+        )
+    return notes
+
+
 def print_table(summary: dict[str, Any], out: Console) -> None:
     settings = summary["settings"]
     table = Table(
@@ -81,23 +102,6 @@ def print_table(summary: dict[str, Any], out: Console) -> None:
         primary = run["endpoints"].get(run["primary"], {})
         server = run["server_side"].get(run["primary"], {})
         cpu = run["cpu_share"]
-        notes = []
-        if run["achieved"] is False:
-            notes.append("not achieved")
-        if run["generator_bound"]:
-            notes.append("generator-bound")
-        if run["core_contended"]:
-            notes.append("server core not busy: contended or unsaturated")
-        if run["name"] in ("mix",) or run["kind"] == "fixed":
-            mix = run["mix"]
-            notes.append(
-                "mix D/E/A "
-                + "/".join(
-                    f"{100 * mix.get(n, 0):.0f}"
-                    for n in (NAME_DECISIONS, NAME_EVENTS, NAME_ACTIVITIES)
-                )
-                + "%"
-            )
         table.add_row(
             run["name"],
             "events"
@@ -119,7 +123,7 @@ def print_table(summary: dict[str, Any], out: Console) -> None:
                 for r in ("load", "server", "learner", "store")
             )
             + "%",
-            ", ".join(notes),
+            ", ".join(_notes(run)),
         )
     out.print(table)
     for target in summary["targets"]:
