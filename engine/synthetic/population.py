@@ -71,10 +71,6 @@ ATTRIBUTE_TYPES: dict[str, str] = {
 }
 
 
-def _persona_column(personas: Sequence[Persona], field: Callable[[Persona], float]) -> Floats:
-    return np.asarray([field(p) for p in personas], dtype=np.float64)
-
-
 @dataclass(frozen=True)
 class _Tables:
     """Personas as columns (one row per persona), and their activity specs as persona x slot
@@ -103,38 +99,45 @@ class _Tables:
     def of(cls, personas: Sequence[Persona]) -> _Tables:
         count = len(personas)
         slots = max(len(p.specs) + len(p.recent) for p in personas)
-        mean, value = np.zeros((count, slots)), np.zeros((count, slots))
-        recent = np.zeros((count, slots), dtype=bool)
-        kind = np.zeros((count, slots), dtype=np.int64)
-        channel = np.zeros((count, slots), dtype=np.int64)
+        spec: dict[str, Any] = {  # the tables by field name, filled slot by slot
+            "spec_mean": np.zeros((count, slots)),
+            "spec_value": np.zeros((count, slots)),
+            "spec_recent": np.zeros((count, slots), dtype=bool),
+            "spec_kind": np.zeros((count, slots), dtype=np.int64),
+            "spec_channel": np.zeros((count, slots), dtype=np.int64),
+        }
         for p, persona in enumerate(personas):
-            for s, (spec_kind, spec_channel, spec_mean, spec_value) in enumerate(
-                persona.specs + persona.recent
-            ):
-                mean[p, s], value[p, s] = spec_mean, spec_value
-                recent[p, s] = s >= len(persona.specs)
-                kind[p, s] = ACTIVITY_TYPES.index(spec_kind)
-                channel[p, s] = CHANNELS.index(spec_channel)
+            for s, (kind, channel, mean, value) in enumerate(persona.specs + persona.recent):
+                spec["spec_mean"][p, s], spec["spec_value"][p, s] = mean, value
+                spec["spec_recent"][p, s] = s >= len(persona.specs)
+                spec["spec_kind"][p, s] = ACTIVITY_TYPES.index(kind)
+                spec["spec_channel"][p, s] = CHANNELS.index(channel)
+        columns: dict[str, Any] = {
+            name: np.asarray([field(p) for p in personas], dtype=np.float64)
+            for name, field in _PERSONA_COLUMNS.items()
+        }
         return cls(
             count=count,
             cdf=np.cumsum([p.share for p in personas]) / sum(p.share for p in personas),
-            window_old=_persona_column(personas, lambda p: p.window[0]),
-            window_new=_persona_column(personas, lambda p: p.window[1]),
-            tenure_lo=_persona_column(personas, lambda p: p.tenure_days[0]),
-            tenure_hi=_persona_column(personas, lambda p: p.tenure_days[1]),
-            silent=_persona_column(personas, lambda p: p.silent_share),
-            age_mean=_persona_column(personas, lambda p: p.age[0]),
-            age_sd=_persona_column(personas, lambda p: p.age[1]),
             tier_cdf=np.cumsum([p.tiers for p in personas], axis=1),
-            loyalty=_persona_column(personas, lambda p: p.loyalty),
-            push=_persona_column(personas, lambda p: p.push_opt_in),
             slots=slots,
-            spec_mean=mean,
-            spec_value=value,
-            spec_recent=recent,
-            spec_kind=kind,
-            spec_channel=channel,
+            **columns,
+            **spec,
         )
+
+
+# The persona's numbers a block's draws read per customer, as columns of :class:`_Tables`.
+_PERSONA_COLUMNS: dict[str, Callable[[Persona], float]] = {
+    "window_old": lambda p: p.window[0],
+    "window_new": lambda p: p.window[1],
+    "tenure_lo": lambda p: p.tenure_days[0],
+    "tenure_hi": lambda p: p.tenure_days[1],
+    "silent": lambda p: p.silent_share,
+    "age_mean": lambda p: p.age[0],
+    "age_sd": lambda p: p.age[1],
+    "loyalty": lambda p: p.loyalty,
+    "push": lambda p: p.push_opt_in,
+}
 
 
 _DEMO_TABLES = _Tables.of(PERSONAS)
