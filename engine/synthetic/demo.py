@@ -42,6 +42,7 @@ from engine.synthetic.demo_experiment import run_demo_experiment
 from engine.synthetic.demo_offers import GENERATED_PREFIX, HANDWRITTEN_ACTIVE_OFFERS, demo_catalog
 from engine.synthetic.demo_segments import demo_segments
 from engine.synthetic.population import (
+    ATTRIBUTE_TYPES,
     BLOCK,
     generate_population,
     stored_columns,
@@ -74,18 +75,6 @@ class DemoSummary:
     seconds: float
     skipped: bool = False
     phases: dict[str, float] = field(default_factory=dict)  # seconds: catalog, customers, ...
-
-
-ATTRIBUTE_TYPES: dict[str, str] = {
-    "country": "string",
-    "preferred_language": "string",
-    "tier": "string",
-    "age": "number",
-    "email_opt_in": "boolean",
-    "sms_opt_in": "boolean",
-    "push_opt_in": "boolean",
-    "loyalty_member": "boolean",
-}
 
 
 async def _attribute_types(store: SyntheticPort) -> dict[str, str]:

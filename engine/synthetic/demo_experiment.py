@@ -1,13 +1,15 @@
 """The demo experiment: bandit vs rules vs holdout over the demo population, with traffic.
 
 So that `make run` shows real numbers in the results endpoint and the report: decisions go
-through the real engine, and synthetic customers respond with click and conversion rates that
-depend on the offer and the customer's segments (the bandit can learn them; rules cannot).
+through the real engine, and each synthetic customer responds as its persona does in the one
+synthetic world (:mod:`engine.synthetic.personas`, the truth the simulator's oracle knows too):
+a click at the persona's rate for the offer's tags on that channel, then a conversion on the
+persona's share of clicks. The persona is hidden from the engine; the bandit can learn its
+traces in behaviour and segments, rules cannot.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -27,6 +29,8 @@ from engine.learning.learner import Learner
 from engine.learning.policies import PolicyConfig
 from engine.learning.registry import ModelRegistry
 from engine.store.redis import RedisStore
+from engine.synthetic.personas import PERSONAS, WORLD, click_rate
+from engine.synthetic.population import persona_indices
 
 __all__ = ["DEMO_EXPERIMENT", "DEMO_EXPERIMENT_BODY", "LEARN_EVERY", "run_demo_experiment"]
 
@@ -51,12 +55,6 @@ DEMO_EXPERIMENT_BODY: dict[str, Any] = {
 }
 
 
-def _affinity(offer_id: str, segments: Sequence[str]) -> float:
-    """A stable, hidden click rate for an offer and a customer's segments (2% to 14%)."""
-    key = f"{offer_id}|{','.join(sorted(segments)) or '-'}"
-    return 0.02 + 0.12 * (zlib.crc32(key.encode()) % 1000) / 1000
-
-
 async def run_demo_experiment(
     store: RedisStore,
     settings: Settings,
@@ -65,7 +63,11 @@ async def run_demo_experiment(
     seed: int,
     console: Console,
 ) -> int:
-    """Create the experiment and drive ``decisions`` decisions with responses; returns events."""
+    """Create the experiment and drive ``decisions`` decisions with responses; returns events.
+
+    Customers are the demo population's ``c-0`` .. (generated with ``seed``), so each one's
+    persona is the one its history was drawn from.
+    """
     await store.reset_experiment_cells(DEMO_EXPERIMENT)  # a reload starts afresh
     catalog_cache = CatalogCache(store)
     catalog = await catalog_cache.get()
@@ -82,6 +84,12 @@ async def run_demo_experiment(
         await put_experiment(store, catalog, DEMO_EXPERIMENT, body)
     if decisions <= 0 or customers <= 0:
         return 0
+    personas = persona_indices(0, customers, seed)
+    truths = {
+        offer_id: WORLD.truth_of(parsed.offer.tags, offer_id)
+        for offer_id, parsed in catalog.offers.items()
+    }
+    low, high = WORLD.conversion_value
     rng = np.random.default_rng(seed)
     loop = store  # one adapter serves every port
     policy = PolicyConfig.model_validate(settings.policy)
@@ -94,7 +102,9 @@ async def run_demo_experiment(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("demo experiment traffic", total=decisions)
         for i in range(decisions):
-            customer = f"c-{int(rng.integers(customers))}"
+            index = int(rng.integers(customers))
+            persona = PERSONAS[personas[index]]
+            customer = f"c-{index}"
             channel = cast(Channel, CHANNELS[int(rng.integers(len(CHANNELS)))])
             request = DecisionRequest(customer_id=customer, channel=channel)
             body = (await engine.decide(request)).body
@@ -103,12 +113,12 @@ async def run_demo_experiment(
                 base = {"decision_id": body["decision_id"], "offer_id": offer_id}
                 await events.record(EventRequest(event_id=f"demo-{i}-i", type="impression", **base))
                 sent += 1
-                rate = _affinity(offer_id, body["segments"])
+                rate = click_rate(persona, truths[offer_id], channel)
                 if rng.random() < rate:
                     await events.record(EventRequest(event_id=f"demo-{i}-k", type="click", **base))
                     sent += 1
-                    if rng.random() < 0.3:
-                        value = round(float(rng.uniform(10, 120)), 2)
+                    if rng.random() < persona.converts:
+                        value = round(float(rng.uniform(low, high)), 2)
                         await events.record(
                             EventRequest(
                                 event_id=f"demo-{i}-c", type="conversion", value=value, **base

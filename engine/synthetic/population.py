@@ -6,13 +6,14 @@ stream (customer ``c-42`` is the same whatever the population size), and handed 
 bulk loader (:mod:`engine.store.bulk`) as columns, never as a Python object per activity.
 
 The population mixes personas (app-first, store-first, web shoppers, high spenders, lapsing,
-support-heavy, dormant, new, casual) rather than one distribution, so every segment has members
-and learned segmentation finds structure.
+support-heavy, dormant, new, casual; :mod:`engine.synthetic.personas`) rather than one
+distribution, so every segment has members and learned segmentation finds structure. The
+simulator draws its customers here too, from its scenario's personas.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,24 +21,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engine.domain.channels import CHANNELS, Channel
+from engine.domain.channels import CHANNELS
 from engine.domain.profiles import (
     ACTIVITY_TYPES,
     SECONDS_PER_DAY,
     Activity,
-    ActivityType,
 )
 from engine.store.bulk import AttributeValues, CustomerColumns
-from engine.synthetic.tables import table
+from engine.synthetic.personas import PERSONAS, Persona
 
 __all__ = [
+    "ATTRIBUTE_TYPES",
     "BLOCK",
     "PERSONAS",
-    "DemoCustomer",
+    "Customer",
     "Population",
     "customers_of",
     "generate_customer",
     "generate_population",
+    "persona_indices",
     "stored_columns",
 ]
 
@@ -49,37 +51,6 @@ Tokens = npt.NDArray[np.bytes_]
 # Customers per random stream. Changing it changes every generated customer.
 BLOCK = 1024
 
-# --- Personas -----------------------------------------------------------------------------
-
-# (activity type, channel, mean count over the persona's window, mean order value or 0)
-Spec = tuple[ActivityType, Channel, float, float]
-
-
-@dataclass(frozen=True)
-class Persona:
-    name: str
-    share: float
-    window: tuple[float, float]  # active from .. to, in days before now (within tenure)
-    specs: tuple[Spec, ...]
-    recent: tuple[Spec, ...] = ()  # extra activity in the last 30 days
-    tenure_days: tuple[float, float] = (120, 1500)
-    silent_share: float = 0.0  # of this persona, how many never did anything recorded
-    age: tuple[float, float] = (42, 13)
-    tiers: tuple[float, float, float, float] = (0.55, 0.30, 0.12, 0.03)
-    loyalty: float = 0.35
-    push_opt_in: float = 0.35
-
-
-def _frozen(value: Any) -> Any:
-    """JSON arrays as the tuples a persona holds (personas are immutable and hashable)."""
-    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
-
-
-# The personas are data (``data/personas.json``); a field a row leaves out keeps its default.
-PERSONAS: tuple[Persona, ...] = tuple(
-    Persona(**{field: _frozen(value) for field, value in row.items()}) for row in table("personas")
-)
-
 COUNTRIES = ("DE", "FR", "ES", "IT", "NL", "GB")
 _COUNTRY_CDF = np.cumsum((0.3, 0.2, 0.15, 0.12, 0.08, 0.15))
 LANGUAGES = {"DE": "de", "FR": "fr", "ES": "es", "IT": "it", "NL": "nl", "GB": "en"}
@@ -87,38 +58,93 @@ _LANGUAGE_VALUES = ("de", "fr", "es", "it", "nl", "en")
 _COUNTRY_LANGUAGE = np.array([_LANGUAGE_VALUES.index(LANGUAGES[c]) for c in COUNTRIES])
 TIERS = ("bronze", "silver", "gold", "platinum")
 
+# The attributes every generated customer has, as the store types them.
+ATTRIBUTE_TYPES: dict[str, str] = {
+    "country": "string",
+    "preferred_language": "string",
+    "tier": "string",
+    "age": "number",
+    "email_opt_in": "boolean",
+    "sms_opt_in": "boolean",
+    "push_opt_in": "boolean",
+    "loyalty_member": "boolean",
+}
 
-def _persona_column(values: Sequence[float]) -> Floats:
-    return np.asarray(values, dtype=np.float64)
+
+@dataclass(frozen=True)
+class _Tables:
+    """Personas as columns (one row per persona), and their activity specs as persona x slot
+    tables (padded with zero-mean slots), so a block is drawn without a loop over customers."""
+
+    count: int
+    cdf: Floats
+    window_old: Floats
+    window_new: Floats
+    tenure_lo: Floats
+    tenure_hi: Floats
+    silent: Floats
+    age_mean: Floats
+    age_sd: Floats
+    tier_cdf: Floats
+    loyalty: Floats
+    push: Floats
+    slots: int
+    spec_mean: Floats
+    spec_value: Floats
+    spec_recent: Bools
+    spec_kind: Ints
+    spec_channel: Ints
+
+    @classmethod
+    def of(cls, personas: Sequence[Persona]) -> _Tables:
+        count = len(personas)
+        slots = max(len(p.specs) + len(p.recent) for p in personas)
+        spec: dict[str, Any] = {  # the tables by field name, filled slot by slot
+            "spec_mean": np.zeros((count, slots)),
+            "spec_value": np.zeros((count, slots)),
+            "spec_recent": np.zeros((count, slots), dtype=bool),
+            "spec_kind": np.zeros((count, slots), dtype=np.int64),
+            "spec_channel": np.zeros((count, slots), dtype=np.int64),
+        }
+        for p, persona in enumerate(personas):
+            for s, (kind, channel, mean, value) in enumerate(persona.specs + persona.recent):
+                spec["spec_mean"][p, s], spec["spec_value"][p, s] = mean, value
+                spec["spec_recent"][p, s] = s >= len(persona.specs)
+                spec["spec_kind"][p, s] = ACTIVITY_TYPES.index(kind)
+                spec["spec_channel"][p, s] = CHANNELS.index(channel)
+        columns: dict[str, Any] = {
+            name: np.asarray([field(p) for p in personas], dtype=np.float64)
+            for name, field in _PERSONA_COLUMNS.items()
+        }
+        return cls(
+            count=count,
+            cdf=np.cumsum([p.share for p in personas]) / sum(p.share for p in personas),
+            tier_cdf=np.cumsum([p.tiers for p in personas], axis=1),
+            slots=slots,
+            **columns,
+            **spec,
+        )
 
 
-_P = len(PERSONAS)
-_PERSONA_CDF = np.cumsum([p.share for p in PERSONAS]) / sum(p.share for p in PERSONAS)
-_WINDOW_OLD = _persona_column([p.window[0] for p in PERSONAS])
-_WINDOW_NEW = _persona_column([p.window[1] for p in PERSONAS])
-_TENURE_LO = _persona_column([p.tenure_days[0] for p in PERSONAS])
-_TENURE_HI = _persona_column([p.tenure_days[1] for p in PERSONAS])
-_SILENT = _persona_column([p.silent_share for p in PERSONAS])
-_AGE_MEAN = _persona_column([p.age[0] for p in PERSONAS])
-_AGE_SD = _persona_column([p.age[1] for p in PERSONAS])
-_TIER_CDF = np.cumsum([p.tiers for p in PERSONAS], axis=1)
-_LOYALTY = _persona_column([p.loyalty for p in PERSONAS])
-_PUSH = _persona_column([p.push_opt_in for p in PERSONAS])
+# The persona's numbers a block's draws read per customer, as columns of :class:`_Tables`.
+_PERSONA_COLUMNS: dict[str, Callable[[Persona], float]] = {
+    "window_old": lambda p: p.window[0],
+    "window_new": lambda p: p.window[1],
+    "tenure_lo": lambda p: p.tenure_days[0],
+    "tenure_hi": lambda p: p.tenure_days[1],
+    "silent": lambda p: p.silent_share,
+    "age_mean": lambda p: p.age[0],
+    "age_sd": lambda p: p.age[1],
+    "loyalty": lambda p: p.loyalty,
+    "push": lambda p: p.push_opt_in,
+}
 
-# Activity specs as persona x slot tables (padded with zero-mean slots).
-_S = max(len(p.specs) + len(p.recent) for p in PERSONAS)
-_SPEC_MEAN = np.zeros((_P, _S))
-_SPEC_VALUE = np.zeros((_P, _S))
-_SPEC_RECENT = np.zeros((_P, _S), dtype=bool)
-_SPEC_KIND = np.zeros((_P, _S), dtype=np.int64)
-_SPEC_CHANNEL = np.zeros((_P, _S), dtype=np.int64)
-for _p, _persona in enumerate(PERSONAS):
-    for _s, (_kind, _channel, _mean, _value) in enumerate(_persona.specs + _persona.recent):
-        _SPEC_MEAN[_p, _s] = _mean
-        _SPEC_VALUE[_p, _s] = _value
-        _SPEC_RECENT[_p, _s] = _s >= len(_persona.specs)
-        _SPEC_KIND[_p, _s] = ACTIVITY_TYPES.index(_kind)
-        _SPEC_CHANNEL[_p, _s] = CHANNELS.index(_channel)
+
+_DEMO_TABLES = _Tables.of(PERSONAS)
+
+
+def _tables(personas: Sequence[Persona]) -> _Tables:
+    return _DEMO_TABLES if personas is PERSONAS else _Tables.of(personas)
 
 
 @dataclass(frozen=True)
@@ -181,31 +207,42 @@ _CUSTOMER_COLUMNS = (
 _ACTIVITY_COLUMNS = ("ts", "kind", "channel", "cents")
 
 
-def _generate_block(block: int, seed: int, now: float, history_days: int) -> Population:
-    """Customers ``c-<block * BLOCK>`` .. from one random stream, every draw vectorised."""
+def _block_draws(block: int, seed: int) -> tuple[np.random.Generator, Floats]:
+    """A block's random stream and its first draw, ten uniforms per customer (the first picks
+    the persona), so a customer's persona is known without drawing its history."""
     rng = np.random.default_rng([seed, block])
+    return rng, rng.random((BLOCK, 10))
+
+
+def _persona_of(u: Floats, t: _Tables) -> Ints:
+    persona: Ints = np.minimum(np.searchsorted(t.cdf, u[:, 0], side="right"), t.count - 1)
+    return persona
+
+
+def _generate_block(block: int, seed: int, now: float, history_days: int, t: _Tables) -> Population:
+    """Customers ``c-<block * BLOCK>`` .. from one random stream, every draw vectorised."""
+    rng, u = _block_draws(block, seed)
     n = BLOCK
-    u = rng.random((n, 10))
-    persona = np.minimum(np.searchsorted(_PERSONA_CDF, u[:, 0], side="right"), _P - 1)
+    persona = _persona_of(u, t)
     country = np.minimum(np.searchsorted(_COUNTRY_CDF, u[:, 1], side="right"), len(COUNTRIES) - 1)
     language = np.where(u[:, 2] < 0.9, _COUNTRY_LANGUAGE[country], _LANGUAGE_VALUES.index("en"))
-    tier = np.minimum((_TIER_CDF[persona] <= u[:, 3:4]).sum(axis=1), len(TIERS) - 1)
-    active = u[:, 8] >= _SILENT[persona]
-    tenure = _TENURE_LO[persona] + (_TENURE_HI - _TENURE_LO)[persona] * u[:, 9]
-    age = np.clip(rng.normal(_AGE_MEAN[persona], _AGE_SD[persona]), 18, 90).astype(np.int64)
+    tier = np.minimum((t.tier_cdf[persona] <= u[:, 3:4]).sum(axis=1), len(TIERS) - 1)
+    active = u[:, 8] >= t.silent[persona]
+    tenure = t.tenure_lo[persona] + (t.tenure_hi - t.tenure_lo)[persona] * u[:, 9]
+    age = np.clip(rng.normal(t.age_mean[persona], t.age_sd[persona]), 18, 90).astype(np.int64)
     intensity = rng.gamma(4.0, 0.25, size=n) * active  # mean 1: customers of a persona differ
-    counts = rng.poisson(_SPEC_MEAN[persona] * intensity[:, None]).ravel()
+    counts = rng.poisson(t.spec_mean[persona] * intensity[:, None]).ravel()
     # Activity happens in [newest, oldest] days before now; "recent" specs in the last 30.
-    oldest = np.minimum(np.minimum(_WINDOW_OLD[persona], float(history_days)), tenure)
-    newest = np.minimum(_WINDOW_NEW[persona], oldest)
-    recent = _SPEC_RECENT[persona]
+    oldest = np.minimum(np.minimum(t.window_old[persona], float(history_days)), tenure)
+    newest = np.minimum(t.window_new[persona], oldest)
+    recent = t.spec_recent[persona]
     low = np.where(recent, 0.0, newest[:, None]).ravel()
     high = np.where(recent, np.minimum(30.0, tenure)[:, None], oldest[:, None]).ravel()
-    slot = np.repeat(np.arange(n * _S), counts)
-    owner = slot // _S
+    slot = np.repeat(np.arange(n * t.slots), counts)
+    owner = slot // t.slots
     ages = np.minimum(low[slot] + (high - low)[slot] * rng.random(len(slot)), high[slot])
-    spec_persona, spec_slot = persona[owner], slot % _S
-    mean_value = _SPEC_VALUE[spec_persona, spec_slot]
+    spec_persona, spec_slot = persona[owner], slot % t.slots
+    mean_value = t.spec_value[spec_persona, spec_slot]
     values = mean_value * rng.lognormal(-0.125, 0.5, size=len(slot))
     cents = np.where(mean_value > 0, np.maximum(np.rint(values * 100), 1), 0)
     return Population(
@@ -217,31 +254,56 @@ def _generate_block(block: int, seed: int, now: float, history_days: int) -> Pop
         age=age,
         email_opt_in=u[:, 4] < 0.7,
         sms_opt_in=u[:, 5] < 0.4,
-        push_opt_in=u[:, 6] < _PUSH[persona],
-        loyalty_member=u[:, 7] < _LOYALTY[persona],
+        push_opt_in=u[:, 6] < t.push[persona],
+        loyalty_member=u[:, 7] < t.loyalty[persona],
         signed_up=np.floor(now - tenure * SECONDS_PER_DAY).astype(np.int64),
         owner=owner,
         ts=np.floor(now - ages * SECONDS_PER_DAY).astype(np.int64),
-        kind=_SPEC_KIND[spec_persona, spec_slot],
-        channel=_SPEC_CHANNEL[spec_persona, spec_slot],
+        kind=t.spec_kind[spec_persona, spec_slot],
+        channel=t.spec_channel[spec_persona, spec_slot],
         cents=cents.astype(np.int64),
     )
 
 
-def generate_population(
-    start: int, stop: int, seed: int, now: float, history_days: int = 120
-) -> Population:
-    """Customers ``c-<start>`` .. ``c-<stop - 1>``; a function of (seed, index, now) only."""
+def _blocks(start: int, stop: int) -> range:
     if not 0 <= start < stop:
         raise ValueError("need 0 <= start < stop")
-    first, last = start // BLOCK, (stop - 1) // BLOCK
-    blocks = [_generate_block(b, seed, now, history_days) for b in range(first, last + 1)]
+    return range(start // BLOCK, (stop - 1) // BLOCK + 1)
+
+
+def generate_population(
+    start: int,
+    stop: int,
+    seed: int,
+    now: float,
+    history_days: int = 120,
+    personas: Sequence[Persona] = PERSONAS,
+) -> Population:
+    """Customers ``c-<start>`` .. ``c-<stop - 1>``; a function of (seed, index, now) only."""
+    tables = _tables(personas)
+    blocks = [_generate_block(b, seed, now, history_days, tables) for b in _blocks(start, stop)]
     whole = blocks[0] if len(blocks) == 1 else Population.concat(blocks)
-    return whole.slice(start - first * BLOCK, stop - first * BLOCK)
+    first = whole.start
+    return whole.slice(start - first, stop - first)
+
+
+def persona_indices(
+    start: int, stop: int, seed: int, personas: Sequence[Persona] = PERSONAS
+) -> Ints:
+    """The persona (its index in ``personas``) of customers ``c-<start>`` .. ``c-<stop - 1>``,
+    as :func:`generate_population` draws it, without drawing their histories."""
+    tables = _tables(personas)
+    blocks = _blocks(start, stop)
+    column = np.concatenate([_persona_of(_block_draws(b, seed)[1], tables) for b in blocks])
+    offset = blocks[0] * BLOCK
+    out: Ints = column[start - offset : stop - offset]
+    return out
 
 
 @dataclass(frozen=True)
-class DemoCustomer:
+class Customer:
+    """A generated customer as the API shapes it (the simulator writes customers this way)."""
+
     customer_id: str
     persona: str
     attributes: dict[str, Any]
@@ -262,7 +324,7 @@ def _attributes_of(pop: Population, i: int) -> dict[str, Any]:
     }
 
 
-def customers_of(pop: Population) -> list[DemoCustomer]:
+def customers_of(pop: Population, personas: Sequence[Persona] = PERSONAS) -> list[Customer]:
     """The population as API-shaped values (for tests and one-off reads; slow in bulk)."""
     bounds = np.searchsorted(pop.owner, np.arange(len(pop) + 1))
     out = []
@@ -279,9 +341,9 @@ def customers_of(pop: Population) -> list[DemoCustomer]:
                 )
             )
         out.append(
-            DemoCustomer(
+            Customer(
                 f"c-{pop.start + i}",
-                PERSONAS[pop.persona[i]].name,
+                personas[pop.persona[i]].name,
                 _attributes_of(pop, i),
                 int(pop.signed_up[i]),
                 activities,
@@ -290,7 +352,7 @@ def customers_of(pop: Population) -> list[DemoCustomer]:
     return out
 
 
-def generate_customer(index: int, seed: int, now: float, history_days: int = 120) -> DemoCustomer:
+def generate_customer(index: int, seed: int, now: float, history_days: int = 120) -> Customer:
     """One synthetic customer; a function of (index, seed, now) only."""
     return customers_of(generate_population(index, index + 1, seed, now, history_days))[0]
 

@@ -1,4 +1,4 @@
-"""The synthetic world's tables (personas, offers, segments, the simulator's default world).
+"""The synthetic world's tables (personas, offers, segments, the world's effects and contexts).
 
 They are data, kept as JSON beside the code (``data/``, shipped as package data), so that the
 world can be read and changed without reading the code that draws from it. Each file is read

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 
 import httpx
+import numpy as np
 from rich.console import Console
 
 from engine.catalog.cache import CatalogCache
@@ -18,7 +19,13 @@ from engine.store.redis import RedisStore
 from engine.synthetic.demo import DemoConfig, load_demo
 from engine.synthetic.demo_offers import demo_offers
 from engine.synthetic.demo_segments import demo_segments
-from engine.synthetic.population import customers_of, generate_customer, generate_population
+from engine.synthetic.population import (
+    PERSONAS,
+    customers_of,
+    generate_customer,
+    generate_population,
+    persona_indices,
+)
 
 Roles = dict[str, dict[str, str]]
 
@@ -124,6 +131,15 @@ def test_generation_is_a_function_of_seed_index_and_now() -> None:
     assert generate_customer(42, 7, NOW) == generate_customer(42, 7, NOW)
     assert generate_customer(42, 7, NOW) != generate_customer(42, 8, NOW)
     assert generate_customer(42, 7, NOW) != generate_customer(43, 7, NOW)
+
+
+def test_a_customers_persona_is_known_without_drawing_its_history() -> None:
+    """The demo experiment responds as each customer's persona: the one its history came from."""
+    population = generate_population(1000, 2100, 7, NOW)  # across a block boundary
+    np.testing.assert_array_equal(persona_indices(1000, 2100, 7), population.persona)
+    assert [PERSONAS[p].name for p in persona_indices(42, 45, 7)] == [
+        generate_customer(i, 7, NOW).persona for i in (42, 43, 44)
+    ]
 
 
 def test_generated_activities_are_valid_api_input() -> None:

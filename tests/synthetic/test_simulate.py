@@ -14,6 +14,10 @@ from rich.console import Console
 
 from engine.config import Settings
 from engine.store.redis import RedisStore
+from engine.synthetic.demo_offers import demo_offers
+from engine.synthetic.demo_segments import demo_segments
+from engine.synthetic.personas import PERSONAS
+from engine.synthetic.population import generate_customer
 from engine.synthetic.simulate import (
     OfferSpec,
     Population,
@@ -98,7 +102,8 @@ def test_true_rates_are_realistic_and_a_context_pays() -> None:
     ("change", "message"),
     [
         ({"rules": [{"field": "visits_30d", "op": "gte", "value": 3}]}, "attributes only"),
-        ({"rates": {"nobody": 0.1}}, "unknown personas"),
+        ({"context_effect": {"weather=rain": 1.2}}, "unknown context"),
+        ({"attribute_effect": {"favourite_colour=red": 1.2}}, "attribute_effect unknown"),
         ({"rules": [{"field": "tier", "op": "gte", "value": 3}]}, "rules"),
     ],
 )
@@ -109,6 +114,27 @@ def test_scenario_refuses_what_the_oracle_could_not_know(
     broken = OfferSpec.model_validate({**offers[0].model_dump(), **change})
     with pytest.raises(ValidationError, match=message):
         ScenarioConfig(offers=[broken, *offers[1:]])
+
+
+def test_the_default_scenario_is_the_demo_world() -> None:
+    """One world: the demo's personas, customers and hand-written catalog, the shared truth."""
+    scenario = ScenarioConfig(customers=50)
+    assert scenario.personas == list(PERSONAS)
+    population = build_population(scenario, 7, NOW)
+    for index in (0, 17, 49):
+        demo = generate_customer(index, 7, NOW)
+        simulated = population.customers[index]
+        assert (simulated.customer_id, simulated.persona) == (demo.customer_id, demo.persona)
+        assert simulated.attributes == demo.attributes
+        assert simulated.activities[1:] == demo.activities  # after the account's creation
+        assert PERSONAS[population.persona[index]].name == demo.persona
+    handwritten = demo_offers(NOW)
+    assert [o.offer_id for o in scenario.offers] == [
+        offer_id for offer_id, offer in handwritten.items() if offer.status == "active"
+    ]
+    for offer in scenario.offers:
+        assert offer.tags == handwritten[offer.offer_id].tags  # the truth reads the catalog's
+    assert {s.segment_id for s in scenario.segments} == set(demo_segments())
 
 
 async def test_refuses_a_store_that_holds_customers(settings: Settings, store: RedisStore) -> None:

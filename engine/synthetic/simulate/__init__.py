@@ -11,10 +11,12 @@ API), decisions and events go through :class:`~engine.decision.engine.DecisionEn
 /v1/events:batch``), and rewards reach the model only through the reward stream and the
 :class:`~engine.learning.learner.Learner`.
 
-The population is a mix of personas. The persona is latent: the model sees only what a real
-deployment would see (behavioural features, declared attributes and segments, the request's
-channel and context), while true rates are set per persona x offer, scaled per channel and per
-context, with per-customer heterogeneity the model cannot see. Eligibility rules look at
+The world is the demo's (:mod:`engine.synthetic.personas`): its population of personas, its
+catalog and the response truth the demo experiment draws from too. The persona is latent: the
+model sees only what a real deployment would see (behavioural features, declared attributes and
+segments, the request's channel and context), while true rates follow the persona's taste for
+the offer's tags, scaled per channel and per context, with per-customer heterogeneity the model
+cannot see. Eligibility rules look at
 attributes only, so the oracle knows the eligible set exactly; the default offers carry no
 frequency caps, since a cap would make eligibility depend on the run's own history and the
 oracle comparison would stop being like for like.
@@ -26,6 +28,8 @@ simulated clock, so the same seed gives the same run. Over HTTP, learning runs i
 on its own schedule, so only the world (customers, contexts, draws) is reproducible.
 """
 
+from engine.synthetic.personas import ChannelContext, ContextSpec, OfferTruth, Persona
+from engine.synthetic.population import Customer
 from engine.synthetic.simulate.over_http import run_http
 from engine.synthetic.simulate.run import (
     SimulationOptions,
@@ -35,14 +39,7 @@ from engine.synthetic.simulate.run import (
     simulation_start,
 )
 from engine.synthetic.simulate.scenario import ScenarioConfig
-from engine.synthetic.simulate.specs import (
-    ActivitySpec,
-    ChannelContext,
-    ContextSpec,
-    OfferSpec,
-    PersonaSpec,
-    SegmentSpec,
-)
+from engine.synthetic.simulate.specs import OfferSpec, SegmentSpec
 from engine.synthetic.simulate.summary import (
     SimulationResult,
     print_report,
@@ -53,22 +50,21 @@ from engine.synthetic.simulate.summary import (
 from engine.synthetic.simulate.world import (
     Population,
     Requests,
-    SimulatedCustomer,
     build_population,
     draw_requests,
 )
 
 __all__ = [
-    "ActivitySpec",
     "ChannelContext",
     "ContextSpec",
+    "Customer",
     "OfferSpec",
-    "PersonaSpec",
+    "OfferTruth",
+    "Persona",
     "Population",
     "Requests",
     "ScenarioConfig",
     "SegmentSpec",
-    "SimulatedCustomer",
     "SimulationOptions",
     "SimulationResult",
     "StoreNotEmpty",

@@ -1,37 +1,58 @@
-"""The default scenario's world: six personas, the offers and their true rates, segments and
-a retail day's request contexts.
+"""The default scenario: the demo's world, as far as an oracle can know it.
 
-The world is data (``data/simulated_world.json``), in the form a scenario file takes, so a
-scenario of one's own can start from a copy of it.
+The personas, their response truth and the request contexts are the shared world's
+(:mod:`engine.synthetic.personas`), the segments the demo's. The offers are the demo's
+hand-written active offers on the channels requests come from, with the eligibility an oracle
+knows exactly: their rules on attributes stay, while segment and behaviour targeting, caps,
+budgets and dates go (they depend on the run's own history and clock, and the oracle comparison
+would stop being like for like). A scenario file of one's own takes the same form.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from engine.synthetic.demo_offers import demo_offers
+from engine.synthetic.demo_segments import demo_segments
+from engine.synthetic.personas import PERSONAS, WORLD, ContextSpec, Persona
+from engine.synthetic.population import ATTRIBUTE_TYPES
+from engine.synthetic.simulate.specs import OfferSpec, SegmentSpec
 
-from engine.synthetic.simulate.specs import ContextSpec, OfferSpec, PersonaSpec, SegmentSpec
-from engine.synthetic.tables import table
+# The demo catalog's dates count from a moment; the simulator drops them, so any will do.
+_CATALOG_AT = 1_767_225_600.0  # 2026-01-01
 
 
-def _world(part: str) -> Any:
-    return table("simulated_world")[part]
-
-
-def default_personas() -> list[PersonaSpec]:
-    """Six personas; shares, behaviour and reach loosely modelled on a mid-size retailer."""
-    return [PersonaSpec.model_validate(persona) for persona in _world("personas")]
+def default_personas() -> list[Persona]:
+    """The demo population's nine personas."""
+    return list(PERSONAS)
 
 
 def default_offers() -> list[OfferSpec]:
-    """Ten offers. Rates are clicks per served offer: a few percent up to about 30%."""
-    return [OfferSpec.model_validate(offer) for offer in _world("offers")]
+    """The demo's hand-written active offers (15), with attribute rules only."""
+    out = []
+    for offer_id, offer in demo_offers(_CATALOG_AT).items():
+        if offer.status != "active":
+            continue
+        creative = next(iter(offer.channels.values()))
+        out.append(
+            OfferSpec(
+                offer_id=offer_id,
+                name=offer.name,
+                body=creative.body or offer.name,
+                channels=[c for c in offer.channels if c in WORLD.context.channels],
+                rules=[r for r in offer.eligibility.rules if r.get("field") in ATTRIBUTE_TYPES],
+                **WORLD.truth_of(offer.tags, offer_id).model_dump(),
+            )
+        )
+    return out
 
 
 def default_segments() -> list[SegmentSpec]:
-    """Segments a marketer would plausibly define: proxies of the personas, never the personas."""
-    return [SegmentSpec.model_validate(segment) for segment in _world("segments")]
+    """The demo's segments: proxies of the personas' behaviour, never the personas."""
+    return [
+        SegmentSpec(segment_id=segment_id, name=segment.name, rule=segment.rule or {})
+        for segment_id, segment in demo_segments().items()
+    ]
 
 
 def default_context() -> ContextSpec:
     """A retail day: quiet at night, peaks at lunch and in the evening."""
-    return ContextSpec.model_validate(_world("context"))
+    return WORLD.context

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from engine.errors import NboError
+from engine.synthetic.population import Customer
 from engine.synthetic.simulate.run import (
     Reporter,
     Serving,
@@ -17,11 +18,7 @@ from engine.synthetic.simulate.run import (
     StoreNotEmpty,
     Trace,
 )
-from engine.synthetic.simulate.world import (
-    Population,
-    Requests,
-    SimulatedCustomer,
-)
+from engine.synthetic.simulate.world import Population, Requests
 
 if TYPE_CHECKING:
     import httpx
@@ -71,7 +68,7 @@ async def _refuse_unless_fresh(api: _Api, url: str, population: Population) -> N
 async def _load_world_over_http(api: _Api, population: Population) -> None:
     """Customers (``concurrency`` at a time), segments, offers and the feature spec."""
 
-    def put_customer(c: SimulatedCustomer) -> Callable[[], Awaitable[Any]]:
+    def put_customer(c: Customer) -> Callable[[], Awaitable[Any]]:
         async def job() -> None:
             await api.call("PUT", f"/v1/customers/{c.customer_id}", {"attributes": c.attributes})
             for start in range(0, len(c.activities), 500):

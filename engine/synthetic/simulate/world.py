@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -13,47 +13,40 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.domain.catalog import field_types
-from engine.domain.channels import CHANNELS, Channel
-from engine.domain.profiles import (
-    SECONDS_PER_DAY,
-    Activity,
-)
+from engine.domain.channels import Channel
+from engine.domain.profiles import Activity
 from engine.domain.rules import Group, evaluate, parse_conditions
-from engine.synthetic.simulate.scenario import ATTRIBUTE_TYPES, ScenarioConfig
+from engine.synthetic.personas import ContextValue, offer_rate, request_rate
+from engine.synthetic.population import (
+    ATTRIBUTE_TYPES,
+    Customer,
+    customers_of,
+    generate_population,
+)
+from engine.synthetic.simulate.scenario import DAYPARTS, ScenarioConfig
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-ContextValue = str | int | float | bool
+
+# the request channels that need the customer's opt-in
+_OPT_IN = {"email": "email_opt_in", "push": "push_opt_in", "sms": "sms_opt_in"}
 
 
 def _daypart(hour: int) -> str:
-    if hour < 6:
-        return "night"
-    if hour < 12:
-        return "morning"
-    if hour < 18:
-        return "afternoon"
-    return "evening"
-
-
-@dataclass(frozen=True)
-class SimulatedCustomer:
-    customer_id: str
-    persona: int
-    attributes: dict[str, ContextValue]
-    signed_up_at: float
-    activities: list[Activity]
+    return DAYPARTS[hour // 6]
 
 
 @dataclass(frozen=True)
 class Population:
-    """Customers and their channel-free rates ``base`` (customers, offers); NaN: not eligible."""
+    """Customers, each one's persona (its index in the scenario's), and their channel-free
+    true rates ``base`` (customers, offers); NaN: not eligible."""
 
     scenario: ScenarioConfig
     seed: int
     now: float
-    customers: list[SimulatedCustomer]
+    customers: list[Customer]
+    persona: IntArray
     base: FloatArray
     offer_ids: list[str]
 
@@ -89,90 +82,61 @@ def _lognormal_mean_one(rng: np.random.Generator, sigma: float, size: int) -> Fl
     return out
 
 
-def _generate_customer(
-    scenario: ScenarioConfig, index: int, seed: int, now: float, cdf: FloatArray
-) -> tuple[SimulatedCustomer, float, FloatArray]:
-    """One customer, its responsiveness and per-offer affinities; a function of (seed, index)."""
+def _taste(scenario: ScenarioConfig, index: int, seed: int) -> FloatArray:
+    """Customer ``index``'s own taste per offer around its persona's truth (mean one), which
+    the model cannot see: an overall responsiveness times a taste for each offer."""
     rng = np.random.default_rng([seed, 0, index])
-    persona_index = min(int(np.searchsorted(cdf, rng.random(), side="right")), len(cdf) - 1)
-    persona = scenario.personas[persona_index]
-    tenure = float(rng.uniform(*persona.tenure_days))
-    attributes: dict[str, ContextValue] = {
-        "age": int(np.clip(rng.normal(*persona.age), 18, 90)),
-        "tier": _choice(rng, persona.tiers),
-        "lifecycle": _choice(rng, persona.lifecycle),
-        "loyalty_member": bool(rng.random() < persona.loyalty_member),
-        "email_opt_in": bool(rng.random() < persona.email_opt_in),
-        "push_opt_in": bool(rng.random() < persona.push_opt_in),
-        "favourite_category": _choice(rng, persona.categories),
-    }
-    signed_up_at = now - tenure * SECONDS_PER_DAY
-    # the account's creation is its first recorded activity, so first-seen (tenure) is right
-    # whichever way the customer is written (bulk or HTTP)
-    activities = [Activity(type="login", channel="web", timestamp=_at(signed_up_at))]
-    intensity = float(rng.gamma(4.0, 0.25))  # mean 1: customers of a persona differ
-    horizon = min(tenure, float(scenario.history_days))
-    for spec in persona.activities:
-        newest, oldest = spec.days[0], min(spec.days[1], horizon)
-        count = int(rng.poisson(spec.mean_count * intensity))
-        if oldest <= newest or count == 0:
-            continue
-        ages = rng.uniform(newest, oldest, size=count)
-        values = spec.order_value * rng.lognormal(-0.125, 0.5, size=count)
-        for age, value in zip(ages.tolist(), values.tolist(), strict=True):
-            activities.append(
-                Activity(
-                    type=spec.type,
-                    channel=spec.channel,
-                    timestamp=_at(now - age * SECONDS_PER_DAY),
-                    value=max(1.0, round(value, 2)) if spec.type == "purchase" else None,
-                )
-            )
-    responsiveness = float(_lognormal_mean_one(rng, scenario.responsiveness_sigma, 1)[0])
-    affinity = _lognormal_mean_one(rng, scenario.affinity_sigma, len(scenario.offers))
-    customer = SimulatedCustomer(
-        f"sim-{index}", persona_index, attributes, signed_up_at, activities
+    responsiveness = _lognormal_mean_one(rng, scenario.responsiveness_sigma, 1)[0]
+    out: FloatArray = responsiveness * _lognormal_mean_one(
+        rng, scenario.affinity_sigma, len(scenario.offers)
     )
-    return customer, responsiveness, affinity
+    return out
 
 
-def _at(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)
+def _signed_up(customer: Customer) -> Customer:
+    """The customer with its account's creation as its first recorded activity, so first-seen
+    (tenure) is right whichever way the customer is written (bulk or HTTP)."""
+    at = datetime.fromtimestamp(customer.signed_up_at, tz=UTC)
+    login = Activity(type="login", channel="web", timestamp=at)
+    return replace(customer, activities=[login, *customer.activities])
 
 
 def build_population(scenario: ScenarioConfig, seed: int, now: float) -> Population:
-    """Customers and their true channel-free rates; deterministic in (scenario, seed, now)."""
-    shares = np.array([p.share for p in scenario.personas], dtype=float)
-    cdf: FloatArray = np.cumsum(shares) / shares.sum()
+    """Customers and their true channel-free rates; deterministic in (scenario, seed, now).
+
+    Customers are the demo population's generator drawing from the scenario's personas: with
+    the default scenario, customer ``c-i`` of seed ``s`` is the demo's ``c-i`` of seed ``s``.
+    """
+    columns = generate_population(
+        0, scenario.customers, seed, now, scenario.history_days, scenario.personas
+    )
+    customers = [_signed_up(c) for c in customers_of(columns, scenario.personas)]
     fields = field_types(ATTRIBUTE_TYPES)
     rules: list[Group] = [
         parse_conditions(o.rules, fields, f"offers.{o.offer_id}.rules") for o in scenario.offers
     ]
-    customers = []
     base = np.full((scenario.customers, len(scenario.offers)), np.nan)
-    for index in range(scenario.customers):
-        customer, responsiveness, affinity = _generate_customer(scenario, index, seed, now, cdf)
-        customers.append(customer)
-        persona = scenario.personas[customer.persona].name
+    for index, customer in enumerate(customers):
+        persona = scenario.personas[int(columns.persona[index])]
+        taste = _taste(scenario, index, seed)
         for j, offer in enumerate(scenario.offers):
-            if not evaluate(rules[j], customer.attributes):
-                continue
-            rate = offer.rates.get(persona, offer.default_rate) * responsiveness * affinity[j]
-            for name, value in customer.attributes.items():
-                rate *= offer.attribute_effect.get(f"{name}={_category(value)}", 1.0)
-            base[index, j] = rate
-    return Population(scenario, seed, now, customers, base, [o.offer_id for o in scenario.offers])
-
-
-def _category(value: ContextValue) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+            if evaluate(rules[j], customer.attributes):
+                base[index, j] = offer_rate(persona, offer, customer.attributes) * taste[j]
+    return Population(
+        scenario,
+        seed,
+        now,
+        customers,
+        columns.persona.astype(np.int64),
+        base,
+        [o.offer_id for o in scenario.offers],
+    )
 
 
 def draw_requests(population: Population, n: int, seed: int) -> Requests:
     """``n`` requests: a random customer, a channel it can be reached on, a context."""
     scenario = population.scenario
+    bounds = (scenario.min_rate, scenario.max_rate)
     rng = np.random.default_rng([seed, 1])
     customer = rng.integers(0, len(population.customers), size=n).astype(np.int64)
     u = rng.random(n)
@@ -181,19 +145,14 @@ def draw_requests(population: Population, n: int, seed: int) -> Requests:
     channels: list[Channel] = []
     contexts: list[dict[str, ContextValue]] = []
     rates = np.full((n, len(scenario.offers)), np.nan)
-    channel_effect = [
-        np.array([cast(Mapping[str, float], o.channel_effect).get(ch, 1.0) for ch in CHANNELS])
-        for o in scenario.offers
-    ]
-    channel_index = {ch: i for i, ch in enumerate(CHANNELS)}
     for i in range(n):
-        c = population.customers[int(customer[i])]
-        persona = scenario.personas[c.persona]
+        k = int(customer[i])
+        c = population.customers[k]
+        persona = scenario.personas[int(population.persona[k])]
         reach = {
             ch: w
-            for ch, w in persona.channels.items()
-            if not (ch == "email" and not c.attributes["email_opt_in"])
-            and not (ch == "push" and not c.attributes["push_opt_in"])
+            for ch, w in persona.reach.items()
+            if ch not in _OPT_IN or c.attributes[_OPT_IN[ch]]
         }
         channel = cast(Channel, _choice(rng, reach))
         mix = scenario.context.channels[channel]
@@ -206,15 +165,10 @@ def draw_requests(population: Population, n: int, seed: int) -> Requests:
         }
         channels.append(channel)
         contexts.append(context)
-        keys = [f"{k}={_category(v)}" for k, v in context.items()]
         for j, offer in enumerate(scenario.offers):
-            base = population.base[int(customer[i]), j]
-            if math.isnan(base) or channel not in offer.channels:
-                continue
-            rate = base * channel_effect[j][channel_index[channel]]
-            for key in keys:
-                rate *= offer.context_effect.get(key, 1.0)
-            rates[i, j] = min(max(rate, scenario.min_rate), scenario.max_rate)
+            base = population.base[k, j]
+            if not math.isnan(base) and channel in offer.channels:
+                rates[i, j] = request_rate(base, persona, offer, channel, context, bounds)
     return Requests(customer, channels, contexts, u, rates)
 
 
